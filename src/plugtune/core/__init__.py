@@ -1,0 +1,1 @@
+"""The core: plugin discovery, registries, configs and the CLI. No heavy ML imports here."""

@@ -1,0 +1,235 @@
+"""The run config: pydantic models, YAML/JSON files, ``--set a.b=c`` overrides, JSON schema.
+
+Sections that name a component (``template``, ``trainer``, ``rewards``, …) take either a
+name or ``{name: …, <options>}``. The options are validated by the component's own
+options model once plugins are loaded (:meth:`plugtune.Session.validate`), so a new
+algorithm brings its options without touching this file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+
+from plugtune.core.errors import ConfigError
+from plugtune.core.validation import validate_model
+
+DEFAULT_MODEL = "tiny://qwen2"
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors (with a suggestion), never ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ComponentRef(BaseModel):
+    """A component by name, plus its options: ``length`` or ``{name: length, target: 64}``.
+
+    ``name`` may also be code: ``path/to/file.py:function`` or ``package.module:obj``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The keys besides the declared fields: the component's own options."""
+        return dict(self.model_extra or {})
+
+    @model_serializer(mode="wrap")
+    def _as_name_when_bare(self, handler: Any) -> Any:
+        data = handler(self)
+        return data["name"] if set(data) == {"name"} else data
+
+
+class RewardRef(ComponentRef):
+    """A reward and its weight in the total: ``{name: format, weight: 0.5, …options}``."""
+
+    weight: float = 1.0
+
+
+class ModelConfig(Section):
+    path: str = Field(DEFAULT_MODEL, description="Local path, hub id, or tiny://<arch>.")
+    revision: str | None = None
+    adapter: str | None = Field(None, description="A PEFT adapter to load on top.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    trust_remote_code: bool = Field(False, description="Run code shipped with the model.")
+    allow_pickle: bool = Field(False, description="Allow non-safetensors (pickle) weights.")
+
+
+class DataConfig(Section):
+    train: list[str] = Field(default_factory=list, description="Dataset names or files.")
+    eval: list[str] = Field(default_factory=list)
+    registry: str | None = Field(None, description="dataset_info.json or present.json.")
+    loader: ComponentRef | None = Field(None, description="None: chosen from each file.")
+    max_samples: int | None = Field(None, gt=0)
+    val_size: float = Field(0.0, ge=0.0, lt=1.0)
+    seed: int = 42
+    cutoff_len: int = Field(1024, gt=0)
+    on_bad_record: Literal["error", "skip"] = "error"
+
+
+class PeftConfig(Section):
+    type: Literal["lora", "dora", "qlora", "freeze", "full"] = "lora"
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target: list[str] | Literal["all"] = "all"
+    modules_to_save: list[str] = Field(default_factory=list)
+
+
+class QuantizationConfig(Section):
+    bits: Literal[4, 8] = 4
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+
+class TrainingConfig(Section):
+    """plugtune's defaults for ``transformers.TrainingArguments``; any other of its fields
+    may be given by its own name and is passed through (checked by the trainer)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    num_train_epochs: float = Field(3.0, gt=0)
+    max_steps: int = -1
+    learning_rate: float = Field(1e-4, gt=0)
+    per_device_train_batch_size: int = Field(8, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    gradient_checkpointing: bool = False
+    bf16: bool = False
+    seed: int = 42
+    logging_steps: int = Field(10, gt=0)
+
+
+class GenerationConfig(Section):
+    max_new_tokens: int = Field(256, gt=0)
+    temperature: float = Field(0.0, ge=0.0, description="0 means greedy decoding.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0, description="0 disables top-k.")
+    repetition_penalty: float = Field(1.0, gt=0.0)
+    stop: list[str] = Field(default_factory=list)
+
+
+class EvaluationConfig(Section):
+    metrics: list[ComponentRef] = Field(default_factory=list)
+    language: str = "en"
+
+
+class OutputConfig(Section):
+    dir: str = "out"
+    overwrite: bool = False
+
+
+class PluginsConfig(Section):
+    paths: list[str] = Field(default_factory=list, description="file.py or module:obj.")
+    prefer: dict[str, str] = Field(
+        default_factory=dict, description="'<kind>.<name>': distribution that wins a clash."
+    )
+
+
+class RunConfig(Section):
+    """One run: what to load, how to train, generate and evaluate, and where to write."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    template: ComponentRef | None = Field(None, description="None: from the tokenizer.")
+    trainer: ComponentRef | None = None
+    peft: PeftConfig = Field(default_factory=PeftConfig)
+    quantization: QuantizationConfig | None = None
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    rewards: list[RewardRef] = Field(default_factory=list)
+    callbacks: list[ComponentRef] = Field(default_factory=list)
+    backend: ComponentRef | None = None
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    retriever: ComponentRef | None = None
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+
+    def component_refs(self) -> Iterator[tuple[str, str, ComponentRef]]:
+        """Every component the config names, as ``(config key, kind, ref)``."""
+        singles = {
+            "data.loader": ("loaders", self.data.loader),
+            "template": ("templates", self.template),
+            "trainer": ("trainers", self.trainer),
+            "backend": ("backends", self.backend),
+            "retriever": ("retrievers", self.retriever),
+        }
+        for key, (kind, ref) in singles.items():
+            if ref is not None:
+                yield key, kind, ref
+        lists = {
+            "rewards": ("rewards", self.rewards),
+            "callbacks": ("callbacks", self.callbacks),
+            "evaluation.metrics": ("metrics", self.evaluation.metrics),
+        }
+        for key, (kind, refs) in lists.items():
+            for index, ref in enumerate(refs):
+                yield f"{key}[{index}]", kind, ref
+
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML or JSON file, with errors that name the file."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
+    try:
+        data = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        kind = source.suffix.lstrip(".") or "YAML"
+        raise ConfigError(f"{path}: not valid {kind}: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``a.b=c`` overrides (values parsed as YAML) to a copy of ``data``."""
+    result: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    for override in overrides:
+        key, separator, raw_value = override.partition("=")
+        if not separator or not key.strip():
+            raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. training.seed=1")
+        try:
+            value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {override!r}: the value is not valid YAML: {error}") from None
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {override!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read, override and validate a run config (component options are checked later)."""
+    data = read_config_file(path) if path is not None else {}
+    where = str(path) if path is not None else "config"
+    return validate_model(RunConfig, apply_overrides(data, overrides), where=where)
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON schema of a run config, for editors and validation tools."""
+    return RunConfig.model_json_schema()

@@ -1,0 +1,109 @@
+"""A Session owns one plugin manager and its registries: what an embedding tool holds.
+
+There is no global mutable state: two sessions with different plugins can live in one
+process (the test suite does this all the time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+from plugtune.core.config import ComponentRef, RunConfig
+from plugtune.core.errors import ConfigError
+from plugtune.core.plugins import (
+    LoadedPlugins,
+    PluginProblem,
+    PluginSelection,
+    collect,
+    load_plugins,
+)
+from plugtune.core.registry import KINDS, Component, Registry
+from plugtune.core.validation import did_you_mean
+
+
+class Session:
+    """Plugins, registries and the pipeline for one run or one embedding tool.
+
+    ``plugins``: extra local plugins: ``path/to/file.py``, ``module:obj``, or plugin
+    objects (anything with ``@hookimpl`` methods).
+    ``selection``: which installed plugins load (default: the environment variables).
+    ``prefer``: ``{"<kind>.<name>": distribution}`` settles names claimed twice.
+    ``strict``: any broken plugin raises instead of being reported.
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: Sequence[str | object] = (),
+        selection: PluginSelection | None = None,
+        prefer: Mapping[str, str] | None = None,
+        strict: bool = False,
+    ) -> None:
+        self._loaded: LoadedPlugins = load_plugins(
+            selection or PluginSelection.from_environment(), plugins, strict=strict
+        )
+        self._prefer = dict(prefer or {})
+        self._strict = strict
+        self._registries: dict[str, Registry] = {}
+
+    @classmethod
+    def from_config(
+        cls, config: RunConfig, *, plugins: Sequence[str | object] = (), **kwargs: Any
+    ) -> Session:
+        """A session with the config's local plugins and clash preferences."""
+        return cls(
+            plugins=[*config.plugins.paths, *plugins], prefer=config.plugins.prefer, **kwargs
+        )
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        return self._loaded.manager
+
+    @property
+    def problems(self) -> list[PluginProblem]:
+        """Every plugin that could not be used, once all registries are collected."""
+        for kind in KINDS:
+            self.registry(kind)
+        return list(self._loaded.problems)
+
+    def registry(self, kind: str) -> Registry:
+        """The registry of one kind (``"rewards"``, ``"templates"``, …), collected on first use."""
+        if kind not in KINDS:
+            raise ConfigError(f"no component kind {kind!r}{did_you_mean(kind, KINDS)}")
+        if kind not in self._registries:
+            self._registries[kind] = collect(self._loaded, kind, self._prefer, strict=self._strict)
+        return self._registries[kind]
+
+    def components(self) -> Iterator[Component]:
+        """Every registered component of every kind."""
+        for kind in KINDS:
+            yield from self.registry(kind)
+
+    def component(self, kind: str, ref: ComponentRef | Mapping[str, Any] | str) -> Component:
+        return self.registry(kind).get(ComponentRef.model_validate(ref).name)
+
+    def build(self, kind: str, ref: ComponentRef | Mapping[str, Any] | str) -> Any:
+        """The component ``ref`` names (``"name"``, ``{"name": …, **options}`` or a
+        :class:`ComponentRef`), built with its options."""
+        ref = ComponentRef.model_validate(ref)
+        return self.component(kind, ref).build(ref.options)
+
+    def validate(self, config: RunConfig) -> RunConfig:
+        """Check every component the config names exists and accepts its options.
+
+        Returns a copy whose component options are complete (defaults filled in), which
+        is what ``plugtune config show`` prints.
+        """
+        resolved = config.model_copy(deep=True)
+        for key, kind, ref in resolved.component_refs():
+            try:
+                options = self.component(kind, ref).validate_options(ref.options)
+            except ConfigError as error:
+                raise ConfigError(f"{key}: {error}") from None
+            if options is not None:
+                for option, value in options.model_dump(mode="json").items():
+                    setattr(ref, option, value)
+        return resolved
