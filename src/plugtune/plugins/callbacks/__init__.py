@@ -1,0 +1,13 @@
+"""Built-in trainer callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugtune.core.hookspecs import hookimpl
+from plugtune.plugins.callbacks.early_stopping import EarlyStoppingOptions, early_stopping
+
+
+@hookimpl
+def register_callbacks(register: Any) -> None:
+    register("early_stopping", early_stopping, options=EarlyStoppingOptions)

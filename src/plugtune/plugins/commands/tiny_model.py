@@ -1,0 +1,33 @@
+"""``plugtune tiny-model``: the small offline model that tests and the quickstart use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group("tiny-model")
+def tiny_model() -> None:
+    """Build the tiny random-init models behind ``tiny://<arch>``."""
+
+
+@tiny_model.command("build")
+@click.argument("arch", default="qwen2")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder to write the model, tokenizer and chat template to.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
+def build(arch: str, out_dir: Path, seed: int) -> None:
+    """Write a tiny ARCH model (qwen2, llama) to a folder, offline and deterministically."""
+    from plugtune.tiny import build_tiny_model
+
+    click.echo(build_tiny_model(arch.removeprefix("tiny://"), out_dir, seed=seed))
+
+
+@tiny_model.command("path")
+@click.argument("ref", default="tiny://qwen2")
+def path(ref: str) -> None:
+    """Print the cached folder of REF (e.g. tiny://qwen2), building it on first use."""
+    from plugtune.tiny import tiny_model_path
+
+    click.echo(tiny_model_path(ref))
