@@ -1,0 +1,146 @@
+"""What differs between the tiny architectures, written down as data.
+
+Everything the builder needs to know about an architecture lives in one
+:class:`TinyArchitecture` record: the transformers classes, the config fields, the
+tokenizer pipeline, the special tokens and the chat template. Adding an architecture
+means adding a record to :data:`ARCHITECTURE_SPECS`; no builder code branches on names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from plugtune.tiny.templates import LLAMA_CHAT_TEMPLATE, QWEN2_CHAT_TEMPLATE
+
+#: Sizes shared by every tiny model: about 5M parameters, so a training step takes
+#: milliseconds on a CPU while every code path of a real model is still exercised.
+COMMON_CONFIG: Mapping[str, Any] = MappingProxyType(
+    {
+        "vocab_size": 8000,
+        "hidden_size": 256,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "intermediate_size": 688,
+        "max_position_embeddings": 2048,
+        "tie_word_embeddings": True,
+        "hidden_act": "silu",
+        "initializer_range": 0.02,
+        "use_cache": True,
+    }
+)
+
+#: Qwen2's pre-tokenizer split (digits one by one). Qwen2Tokenizer rebuilds its pipeline
+#: with this regex whatever tokenizer.json says, so the tokenizer is trained with it too.
+QWEN2_SPLIT_REGEX = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+    r"""|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+#: Llama 3's pre-tokenizer split (digits in groups of up to three).
+LLAMA3_SPLIT_REGEX = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"""
+    r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+
+
+@dataclass(frozen=True)
+class TinyArchitecture:
+    """One tiny architecture: everything that is not shared by all of them.
+
+    Token fields name tokens from ``special_tokens``, whose order fixes their ids (0, 1, …).
+    """
+
+    name: str
+    model_class: str
+    """transformers class that is instantiated, e.g. ``Qwen2ForCausalLM``."""
+    config_class: str
+    special_tokens: tuple[str, ...]
+    eos_token: str
+    pad_token: str
+    bos_token: str | None
+    generation_eos_tokens: tuple[str, ...]
+    """Tokens that stop generation: end of turn first, then end of text."""
+    split_regex: str
+    nfc: bool
+    """Whether the tokenizer applies NFC normalization (Qwen2's does, Llama 3's does not)."""
+    prepend_bos: bool
+    """Whether encoding text adds the bos token in front, as Llama 3's tokenizer does."""
+    tokenizer_class: str
+    """Written to tokenizer_config.json; decides which class ``AutoTokenizer`` returns."""
+    chat_template: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """Config fields on top of :data:`COMMON_CONFIG`."""
+
+    def token_id(self, token: str) -> int:
+        """Id of a special token (its position in ``special_tokens``)."""
+        return self.special_tokens.index(token)
+
+
+QWEN2 = TinyArchitecture(
+    name="qwen2",
+    model_class="Qwen2ForCausalLM",
+    config_class="Qwen2Config",
+    special_tokens=("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
+    eos_token="<|im_end|>",
+    pad_token="<|endoftext|>",
+    bos_token=None,
+    generation_eos_tokens=("<|im_end|>", "<|endoftext|>"),
+    split_regex=QWEN2_SPLIT_REGEX,
+    nfc=True,
+    prepend_bos=False,
+    # AutoTokenizer returns Qwen2Tokenizer for model_type qwen2 whatever this says; say so.
+    tokenizer_class="Qwen2Tokenizer",
+    chat_template=QWEN2_CHAT_TEMPLATE,
+    config=MappingProxyType(
+        {"rms_norm_eps": 1e-6, "rope_theta": 1_000_000.0, "use_sliding_window": False}
+    ),
+)
+
+LLAMA = TinyArchitecture(
+    name="llama",
+    model_class="LlamaForCausalLM",
+    config_class="LlamaConfig",
+    special_tokens=(
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eot_id|>",
+        "<|finetune_right_pad_id|>",
+    ),
+    eos_token="<|eot_id|>",
+    pad_token="<|finetune_right_pad_id|>",
+    bos_token="<|begin_of_text|>",
+    generation_eos_tokens=("<|eot_id|>", "<|end_of_text|>"),
+    split_regex=LLAMA3_SPLIT_REGEX,
+    nfc=False,
+    prepend_bos=True,
+    # As in Meta's own Llama 3 repos. LlamaTokenizer must never be chosen: it rebuilds a
+    # SentencePiece-style (Metaspace) pipeline that mangles a byte-level BPE (Chinese text
+    # encodes to nothing). transformers 5.23 already avoids it for ByteLevel tokenizer.json
+    # files; the pin keeps it so for versions and tools that read this field.
+    tokenizer_class="PreTrainedTokenizerFast",
+    chat_template=LLAMA_CHAT_TEMPLATE,
+    config=MappingProxyType(
+        {"rms_norm_eps": 1e-5, "rope_theta": 500_000.0, "attention_bias": False, "mlp_bias": False}
+    ),
+)
+
+ARCHITECTURE_SPECS: Mapping[str, TinyArchitecture] = MappingProxyType(
+    {spec.name: spec for spec in (QWEN2, LLAMA)}
+)
+
+
+def get_architecture(name: str) -> TinyArchitecture:
+    """Look an architecture up by name; unknown names raise ``ValueError`` listing the known."""
+    try:
+        return ARCHITECTURE_SPECS[name]
+    except KeyError:
+        known = ", ".join(sorted(ARCHITECTURE_SPECS))
+        raise ValueError(
+            f"unknown tiny architecture {name!r}; known architectures: {known}"
+        ) from None
