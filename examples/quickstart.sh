@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The quickstart: everything offline, on the tiny model plugtune builds itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1
+
+echo "== plugtune $(plugtune version): installed plugins"
+plugtune plugins list
+
+echo "== the tiny model (built once, then cached)"
+model_dir=$(plugtune tiny-model path tiny://qwen2)
+echo "$model_dir"
+
+echo "== its chat template renders a conversation"
+python - "$model_dir" <<'PY'
+import sys
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+messages = [{"role": "user", "content": "What is LoRA?"},
+            {"role": "assistant", "content": "A low-rank adapter."}]
+print(tokenizer.apply_chat_template(messages, tokenize=False))
+PY
+
+echo "== the resolved run config"
+plugtune config show examples/configs/quickstart.yaml --set training.seed=7

@@ -1,0 +1,55 @@
+"""Test-wide settings: offline, built-in plugins only, and fake plugin distributions."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# Never wait on the hub, and never see plugins that happen to be installed here.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["PLUGTUNE_LOAD_PLUGINS"] = ""
+os.environ.pop("PLUGTUNE_DISABLE_PLUGINS", None)
+# tiny:// models build into a cache private to this test run.
+os.environ["PLUGTUNE_CACHE_DIR"] = tempfile.mkdtemp(prefix="plugtune-tests-")
+
+REPO = Path(__file__).resolve().parents[1]
+
+MakeDistribution = Callable[..., Path]
+
+
+@pytest.fixture
+def make_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeDistribution:
+    """Create an installed-looking distribution (dist-info + module) on ``sys.path``.
+
+    ``make_distribution("plugtune-foo", {"foo": "plugtune_foo"}, plugtune_foo="code")``
+    makes ``importlib.metadata`` report a distribution with that entry point, the way
+    ``pip install`` would, without touching the environment.
+    """
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    created: list[str] = []
+
+    def make(name: str, entry_points: dict[str, str], version: str = "1.0", **modules: str) -> Path:
+        dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        )
+        lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
+        (dist_info / "entry_points.txt").write_text(f"[plugtune]\n{lines}\n")
+        for module, source in modules.items():
+            (site / f"{module}.py").write_text(textwrap.dedent(source))
+            created.append(module)
+        return site
+
+    yield make
+    for module in created:
+        sys.modules.pop(module, None)
