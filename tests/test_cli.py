@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -134,3 +136,21 @@ def test_the_console_script_runs():
         [sys.executable, "-m", "plugtune", "version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "0.1.0"
+
+
+def test_tiny_model_build_writes_a_loadable_model(tmp_path):
+    out = tmp_path / "tiny-llama"
+    assert run("tiny-model", "build", "llama", "--out", str(out)).stdout.strip() == str(out)
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    cached = run("tiny-model", "path", "tiny://qwen2").stdout.strip()
+    assert cached.startswith(os.environ["PLUGTUNE_CACHE_DIR"])
+    assert (Path(cached) / "model.safetensors").is_file()
+
+
+def test_tiny_model_unknown_arch_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["tiny-model", "build", "gpt5", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown tiny architecture 'gpt5'" in result.output
+    assert "Traceback" not in result.output

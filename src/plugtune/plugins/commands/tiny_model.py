@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -21,7 +23,8 @@ def build(arch: str, out_dir: Path, seed: int) -> None:
     """Write a tiny ARCH model (qwen2, llama) to a folder, offline and deterministically."""
     from plugtune.tiny import build_tiny_model
 
-    click.echo(build_tiny_model(arch.removeprefix("tiny://"), out_dir, seed=seed))
+    with _unknown_arch_is_bad_parameter():
+        click.echo(build_tiny_model(arch.removeprefix("tiny://"), out_dir, seed=seed))
 
 
 @tiny_model.command("path")
@@ -30,4 +33,13 @@ def path(ref: str) -> None:
     """Print the cached folder of REF (e.g. tiny://qwen2), building it on first use."""
     from plugtune.tiny import tiny_model_path
 
-    click.echo(tiny_model_path(ref))
+    with _unknown_arch_is_bad_parameter():
+        click.echo(tiny_model_path(ref))
+
+
+@contextmanager
+def _unknown_arch_is_bad_parameter() -> Iterator[None]:
+    try:
+        yield
+    except ValueError as error:  # plugtune.tiny's "unknown tiny architecture …"
+        raise click.BadParameter(str(error)) from None
