@@ -1,0 +1,55 @@
+"""The typed interfaces between plugin kinds: what a loader returns, what a template
+produces. Plugins implement these; they never import each other."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from plugtune.core.records import Conversation, Record
+
+
+@runtime_checkable
+class Loader(Protocol):
+    """A data format: turns one row of a source file into a canonical record.
+
+    File reading, registries, mixing, splitting and the bad-record policy are shared
+    (``plugtune.data``); a format only says what its rows mean. ``origin`` locates the
+    row (``data.jsonl:12``) and must prefix every :class:`~plugtune.core.records.RecordError`.
+    """
+
+    def convert(self, row: Mapping[str, Any], origin: str) -> Record: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A piece of a rendered conversation.
+
+    ``trainable`` pieces are what the loss is computed on: an assistant answer and the
+    end-of-turn token that makes generation stop. ``message`` is the index of the
+    message the piece renders (``-1`` for a prefix or a generation prompt).
+    """
+
+    text: str
+    trainable: bool = False
+    message: int = -1
+
+
+@runtime_checkable
+class ChatTemplate(Protocol):
+    """A model family's chat format.
+
+    ``segments`` must join to exactly what the model's own Jinja chat template renders
+    for the same conversation. ``stop_strings`` end an assistant turn (the end-of-turn
+    token first); backends stop on them, and every trainable answer ends with one.
+    """
+
+    name: str
+    stop_strings: tuple[str, ...]
+
+    def segments(
+        self, conversation: Conversation, *, add_generation_prompt: bool = False
+    ) -> list[Segment]: ...
+
+    def render(self, conversation: Conversation, *, add_generation_prompt: bool = False) -> str: ...
