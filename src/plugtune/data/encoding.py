@@ -1,0 +1,181 @@
+"""Conversations → ``input_ids`` / ``attention_mask`` / ``labels``, prompts masked.
+
+The template renders each conversation as segments whose trainable spans are known
+in characters. All rendered strings then go through the Rust tokenizer in one batch
+with character offsets, and a token is trained on when its first character lies in a
+trainable span. That is one tokenizer call per batch instead of one
+``apply_chat_template`` per record (or one per turn, as incremental masking needs),
+and it cannot drift from the rendering: the ids are those of the rendered string.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from plugtune.core.interfaces import ChatTemplate, Segment
+from plugtune.core.records import Conversation, Text
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+BATCH_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedExample:
+    input_ids: list[int]
+    labels: list[int]
+    origin: str = ""
+
+    @property
+    def attention_mask(self) -> list[int]:
+        return [1] * len(self.input_ids)
+
+
+@dataclass
+class EncodingReport:
+    """What encoding did to the data; nothing is dropped or cut without a count here."""
+
+    records: int = 0
+    examples: int = 0
+    tokens: int = 0
+    label_tokens: int = 0
+    truncated: int = 0  # longer than cutoff_len and cut
+    truncated_answers: int = 0  # … and the cut took (part of) an answer with it
+    dropped: list[str] = field(default_factory=list)  # "origin: why", nothing to learn left
+
+    def warn(self) -> None:
+        if self.truncated:
+            log.warning(
+                "%d of %d records exceed cutoff_len and were truncated; %d lost answer tokens",
+                self.truncated, self.records, self.truncated_answers,
+            )
+        if self.dropped:
+            log.warning(
+                "%d records dropped (no trainable tokens left), e.g. %s",
+                len(self.dropped), "; ".join(self.dropped[:3]),
+            )
+
+
+@dataclass(frozen=True)
+class EncodingOptions:
+    """``cutoff_len``: the longest example in tokens. ``train_on``: every assistant turn
+    or the last one only. ``overflow``: cut examples at ``cutoff_len`` (keeping the
+    start) or drop them whole (they would teach the model never to stop)."""
+
+    cutoff_len: int = 1024
+    train_on: Literal["all", "last"] = "all"
+    overflow: Literal["truncate", "drop"] = "truncate"
+
+
+def trainable_spans(segments: Sequence[Segment], train_on: str = "all") -> list[int]:
+    """Flat ``[start0, end0, start1, end1, …]`` character spans of the trainable text."""
+    last = max((s.message for s in segments if s.trainable), default=-1)
+    spans: list[int] = []
+    position = 0
+    for segment in segments:
+        end = position + len(segment.text)
+        if segment.trainable and (train_on == "all" or segment.message == last) and end > position:
+            if spans and spans[-1] == position:  # extend a span that is still open
+                spans[-1] = end
+            else:
+                spans += [position, end]
+        position = end
+    return spans
+
+
+def label_tokens(ids: Sequence[int], starts: np.ndarray, spans: Sequence[int]) -> list[int]:
+    """Each id where the token's first character is inside a span, else IGNORE_INDEX."""
+    inside = np.searchsorted(np.asarray(spans), starts, side="right") % 2 == 1
+    return np.where(inside, np.asarray(ids), IGNORE_INDEX).tolist()
+
+
+def encode_conversations(
+    conversations: Iterable[Conversation],
+    template: ChatTemplate,
+    tokenizer: Any,
+    options: EncodingOptions = EncodingOptions(),
+) -> tuple[list[EncodedExample], EncodingReport]:
+    """Encode SFT conversations with every non-assistant token masked."""
+    backend = tokenizer.backend_tokenizer
+    report = EncodingReport()
+    examples: list[EncodedExample] = []
+    batch: list[Conversation] = []
+    for conversation in conversations:
+        batch.append(conversation)
+        if len(batch) == BATCH_SIZE:
+            examples += _encode_batch(batch, template, backend, options, report)
+            batch = []
+    if batch:
+        examples += _encode_batch(batch, template, backend, options, report)
+    report.warn()
+    return examples, report
+
+
+def _encode_batch(
+    batch: Sequence[Conversation],
+    template: ChatTemplate,
+    backend: Any,
+    options: EncodingOptions,
+    report: EncodingReport,
+) -> list[EncodedExample]:
+    rendered = [template.segments(conversation) for conversation in batch]
+    texts = ["".join(segment.text for segment in segments) for segments in rendered]
+    encodings = backend.encode_batch(texts, add_special_tokens=False)
+    examples = []
+    for conversation, segments, encoding in zip(batch, rendered, encodings, strict=True):
+        report.records += 1
+        ids = encoding.ids
+        spans = trainable_spans(segments, options.train_on)
+        starts = np.fromiter((start for start, _ in encoding.offsets), np.int64, len(ids))
+        labels = label_tokens(ids, starts, spans)
+        if len(ids) > options.cutoff_len:
+            report.truncated += 1
+            lost = sum(label != IGNORE_INDEX for label in labels[options.cutoff_len :])
+            report.truncated_answers += lost > 0
+            if options.overflow == "drop":
+                report.dropped.append(f"{conversation.origin}: longer than cutoff_len")
+                continue
+            ids, labels = ids[: options.cutoff_len], labels[: options.cutoff_len]
+        trained = sum(label != IGNORE_INDEX for label in labels)
+        if not trained:
+            report.dropped.append(f"{conversation.origin}: no answer tokens within cutoff_len")
+            continue
+        report.examples += 1
+        report.tokens += len(ids)
+        report.label_tokens += trained
+        examples.append(EncodedExample(list(ids), labels, conversation.origin))
+    return examples
+
+
+def encode_texts(
+    texts: Iterable[Text], tokenizer: Any, block_size: int
+) -> tuple[list[EncodedExample], EncodingReport]:
+    """Pretraining: tokenize, end each document with EOS, concatenate, cut into blocks.
+
+    The tail shorter than one block is kept as a last, shorter block (counted as
+    truncated) rather than silently dropped.
+    """
+    backend = tokenizer.backend_tokenizer
+    eos = tokenizer.eos_token_id
+    records = list(texts)
+    report = EncodingReport(records=len(records))
+    stream: list[int] = []
+    for encoding in backend.encode_batch_fast([r.text for r in records], add_special_tokens=False):
+        stream += encoding.ids
+        if eos is not None:
+            stream.append(eos)
+    examples = [
+        EncodedExample(stream[i : i + block_size], stream[i : i + block_size])
+        for i in range(0, len(stream), block_size)
+    ]
+    if examples and len(examples[-1].input_ids) < block_size:
+        report.truncated = 1
+    report.examples = len(examples)
+    report.tokens = report.label_tokens = len(stream)
+    return examples, report

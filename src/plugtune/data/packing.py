@@ -1,0 +1,58 @@
+"""Packing: several short examples per row, so a batch carries tokens instead of padding.
+
+Each packed row keeps its samples apart: ``position_ids`` restart at every sample and
+``sequence_ids`` (1, 1, 2, 2, 2, …) say which sample a token belongs to, from which the
+trainer builds a block-diagonal attention mask (or flash attention's varlen lengths).
+Labels of one sample never see another, because each sample's first label is masked
+(a prompt token) or, for raw text, the boundary is a fresh sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from plugtune.data.encoding import EncodedExample
+
+
+@dataclass(frozen=True, slots=True)
+class PackedRow:
+    input_ids: list[int]
+    labels: list[int]
+    position_ids: list[int]
+    sequence_ids: list[int]
+
+
+def pack_examples(examples: Sequence[EncodedExample], capacity: int) -> list[PackedRow]:
+    """First-fit-decreasing bin packing into rows of at most ``capacity`` tokens.
+
+    Deterministic: ties keep input order. Examples longer than ``capacity`` (which
+    encoding already truncates) get a row of their own.
+    """
+    order = sorted(range(len(examples)), key=lambda i: -len(examples[i].input_ids))
+    bins: list[list[int]] = []
+    free: list[int] = []
+    for index in order:
+        length = len(examples[index].input_ids)
+        for slot, room in enumerate(free):
+            if length <= room:
+                bins[slot].append(index)
+                free[slot] -= length
+                break
+        else:
+            bins.append([index])
+            free.append(capacity - length)
+    return [_join([examples[i] for i in members]) for members in bins]
+
+
+def _join(members: Sequence[EncodedExample]) -> PackedRow:
+    input_ids: list[int] = []
+    labels: list[int] = []
+    position_ids: list[int] = []
+    sequence_ids: list[int] = []
+    for number, example in enumerate(members, start=1):
+        input_ids += example.input_ids
+        labels += example.labels
+        position_ids += range(len(example.input_ids))
+        sequence_ids += [number] * len(example.input_ids)
+    return PackedRow(input_ids, labels, position_ids, sequence_ids)

@@ -1,0 +1,30 @@
+"""Load the tokenizer of a configured model (``tiny://`` refs included)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugtune.core.config import ModelConfig
+from plugtune.core.errors import ConfigError
+
+
+def load_tokenizer(model: ModelConfig) -> Any:
+    """The model's fast tokenizer; plugtune encodes with character offsets, which only
+    fast (Rust) tokenizers provide."""
+    from transformers import AutoTokenizer
+
+    from plugtune.tiny import resolve_model_path
+
+    path = resolve_model_path(model.path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, revision=model.revision, trust_remote_code=model.trust_remote_code
+        )
+    except OSError as error:
+        raise ConfigError(f"model.path: cannot load a tokenizer from {model.path!r}: {error}")
+    if not getattr(tokenizer, "is_fast", False):
+        raise ConfigError(
+            f"model.path: {model.path!r} has no fast tokenizer (tokenizer.json); "
+            "plugtune needs one to mask prompts by character offsets"
+        )
+    return tokenizer
