@@ -47,7 +47,8 @@ def tokenizer():
 
 def chat(*turns, origin="t.jsonl:1"):
     roles = ["user", "assistant"] * len(turns)
-    return Conversation(tuple(Message(r, t) for r, t in zip(roles, turns)), origin=origin)
+    messages = tuple(Message(r, t) for r, t in zip(roles, turns, strict=False))
+    return Conversation(messages, origin=origin)
 
 
 def decoded_labels(tokenizer, example):

@@ -21,7 +21,8 @@ def load_tokenizer(model: ModelConfig) -> Any:
             path, revision=model.revision, trust_remote_code=model.trust_remote_code
         )
     except OSError as error:
-        raise ConfigError(f"model.path: cannot load a tokenizer from {model.path!r}: {error}")
+        message = f"model.path: cannot load a tokenizer from {model.path!r}: {error}"
+        raise ConfigError(message) from None
     if not getattr(tokenizer, "is_fast", False):
         raise ConfigError(
             f"model.path: {model.path!r} has no fast tokenizer (tokenizer.json); "
