@@ -145,3 +145,11 @@ def test_the_json_schema_describes_every_section():
     assert set(schema["properties"]) == set(RunConfig.model_fields)
     assert schema["additionalProperties"] is False
     json.dumps(schema)
+
+
+def test_dataset_formats_are_component_refs_checked_by_the_session():
+    config = load_config(None, ["data.train=[{path: a.jsonl, format: {name: alpca}}]"])
+    keys = [(key, kind) for key, kind, _ in config.component_refs()]
+    assert keys == [("data.train[0].format", "loaders")]
+    with pytest.raises(Exception, match="no loader named 'alpca' \\(did you mean 'alpaca'"):
+        Session().validate(config)

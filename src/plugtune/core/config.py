@@ -69,14 +69,93 @@ class ModelConfig(Section):
     allow_pickle: bool = Field(False, description="Allow non-safetensors (pickle) weights.")
 
 
+def _string_or_object(schema: dict[str, Any]) -> None:
+    """JSON schema of a model that a plain string may stand for (editors accept both)."""
+    described = {key: schema.pop(key) for key in ("title", "description") if key in schema}
+    as_object = dict(schema)
+    schema.clear()
+    schema.update(described, anyOf=[{"type": "string"}, as_object])
+
+
+class DatasetSpec(Section):
+    """One dataset and its own settings; a plain string in a dataset list is ``{name: …}``.
+
+    ``name`` is looked up in the registry, else taken as a file or folder; ``path`` is
+    always a file or folder. ``format`` (a loader name, or ``{name: …, **options}``)
+    replaces the registry's ``formatting``; ``columns``, ``tags`` and ``ranking`` go to
+    the loader. Compares equal to its name when it is only a name.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, json_schema_extra=_string_or_object
+    )
+
+    name: str | None = Field(None, min_length=1, description="Registry entry, file or folder.")
+    path: str | None = Field(None, min_length=1, description="A file or folder.")
+    format: ComponentRef | None = Field(None, description="Loader; None: registry or detected.")
+    columns: dict[str, str | None] = Field(
+        default_factory=dict, description="Logical column -> key in the rows (docs/data.md)."
+    )
+    tags: dict[str, str] = Field(default_factory=dict, description="sharegpt role tags.")
+    ranking: bool | None = Field(None, description="Rows are chosen/rejected pairs.")
+    split: str | None = Field(None, description="Split of a saved DatasetDict folder.")
+    max_samples: int | None = Field(None, gt=0, description="Overrides data.max_samples.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.name is None) == (self.path is None):
+            raise ValueError("give exactly one of name (a registry entry or a path) and path")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How messages refer to this dataset."""
+        return self.name if self.name is not None else str(self.path)
+
+    @property
+    def is_bare(self) -> bool:
+        return self.path is None and set(self.model_fields_set) <= {"name"}
+
+    @model_serializer(mode="wrap")
+    def _as_name_when_bare(self, handler: Any) -> Any:
+        if self.is_bare:
+            return self.name
+        return {key: value for key, value in handler(self).items() if value not in (None, {})}
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.is_bare and self.name == other
+        return super().__eq__(other)
+
+
 class DataConfig(Section):
-    train: list[str] = Field(default_factory=list, description="Dataset names or files.")
-    eval: list[str] = Field(default_factory=list)
+    """What to train, evaluate and test on, and how to read it (docs/data.md)."""
+
+    train: list[DatasetSpec] = Field(
+        default_factory=list, description="Dataset names, files or folders, mixed in order."
+    )
+    eval: list[DatasetSpec] = Field(
+        default_factory=list, description="Empty: registry dev files, else val_size."
+    )
+    test: list[DatasetSpec] = Field(default_factory=list, description="Empty: registry test files.")
+    dataset_dir: str | None = Field(
+        None, description="Folder for relative paths and the default registry."
+    )
     registry: str | None = Field(None, description="dataset_info.json or present.json.")
-    loader: ComponentRef | None = Field(None, description="None: chosen from each file.")
-    max_samples: int | None = Field(None, gt=0)
+    loader: ComponentRef | None = Field(
+        None, description="For datasets without a format of their own; None: detected."
+    )
+    max_samples: int | None = Field(None, gt=0, description="At most this many per dataset.")
     val_size: float = Field(0.0, ge=0.0, lt=1.0)
     seed: int = 42
+    mix: Literal["concat", "interleave"] = Field(
+        "concat", description="concat: one dataset after another; interleave: round-robin."
+    )
     cutoff_len: int = Field(1024, gt=0)
     on_bad_record: Literal["error", "skip"] = "error"
 
@@ -179,6 +258,10 @@ class RunConfig(Section):
         for key, (kind, refs) in lists.items():
             for index, ref in enumerate(refs):
                 yield f"{key}[{index}]", kind, ref
+        for part in ("train", "eval", "test"):
+            for index, spec in enumerate(getattr(self.data, part)):
+                if spec.format is not None:
+                    yield f"data.{part}[{index}].format", "loaders", spec.format
 
 
 

@@ -27,8 +27,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @hookspec
 def register_loaders(register: Any) -> None:
-    """Register data loaders: ``factory(**options)`` returning an object whose
-    ``load(source) -> Iterator[record]`` turns a file or dataset into canonical records."""
+    """Register data formats: ``factory(**options)`` returning an object whose
+    ``convert(row, origin) -> record`` turns one source row into a canonical record."""
 
 
 @hookspec

@@ -130,7 +130,8 @@ def check_messages(
     """Raise :class:`RecordError` unless the turns are in an order every template accepts.
 
     A system message may only come first; then a user turn; each user turn is answered
-    by the assistant; tool results follow an assistant turn that called tools. ``final``
+    by the assistant; tool results follow an assistant turn (usually one with
+    ``tool_calls``; datasets such as glaive's translated demo phrase the call in prose). ``final``
     requires the conversation to end with an answer (``assistant``: SFT) or to await one
     (``prompt``: a user or tool turn, for generation and GRPO).
     """
@@ -169,5 +170,5 @@ def _allowed_after(previous: Message | None) -> tuple[str, ...]:
     if previous.role == "user":
         return ("assistant",)
     if previous.role == "assistant":
-        return ("user", "tool") if previous.tool_calls else ("user",)
+        return ("user", "tool")
     return ("tool", "assistant")  # after a tool result: more results, or the answer
