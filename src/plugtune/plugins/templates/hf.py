@@ -1,0 +1,141 @@
+"""``hf``: whatever Jinja chat template a tokenizer carries, rendered as transformers does.
+
+The fallback for models without a built-in family, and what ``template: auto`` uses when
+a tokenizer's template matches none. Its rendering is transformers' by construction; its
+loss mask comes from incremental rendering (:mod:`.incremental`), which needs the
+end-of-turn token: given as ``stop_strings``, or found by rendering a probe answer and
+taking the special token (or the eos) the template writes right after it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from plugtune.core.interfaces import Segment
+from plugtune.core.records import Conversation
+from plugtune.plugins.templates.base import TemplateBase
+from plugtune.plugins.templates.hf_source import TemplateSource, read_template_source
+from plugtune.plugins.templates.incremental import NotPrefixStable, incremental_segments
+from plugtune.plugins.templates.jinja_env import render_chat_template, template_messages
+
+#: transformers' historical default, used when neither a template nor a source is given.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+_PROBE = "PLUGTUNE-PROBE-ANSWER"
+_TOKEN_LIKE = re.compile(r"<[^<>\s]{1,40}>|\[[^\[\]\s]{1,40}\]")
+
+
+class HFOptions(BaseModel):
+    """Options of the ``hf`` template: a template (``chat_template`` or ``source``), the
+    special tokens it reads, and, if they cannot be found, its stop strings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chat_template: str | None = None
+    source: str | None = None  # a model/tokenizer folder, a .jinja file, or tiny://…
+    bos_token: str | None = None
+    eos_token: str | None = None
+    stop_strings: tuple[str, ...] | None = None  # end-of-turn token first
+    template_kwargs: dict[str, Any] = {}  # more variables, e.g. enable_thinking
+
+    @model_validator(mode="after")
+    def _one_template(self) -> HFOptions:
+        if self.chat_template is not None and self.source is not None:
+            raise ValueError("give chat_template or source, not both")
+        return self
+
+
+class HFTemplate(TemplateBase):
+    """Any Jinja chat template (the tokenizer's own), masked by incremental rendering."""
+
+    name = "hf"
+    # What it supports is up to the template it renders; None tells check_chat_template
+    # to try (a template that raises on a system message or tools has no such support).
+    supports_system = None
+    supports_tools = None
+    Options = HFOptions
+
+    def __init__(
+        self,
+        chat_template: str | None = None,
+        source: str | None = None,
+        bos_token: str | None = None,
+        eos_token: str | None = None,
+        stop_strings: tuple[str, ...] | None = None,
+        template_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        found = read_template_source(source) if source else TemplateSource(chat_template or "")
+        if not found.chat_template:
+            found = TemplateSource(CHATML_TEMPLATE, eos_token="<|im_end|>")
+        self.chat_template = found.chat_template
+        self.bos_token = bos_token if bos_token is not None else found.bos_token
+        self.eos_token = eos_token if eos_token is not None else found.eos_token
+        # As apply_chat_template: a token the tokenizer lacks is left undefined.
+        tokens = {"bos_token": self.bos_token, "eos_token": self.eos_token}
+        self.variables = {key: value for key, value in tokens.items() if value is not None}
+        self.variables.update(template_kwargs or {})
+        self.stop_strings = tuple(stop_strings or self._find_stop_strings(found.special_tokens))
+
+    def segments(
+        self, conversation: Conversation, *, add_generation_prompt: bool = False
+    ) -> list[Segment]:
+        tools = [dict(tool) for tool in conversation.tools] or None
+
+        def render(messages: list[dict[str, Any]], generation_prompt: bool) -> str:
+            return self._render(conversation, messages, tools, generation_prompt)
+
+        try:
+            return incremental_segments(
+                render,
+                template_messages(conversation),
+                add_generation_prompt=add_generation_prompt,
+                stop_strings=self.stop_strings,
+            )
+        except NotPrefixStable as error:
+            self.fail(conversation, f"the chat template is not prefix-stable: {error}")
+
+    def _render(
+        self,
+        conversation: Conversation,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        add_generation_prompt: bool,
+    ) -> str:
+        try:
+            return render_chat_template(
+                self.chat_template,
+                messages,
+                tools=tools,
+                add_generation_prompt=add_generation_prompt,
+                **self.variables,
+            )
+        except Exception as error:  # a template is code: whatever it raises, say where
+            self.fail(conversation, f"the chat template failed: {type(error).__name__}: {error}")
+
+    def _find_stop_strings(self, special_tokens: tuple[str, ...]) -> list[str]:
+        """The end-of-turn token (the one written right after an answer), then the eos."""
+        stops = []
+        try:
+            text = render_chat_template(
+                self.chat_template,
+                [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _PROBE}],
+                **self.variables,
+            )
+        except Exception:  # a template that rejects the probe: rely on the eos
+            text = ""
+        after = text.partition(_PROBE)[2]
+        known = [token for token in (*special_tokens, self.eos_token) if token]
+        matching = [token for token in known if after.startswith(token)]
+        if matching:
+            stops.append(max(matching, key=len))
+        elif match := _TOKEN_LIKE.match(after):
+            stops.append(match.group())
+        if self.eos_token:
+            stops.append(self.eos_token)
+        return list(dict.fromkeys(stops))
