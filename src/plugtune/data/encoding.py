@@ -1,11 +1,12 @@
 """Conversations → ``input_ids`` / ``attention_mask`` / ``labels``, prompts masked.
 
 The template renders each conversation as segments whose trainable spans are known
-in characters. All rendered strings then go through the Rust tokenizer in one batch
-with character offsets, and a token is trained on when its first character lies in a
-trainable span. That is one tokenizer call per batch instead of one
-``apply_chat_template`` per record (or one per turn, as incremental masking needs),
-and it cannot drift from the rendering: the ids are those of the rendered string.
+in characters. All rendered strings then go through the Rust tokenizer in one batch,
+and a token is trained on when its first character lies in a trainable span (found
+with ``char_to_token`` at the span ends, so no per-token offsets are materialised in
+Python). That is one tokenizer call per batch instead of one ``apply_chat_template``
+per record (or one per turn, as incremental masking needs), and it cannot drift from
+the rendering: the ids are those of the rendered string.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-import numpy as np
 
 from plugtune.core.interfaces import ChatTemplate, Segment
 from plugtune.core.records import Conversation, Text
@@ -89,10 +88,28 @@ def trainable_spans(segments: Sequence[Segment], train_on: str = "all") -> list[
     return spans
 
 
-def label_tokens(ids: Sequence[int], starts: np.ndarray, spans: Sequence[int]) -> list[int]:
-    """Each id where the token's first character is inside a span, else IGNORE_INDEX."""
-    inside = np.searchsorted(np.asarray(spans), starts, side="right") % 2 == 1
-    return np.where(inside, np.asarray(ids), IGNORE_INDEX).tolist()
+def label_tokens(ids: list[int], encoding: Any, spans: Sequence[int]) -> tuple[list[int], int]:
+    """Each id whose token starts inside a span, else IGNORE_INDEX; and how many are.
+
+    ``encoding`` is the tokenizers ``Encoding`` of the rendered text.
+    """
+    labels = [IGNORE_INDEX] * len(ids)
+    trained = 0
+    for start, end in zip(spans[::2], spans[1::2], strict=True):
+        first = encoding.char_to_token(start)
+        last = encoding.char_to_token(end - 1)
+        if first is None or last is None:  # unmapped characters: look at every token
+            first, last = _tokens_starting_in(encoding, start, end)
+        elif encoding.token_to_chars(first)[0] < start:  # straddles the span start
+            first += 1
+        labels[first : last + 1] = ids[first : last + 1]
+        trained += max(last + 1 - first, 0)
+    return labels, trained
+
+
+def _tokens_starting_in(encoding: Any, start: int, end: int) -> tuple[int, int]:
+    inside = [i for i, (begin, _) in enumerate(encoding.offsets) if start <= begin < end]
+    return (inside[0], inside[-1]) if inside else (0, -1)
 
 
 def encode_conversations(
@@ -131,9 +148,7 @@ def _encode_batch(
     for conversation, segments, encoding in zip(batch, rendered, encodings, strict=True):
         report.records += 1
         ids = encoding.ids
-        spans = trainable_spans(segments, options.train_on)
-        starts = np.fromiter((start for start, _ in encoding.offsets), np.int64, len(ids))
-        labels = label_tokens(ids, starts, spans)
+        labels, trained = label_tokens(ids, encoding, trainable_spans(segments, options.train_on))
         if len(ids) > options.cutoff_len:
             report.truncated += 1
             lost = sum(label != IGNORE_INDEX for label in labels[options.cutoff_len :])
@@ -142,14 +157,14 @@ def _encode_batch(
                 report.dropped.append(f"{conversation.origin}: longer than cutoff_len")
                 continue
             ids, labels = ids[: options.cutoff_len], labels[: options.cutoff_len]
-        trained = sum(label != IGNORE_INDEX for label in labels)
+            trained -= lost
         if not trained:
             report.dropped.append(f"{conversation.origin}: no answer tokens within cutoff_len")
             continue
         report.examples += 1
         report.tokens += len(ids)
         report.label_tokens += trained
-        examples.append(EncodedExample(list(ids), labels, conversation.origin))
+        examples.append(EncodedExample(ids, labels, conversation.origin))
     return examples
 
 

@@ -1,0 +1,64 @@
+"""Choose the chat template of a run: the configured one, or ``auto``.
+
+``auto`` (or no ``template:`` at all) recognises the tokenizer's own Jinja template
+among the registered families by digest and uses that plugin (fast, exact); a template
+it does not recognise is rendered as-is by ``hf``. ``hf`` without a template of its own
+takes the tokenizer's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from plugtune.core.config import ComponentRef
+from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import ChatTemplate
+from plugtune.core.session import Session
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+HF = "hf"
+
+
+def resolve_template(
+    session: Session, ref: ComponentRef | str | None, tokenizer: Any
+) -> ChatTemplate:
+    """The template plugin for ``ref``, matched to ``tokenizer`` when ``ref`` is auto."""
+    ref = ComponentRef.model_validate(ref if ref is not None else AUTO)
+    if ref.name == AUTO:
+        if ref.options:
+            raise ConfigError("template: auto takes no options; name the template instead")
+        return _auto(session, tokenizer)
+    if ref.name == HF and not {"chat_template", "source"} & set(ref.options):
+        own = _tokenizer_template(tokenizer)
+        return session.build("templates", {**own, **ref.options, "name": HF})
+    return session.build("templates", ref)
+
+
+def _auto(session: Session, tokenizer: Any) -> ChatTemplate:
+    from plugtune.plugins.templates.matching import match_chat_template
+
+    own = _tokenizer_template(tokenizer)
+    candidates = [(c.name, c.load()) for c in session.registry("templates") if c.name != HF]
+    name = match_chat_template(own["chat_template"], candidates)
+    if name is not None:
+        log.info("template: auto picked %r (the tokenizer's chat template)", name)
+        return session.build("templates", name)
+    log.info("template: auto found no registered family; rendering the tokenizer's own with hf")
+    return session.build("templates", {"name": HF, **own})
+
+
+def _tokenizer_template(tokenizer: Any) -> dict[str, Any]:
+    chat_template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(chat_template, str) or not chat_template:
+        raise ConfigError(
+            "template: the tokenizer has no chat_template; name one (plugtune plugins list "
+            "--kind templates), e.g. template: qwen"
+        )
+    return {
+        "chat_template": chat_template,
+        "bos_token": tokenizer.bos_token,
+        "eos_token": tokenizer.eos_token,
+    }
