@@ -156,7 +156,12 @@ class DataConfig(Section):
     mix: Literal["concat", "interleave"] = Field(
         "concat", description="concat: one dataset after another; interleave: round-robin."
     )
-    cutoff_len: int = Field(1024, gt=0)
+    cutoff_len: int = Field(1024, gt=0, description="Longest example, in tokens.")
+    overflow: Literal["truncate", "drop"] = Field(
+        "truncate", description="Longer examples are cut (counted) or dropped (reported)."
+    )
+    train_on: Literal["all", "last"] = Field("all", description="Assistant turns in the loss.")
+    packing: bool = Field(False, description="Several examples per row, kept apart.")
     on_bad_record: Literal["error", "skip"] = "error"
 
 

@@ -51,7 +51,8 @@ class EncodingReport:
     def warn(self) -> None:
         if self.truncated:
             log.warning(
-                "%d of %d records exceed cutoff_len and were truncated; %d lost answer tokens",
+                "%d of %d records exceed cutoff_len and were truncated; %d of them lost "
+                "answer tokens",
                 self.truncated, self.records, self.truncated_answers,
             )
         if self.dropped:

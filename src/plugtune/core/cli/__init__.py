@@ -13,12 +13,15 @@ from typing import Any
 import click
 
 from plugtune.core.cli.config_command import config
+from plugtune.core.cli.data_command import data
 from plugtune.core.cli.env_command import env, version
 from plugtune.core.cli.plugins_command import plugins
 from plugtune.core.cli.state import CliState, get_state, remember_option
 from plugtune.core.errors import PlugtuneError
 
-CORE_COMMANDS: dict[str, click.Command] = {c.name or "": c for c in (config, env, plugins, version)}
+CORE_COMMANDS: dict[str, click.Command] = {
+    c.name or "": c for c in (config, data, env, plugins, version)
+}
 
 
 class PlugtuneGroup(click.Group):
