@@ -24,3 +24,7 @@ PY
 
 echo "== the resolved run config"
 plugtune config show examples/configs/quickstart.yaml --set training.seed=7
+
+echo "== the training data as the trainer will see it (trained tokens in brackets)"
+plugtune data preview examples/configs/quickstart.yaml -n 2
+plugtune data stats examples/configs/quickstart.yaml

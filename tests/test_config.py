@@ -153,3 +153,9 @@ def test_dataset_formats_are_component_refs_checked_by_the_session():
     assert keys == [("data.train[0].format", "loaders")]
     with pytest.raises(Exception, match="no loader named 'alpca' \\(did you mean 'alpaca'"):
         Session().validate(config)
+
+
+def test_template_auto_is_left_to_the_tokenizer():
+    config = load_config(None, ["template=auto"])
+    assert list(config.component_refs()) == []
+    assert Session().validate(config).template.name == "auto"

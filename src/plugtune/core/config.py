@@ -20,6 +20,8 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.validation import validate_model
 
 DEFAULT_MODEL = "tiny://qwen2"
+# ``template: auto`` (or none) is matched to the tokenizer when the data is prepared.
+AUTO_TEMPLATE = "auto"
 
 
 class Section(BaseModel):
@@ -229,7 +231,9 @@ class RunConfig(Section):
 
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
-    template: ComponentRef | None = Field(None, description="None: from the tokenizer.")
+    template: ComponentRef | None = Field(
+        None, description="None or auto: recognised from the tokenizer's chat template."
+    )
     trainer: ComponentRef | None = None
     peft: PeftConfig = Field(default_factory=PeftConfig)
     quantization: QuantizationConfig | None = None
@@ -247,7 +251,7 @@ class RunConfig(Section):
         """Every component the config names, as ``(config key, kind, ref)``."""
         singles = {
             "data.loader": ("loaders", self.data.loader),
-            "template": ("templates", self.template),
+            "template": ("templates", None if _is_auto(self.template) else self.template),
             "trainer": ("trainers", self.trainer),
             "backend": ("backends", self.backend),
             "retriever": ("retrievers", self.retriever),
@@ -268,6 +272,10 @@ class RunConfig(Section):
                 if spec.format is not None:
                     yield f"data.{part}[{index}].format", "loaders", spec.format
 
+
+
+def _is_auto(ref: ComponentRef | None) -> bool:
+    return ref is not None and ref.name == AUTO_TEMPLATE and not ref.options
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from plugtune.core.config import ComponentRef
+from plugtune.core.config import AUTO_TEMPLATE, ComponentRef
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate
 from plugtune.core.session import Session
 
 log = logging.getLogger(__name__)
 
-AUTO = "auto"
 HF = "hf"
 
 
@@ -26,8 +25,8 @@ def resolve_template(
     session: Session, ref: ComponentRef | str | None, tokenizer: Any
 ) -> ChatTemplate:
     """The template plugin for ``ref``, matched to ``tokenizer`` when ``ref`` is auto."""
-    ref = ComponentRef.model_validate(ref if ref is not None else AUTO)
-    if ref.name == AUTO:
+    ref = ComponentRef.model_validate(ref if ref is not None else AUTO_TEMPLATE)
+    if ref.name == AUTO_TEMPLATE:
         if ref.options:
             raise ConfigError("template: auto takes no options; name the template instead")
         return _auto(session, tokenizer)
