@@ -16,7 +16,7 @@ from plugtune.core.records import Conversation, Message
 from plugtune.data.encoding import encode_conversations
 from plugtune.data.prepare import prepare
 from plugtune.data.stats import padding_ratio, percentile
-from plugtune.data.templates import resolve_template
+from plugtune.data.templates import resolve_template, stop_token_ids
 from plugtune.data.tokenizer import load_tokenizer
 
 LLAMAFACTORY = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "llamafactory_data"
@@ -123,3 +123,12 @@ def test_data_stats_json(tmp_path):
 def test_percentile_and_padding_ratio():
     assert [percentile([1, 2, 3, 4], q) for q in (50, 90, 99)] == [2, 4, 4]
     assert padding_ratio([2, 4, 4, 4], batch_size=2) == pytest.approx(1 - 14 / 16)
+
+
+@pytest.mark.parametrize("model", sorted(TINY))
+def test_stop_token_ids_for_backends(session, model):
+    tokenizer = load_tokenizer(ModelConfig(path=model))
+    template = resolve_template(session, None, tokenizer)
+    ids = stop_token_ids(template, tokenizer)
+    assert ids[0] == tokenizer.convert_tokens_to_ids(TINY[model][1])
+    assert tokenizer.eos_token_id in ids and len(ids) == len(set(ids))

@@ -61,3 +61,17 @@ def _tokenizer_template(tokenizer: Any) -> dict[str, Any]:
         "bos_token": tokenizer.bos_token,
         "eos_token": tokenizer.eos_token,
     }
+
+
+def stop_token_ids(template: ChatTemplate, tokenizer: Any) -> list[int]:
+    """Ids of the template's stop strings that are single tokens of this tokenizer, plus
+    its eos: what a backend passes as ``eos_token_id`` so generation ends with the turn.
+    Multi-token stop strings stay stop *strings* (backends match them on the text)."""
+    ids: list[int] = []
+    for stop in template.stop_strings:
+        encoded = tokenizer.encode(stop, add_special_tokens=False)
+        if len(encoded) == 1 and encoded[0] not in ids:
+            ids.append(encoded[0])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
