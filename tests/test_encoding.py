@@ -132,3 +132,28 @@ def test_pretraining_blocks_end_documents_with_eos(tokenizer):
     assert all(len(b.input_ids) == 16 for b in blocks[:-1])
     assert all(b.labels == b.input_ids for b in blocks)
     assert report.tokens == len(stream)
+
+
+def test_a_packed_row_gives_each_sample_the_logits_it_has_alone(tokenizer):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from plugtune.data.packing import packed_attention_mask
+    from plugtune.tiny import tiny_model_path
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path("tiny://qwen2")).eval()
+    examples, _ = encode_conversations([chat("hi", "hello"), chat("2+2?", "4")], ChatML(),
+                                       tokenizer)
+    [row] = pack_examples(examples, capacity=256)
+    mask = packed_attention_mask([row.sequence_ids, row.sequence_ids[:5]])
+    assert mask.shape == (2, 1, len(row.input_ids), len(row.input_ids))
+    assert not mask[1, 0, 5:].any()  # padding attends to nothing
+    with torch.no_grad():
+        packed = model(input_ids=torch.tensor([row.input_ids]), attention_mask=mask[:1],
+                       position_ids=torch.tensor([row.position_ids])).logits[0]
+        offset = 0
+        for example in sorted(examples, key=lambda e: -len(e.input_ids)):
+            alone = model(input_ids=torch.tensor([example.input_ids])).logits[0]
+            length = len(example.input_ids)
+            assert torch.allclose(packed[offset : offset + length], alone, atol=1e-5)
+            offset += length

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from plugtune.data.encoding import EncodedExample
 
@@ -56,3 +57,19 @@ def _join(members: Sequence[EncodedExample]) -> PackedRow:
         position_ids += range(len(example.input_ids))
         sequence_ids += [number] * len(example.input_ids)
     return PackedRow(input_ids, labels, position_ids, sequence_ids)
+
+
+def packed_attention_mask(sequence_ids: Sequence[Sequence[int]]) -> Any:
+    """A 4D boolean mask ``[batch, 1, length, length]`` for packed rows: causal, and a
+    token attends only to tokens of its own sample. Rows are right-padded with sequence
+    id 0, which attends to nothing. transformers models take it as ``attention_mask``
+    together with the rows' ``position_ids``."""
+    import torch
+
+    length = max(len(row) for row in sequence_ids)
+    ids = torch.zeros(len(sequence_ids), length, dtype=torch.long)
+    for index, row in enumerate(sequence_ids):
+        ids[index, : len(row)] = torch.as_tensor(row)
+    same_sample = (ids[:, :, None] == ids[:, None, :]) & (ids[:, :, None] > 0)
+    causal = torch.ones(length, length, dtype=torch.bool).tril()
+    return (same_sample & causal)[:, None]
