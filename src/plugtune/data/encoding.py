@@ -12,7 +12,8 @@ the rendering: the ids are those of the rendered string.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,34 +120,49 @@ def encode_conversations(
     tokenizer: Any,
     options: EncodingOptions = EncodingOptions(),
 ) -> tuple[list[EncodedExample], EncodingReport]:
-    """Encode SFT conversations with every non-assistant token masked."""
+    """Encode SFT conversations with every non-assistant token masked.
+
+    Batches flow through a two-stage pipeline: while the Rust tokenizer (which releases
+    the GIL) encodes one batch, Python renders the next and labels the previous one.
+    """
     backend = tokenizer.backend_tokenizer
     report = EncodingReport()
     examples: list[EncodedExample] = []
-    batch: list[Conversation] = []
-    for conversation in conversations:
-        batch.append(conversation)
-        if len(batch) == BATCH_SIZE:
-            examples += _encode_batch(batch, template, backend, options, report)
-            batch = []
-    if batch:
-        examples += _encode_batch(batch, template, backend, options, report)
+    pending: tuple[list[Conversation], list[list[Segment]], Future[Any]] | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plugtune-tokenize") as pool:
+        for batch in _batches(conversations, BATCH_SIZE):
+            rendered = [template.segments(conversation) for conversation in batch]
+            texts = ["".join(segment.text for segment in segments) for segments in rendered]
+            encoding = pool.submit(backend.encode_batch, texts, add_special_tokens=False)
+            if pending is not None:
+                examples += _label_batch(*pending, options, report)
+            pending = (batch, rendered, encoding)
+        if pending is not None:
+            examples += _label_batch(*pending, options, report)
     report.warn()
     return examples, report
 
 
-def _encode_batch(
+def _batches(items: Iterable[Conversation], size: int) -> Iterator[list[Conversation]]:
+    batch: list[Conversation] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _label_batch(
     batch: Sequence[Conversation],
-    template: ChatTemplate,
-    backend: Any,
+    rendered: Sequence[Sequence[Segment]],
+    encoded: Future[Any],
     options: EncodingOptions,
     report: EncodingReport,
 ) -> list[EncodedExample]:
-    rendered = [template.segments(conversation) for conversation in batch]
-    texts = ["".join(segment.text for segment in segments) for segments in rendered]
-    encodings = backend.encode_batch(texts, add_special_tokens=False)
     examples = []
-    for conversation, segments, encoding in zip(batch, rendered, encodings, strict=True):
+    for conversation, segments, encoding in zip(batch, rendered, encoded.result(), strict=True):
         report.records += 1
         ids = encoding.ids
         labels, trained = label_tokens(ids, encoding, trainable_spans(segments, options.train_on))
