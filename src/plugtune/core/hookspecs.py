@@ -33,8 +33,9 @@ def register_loaders(register: Any) -> None:
 
 @hookspec
 def register_templates(register: Any) -> None:
-    """Register chat templates: ``factory(**options)`` returning an object that renders
-    conversations to text and encodes them to input_ids / labels with prompts masked."""
+    """Register chat templates: ``factory(**options)`` returning a ``ChatTemplate``
+    whose ``segments(conversation)`` join to the model's own rendering, answers marked
+    trainable, with ``stop_strings`` that end an assistant turn."""
 
 
 @hookspec
