@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -20,6 +21,8 @@ os.environ.pop("PLUGTUNE_DISABLE_PLUGINS", None)
 os.environ["PLUGTUNE_CACHE_DIR"] = tempfile.mkdtemp(prefix="plugtune-tests-")
 
 REPO = Path(__file__).resolve().parents[1]
+# Real public material the tests compare against (CI clones the repo with shared/ beside it).
+FIXTURES = REPO.parent / "shared" / "fixtures"
 
 MakeDistribution = Callable[..., Path]
 
@@ -53,3 +56,13 @@ def make_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeDi
     yield make
     for module in created:
         sys.modules.pop(module, None)
+
+
+def write_json(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from plugtune import Session
 from plugtune.core.records import Conversation, Message, ToolCall, check_messages
+from tests.conftest import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 UPSTREAM = {
     entry["chat_template_sha256"]: entry
     for entry in json.loads((FIXTURES / "chat_templates.json").read_text(encoding="utf-8"))

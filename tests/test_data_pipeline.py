@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -18,8 +17,9 @@ from plugtune.data.prepare import prepare
 from plugtune.data.stats import padding_ratio, percentile
 from plugtune.data.templates import resolve_template, stop_token_ids
 from plugtune.data.tokenizer import load_tokenizer
+from tests.conftest import FIXTURES
 
-LLAMAFACTORY = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "llamafactory_data"
+LLAMAFACTORY = FIXTURES / "llamafactory_data"
 TINY = {"tiny://qwen2": ("qwen2", "<|im_end|>"), "tiny://llama": ("llama3", "<|eot_id|>")}
 
 

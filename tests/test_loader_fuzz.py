@@ -11,7 +11,6 @@ import copy
 import datetime
 import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +26,6 @@ from plugtune.core.records import (
 )
 from plugtune.data import load_dataset
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 MUTANTS_PER_SEED = 200
 MAX_MUTATIONS = 3
 
