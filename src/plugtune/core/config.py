@@ -168,15 +168,31 @@ class DataConfig(Section):
 
 
 class PeftConfig(Section):
+    """What trains: adapters (lora, dora, qlora), the last layers (freeze), or everything."""
+
     type: Literal["lora", "dora", "qlora", "freeze", "full"] = "lora"
-    r: int = Field(8, gt=0)
+    r: int = Field(8, gt=0, description="LoRA rank.")
     alpha: int = Field(16, gt=0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target: list[str] | Literal["all"] = "all"
-    modules_to_save: list[str] = Field(default_factory=list)
+    target: list[str] | Literal["all"] = Field(
+        "all", description="Module names for adapters; all: every linear layer but the head."
+    )
+    modules_to_save: list[str] = Field(
+        default_factory=list, description="Trained in full next to the adapter (embed_tokens…)."
+    )
+    trainable_layers: int = Field(
+        2, description="freeze: train the last N decoder layers (negative: the first N)."
+    )
+    trainable_modules: list[str] = Field(
+        default_factory=list,
+        description="freeze: train only these parts of those layers (mlp, self_attn…); "
+        "empty: the whole layers.",
+    )
 
 
 class QuantizationConfig(Section):
+    """bitsandbytes quantization of the base model (QLoRA); ``peft.type: qlora`` implies it."""
+
     bits: Literal[4, 8] = 4
     quant_type: Literal["nf4", "fp4"] = "nf4"
     double_quant: bool = True
@@ -216,7 +232,8 @@ class EvaluationConfig(Section):
 
 class OutputConfig(Section):
     dir: str = "out"
-    overwrite: bool = False
+    overwrite: bool = Field(False, description="Train into a folder that already has a run.")
+    plot: bool = Field(True, description="Write loss curves (training_loss.png).")
 
 
 class PluginsConfig(Section):

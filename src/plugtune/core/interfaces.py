@@ -1,13 +1,18 @@
 """The typed interfaces between plugin kinds: what a loader returns, what a template
-produces. Plugins implement these; they never import each other."""
+produces, what a trainer is handed. Plugins implement these; they never import each other."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from plugtune.core.records import Conversation, Record
+
+if TYPE_CHECKING:
+    from plugtune.core.config import RunConfig
+    from plugtune.core.session import Session
 
 
 @runtime_checkable
@@ -53,3 +58,30 @@ class ChatTemplate(Protocol):
     ) -> list[Segment]: ...
 
     def render(self, conversation: Conversation, *, add_generation_prompt: bool = False) -> str: ...
+
+
+@dataclass
+class TrainingRun:
+    """Everything a trainer is handed: the validated config, the session that resolves
+    components, where to write, and whether to resume.
+
+    ``resume`` is ``None`` (start afresh), ``"auto"`` (the newest complete checkpoint in
+    ``output_dir``, if any) or a checkpoint folder. ``callbacks`` are built callback
+    objects added to the config's own (``plugtune train --callback``).
+    """
+
+    config: RunConfig
+    session: Session
+    output_dir: Path
+    resume: str | None = None
+    callbacks: list[Any] = field(default_factory=list)
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """A training algorithm (sft, pt, dpo, …): trains and writes its outputs.
+
+    Returns the final metrics (what ``all_results.json`` holds).
+    """
+
+    def train(self, run: TrainingRun) -> dict[str, float]: ...

@@ -1,0 +1,84 @@
+"""Load a causal LM from a :class:`~plugtune.core.config.ModelConfig`.
+
+Safe by default: code shipped with a model runs only with ``trust_remote_code``, and
+weights load from safetensors unless ``allow_pickle`` says a pickle checkpoint is
+trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from plugtune.core.config import ModelConfig, QuantizationConfig
+from plugtune.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_dtype(dtype: str) -> Any:
+    """The torch dtype for ``model.dtype``; ``auto`` is bfloat16 on a GPU that has it,
+    else float32 (bfloat16 matmuls are slower than float32 on most CPUs)."""
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_causal_lm(
+    model: ModelConfig,
+    quantization: QuantizationConfig | None = None,
+    *,
+    device_map: Any = None,
+) -> Any:
+    """The base model (``model.adapter`` is not applied here: trainers and backends
+    each decide whether it is trained further or only used)."""
+    from transformers import AutoModelForCausalLM
+
+    from plugtune.tiny import resolve_model_path
+
+    dtype = resolve_dtype(model.dtype)
+    kwargs: dict[str, Any] = {
+        "revision": model.revision,
+        "trust_remote_code": model.trust_remote_code,
+        "dtype": dtype,
+        # True: refuse pickle weights; None: prefer safetensors, fall back to .bin.
+        "use_safetensors": None if model.allow_pickle else True,
+    }
+    if quantization is not None:
+        from plugtune.models.quantization import bitsandbytes_config
+
+        kwargs["quantization_config"] = bitsandbytes_config(quantization, dtype)
+        kwargs["device_map"] = device_map or {"": _default_device()}
+    elif device_map is not None:
+        kwargs["device_map"] = device_map
+    path = resolve_model_path(model.path)
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as error:
+        raise ConfigError(_explain(model, error)) from None
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _explain(model: ModelConfig, error: Exception) -> str:
+    text = str(error)
+    if not model.allow_pickle and "safetensors" in text.lower():
+        return (
+            f"model.path: {model.path!r} has no safetensors weights. Pickle (.bin) "
+            "checkpoints can run code when loaded: set model.allow_pickle: true only "
+            "for a checkpoint you trust"
+        )
+    if "trust_remote_code" in text:
+        return (
+            f"model.path: {model.path!r} ships its own model code; set "
+            "model.trust_remote_code: true only if you trust it"
+        )
+    return f"model.path: cannot load {model.path!r}: {text}"
