@@ -214,6 +214,9 @@ class TrainingConfig(Section):
     bf16: bool = False
     seed: int = 42
     logging_steps: int = Field(10, gt=0)
+    resume_from_checkpoint: str | None = Field(
+        None, description="auto: the newest complete checkpoint in output.dir; or a folder."
+    )
 
 
 class GenerationConfig(Section):

@@ -85,3 +85,39 @@ class Trainer(Protocol):
     """
 
     def train(self, run: TrainingRun) -> dict[str, float]: ...
+
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from plugtune.core.config import GenerationConfig
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An inference engine: answers conversations with the run's model.
+
+    The plugin's factory takes the ``backend:`` options and returns an unloaded backend;
+    ``load(config, session)`` binds it to ``config.model`` (``adapter`` included),
+    ``quantization`` and ``template``, and takes ``generation`` as the default ``params``.
+
+    ``generate`` answers a batch, in order: each answer is the completion up to the first
+    stop (eos, the template's stop strings and tokens, ``params.stop``), the stop removed.
+    ``stream`` yields the answer to one conversation in pieces that join to that same text.
+    ``use_adapter(name)`` switches among the loaded adapters (``None``: the base model).
+    ``batch_size`` is how many conversations ``generate`` runs at once.
+    """
+
+    batch_size: int
+
+    def load(self, config: RunConfig, session: Session) -> None: ...
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationConfig | None = None
+    ) -> list[str]: ...
+
+    def stream(
+        self, conversation: Conversation, params: GenerationConfig | None = None
+    ) -> Iterator[str]: ...
+
+    def use_adapter(self, name: str | None) -> None: ...

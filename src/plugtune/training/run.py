@@ -1,0 +1,73 @@
+"""``train(config)``: what ``plugtune train`` and embedding tools call.
+
+Resolves the trainer plugin and the output folder, hands the trainer a
+:class:`~plugtune.core.interfaces.TrainingRun`, and writes what every run leaves
+behind whatever its algorithm: the resolved config, ``all_results.json`` and the loss
+curves (on the main process only, when several train together).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from plugtune.core.config import ComponentRef, RunConfig
+from plugtune.core.interfaces import Trainer, TrainingRun
+from plugtune.core.session import Session
+from plugtune.training.outputs import (
+    LOG_FILE,
+    prepare_output_dir,
+    write_results,
+    write_run_config,
+)
+from plugtune.training.plots import plot_losses
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRAINER = "sft"
+LOSS_PLOT = "training_loss.png"
+
+
+def is_main_process() -> bool:
+    """Rank 0 under torchrun / accelerate launch, or a single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def train(
+    config: RunConfig,
+    session: Session,
+    *,
+    resume: str | None = None,
+    callbacks: Sequence[str | ComponentRef] = (),
+) -> dict[str, float]:
+    """Train as ``config`` says. ``resume``: ``"auto"`` or a checkpoint folder;
+    ``callbacks``: callback plugins to add to the config's own."""
+    config = session.validate(config)
+    trainer: Trainer = session.build("trainers", config.trainer or DEFAULT_TRAINER)
+    resuming = (resume or config.training.resume_from_checkpoint) is not None
+    output_dir = Path(config.output.dir)
+    if is_main_process():  # the other ranks let transformers create folders as it needs
+        prepare_output_dir(config, resume=resuming)
+        write_run_config(config, output_dir)
+    run = TrainingRun(
+        config=config,
+        session=session,
+        output_dir=output_dir,
+        resume=resume,
+        callbacks=[session.build("callbacks", ref) for ref in callbacks],
+    )
+    metrics = trainer.train(run)
+    if is_main_process():
+        write_results(metrics, output_dir)
+        if config.output.plot and plot_losses(output_dir / LOG_FILE, output_dir / LOSS_PLOT):
+            log.info("loss curves: %s", output_dir / LOSS_PLOT)
+    return metrics
+
+
+def summary(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """The metrics worth printing after a run, formatted."""
+    keys = ("train_loss", "eval_loss", "train_runtime", "num_input_tokens_seen", "epoch")
+    return [(key, f"{metrics[key]:,.4g}") for key in keys if key in metrics]

@@ -1,0 +1,100 @@
+"""A run killed with SIGKILL resumes from its newest complete checkpoint and ends with
+the same weights as a run that was never interrupted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from plugtune import Session, load_config
+from plugtune.core.errors import ConfigError
+from plugtune.training import train
+from plugtune.training.checkpoints import MARKER, resume_checkpoint
+from tests.conftest import REPO
+
+SLOW_PLUGIN = """
+    import time
+    from plugtune import hookimpl
+
+    def slow_steps():
+        from transformers import TrainerCallback
+
+        class SlowSteps(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                time.sleep(0.3)
+
+        return SlowSteps()
+
+    @hookimpl
+    def register_callbacks(register):
+        register("slow_steps", slow_steps)
+"""
+
+
+def write_config(path, output):
+    path.write_text(textwrap.dedent(f"""
+        data: {{train: [{REPO / "examples" / "data" / "tiny_alpaca.jsonl"}]}}
+        training: {{max_steps: 16, save_steps: 4, logging_steps: 2, learning_rate: 1.0e-3,
+                    per_device_train_batch_size: 4}}
+        output: {{dir: {output}}}
+    """))
+    return path
+
+
+def adapter_weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(folder / "adapter_model.safetensors")
+
+
+def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    plugin = tmp_path / "slow.py"
+    plugin.write_text(textwrap.dedent(SLOW_PLUGIN))
+    killed = tmp_path / "killed"
+    config = write_config(tmp_path / "run.yaml", killed)
+    command = [sys.executable, "-m", "plugtune", "--plugin", str(plugin), "train", str(config),
+               "--callback", "slow_steps"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    marker = killed / "checkpoint-8" / MARKER
+    deadline = time.monotonic() + 120
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), process.stderr.read().decode()[-2000:] if process.poll() else "slow"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "adapter_model.safetensors").exists()  # it really died mid-run
+    # What a crash while saving leaves: a checkpoint folder without the marker.
+    (killed / "checkpoint-12").mkdir(exist_ok=True)
+    (killed / "checkpoint-12" / "adapter_model.safetensors").write_bytes(b"half a file")
+
+    session = Session()
+    resumed = train(load_config(config), session, resume="auto")
+    assert not (killed / "checkpoint-12" / "adapter_model.safetensors").read_bytes() == b"half"
+    straight_config = load_config(config, [f"output.dir={tmp_path / 'straight'}"])
+    straight = train(straight_config, session)
+
+    import torch
+
+    first, second = adapter_weights(killed), adapter_weights(tmp_path / "straight")
+    assert first.keys() == second.keys()
+    for name in first:
+        torch.testing.assert_close(first[name], second[name], rtol=1e-4, atol=1e-5)
+    assert resumed["num_input_tokens_seen"] == straight["num_input_tokens_seen"]
+    steps = [line for line in (killed / "trainer_log.jsonl").read_text().splitlines()]
+    assert len(steps) >= 8  # the log continues across the restart
+
+
+def test_resume_refuses_an_incomplete_checkpoint(tmp_path):
+    half = tmp_path / "checkpoint-3"
+    half.mkdir()
+    with pytest.raises(ConfigError, match="not a complete checkpoint"):
+        resume_checkpoint(str(half), tmp_path)
+    assert resume_checkpoint("auto", tmp_path) is None
+    assert not half.exists()  # auto removes what a crash left half-written
