@@ -52,8 +52,9 @@ def register_rewards(register: Any) -> None:
 
 @hookspec
 def register_backends(register: Any) -> None:
-    """Register inference backends: ``factory(**options)`` returning an object with
-    ``generate(conversations, **params) -> list[str]`` and ``stream(conversation, **params)``."""
+    """Register inference backends: ``factory(**options)`` returning a ``Backend`` that
+    ``load(config, session)`` binds to the run's model, then ``generate(conversations,
+    params) -> list[str]``, ``stream(conversation, params)`` and ``use_adapter(name)``."""
 
 
 @hookspec

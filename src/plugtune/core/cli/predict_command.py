@@ -1,0 +1,55 @@
+"""``plugtune predict``: answer a split of a run config's data, write and score the answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from plugtune.core.cli.config_command import set_option
+from plugtune.core.cli.state import get_state
+from plugtune.core.config import load_config
+
+
+@click.command("predict")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@set_option
+@click.option("--split", type=click.Choice(["test", "eval", "train"]), default="test",
+              show_default=True, help="Which records of the config's data to answer.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Only the first N records.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Predictions file [default: output.dir/predictions.jsonl]; "
+              "predict_results.json goes beside it.")
+@click.pass_context
+def predict(ctx: click.Context, path: Path, overrides: tuple[str, ...], split: str,
+            limit: int | None, out: Path | None) -> None:
+    """Generate an answer for each record of a split with the config's backend, write
+    them with their references, and print the config's evaluation.metrics."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.table import Table
+
+    from plugtune.inference.predict import PREDICTIONS_FILE
+    from plugtune.inference.predict import predict as predict_split
+
+    run_config = load_config(path, overrides)
+    session = get_state(ctx).session_for(run_config)
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"predict {split}", total=None)
+        result = predict_split(
+            run_config, session, split=split, limit=limit,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    predictions_file = out or Path(run_config.output.dir) / PREDICTIONS_FILE
+    results_file = result.write(predictions_file)
+    console = Console()
+    if result.metrics:
+        table = Table("metric", "value", title=f"{split}: {len(result.predictions)} records")
+        for name, value in result.metrics.items():
+            table.add_row(name, f"{value:.4f}")
+        console.print(table)
+    else:
+        console.print("no evaluation.metrics in the config: nothing scored")
+    console.print(f"predictions: {predictions_file}\nresults: {results_file}", highlight=False)

@@ -1,0 +1,197 @@
+"""``predict``: answer every record of a split with the run's backend and score the answers.
+
+A record's prompt is its conversation up to the last assistant answer; its reference is
+that answer (``gold_answers`` when the record has several, ``answer`` for prompt/answer
+records, the chosen answer of a preference pair). What ``plugtune predict`` runs and
+writes: ``predictions.jsonl`` (one line per record) and ``predict_results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from plugtune.core.config import ComponentRef, RunConfig
+from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import Backend
+from plugtune.core.records import Conversation, LabeledCompletion, Preference, Record
+from plugtune.core.session import Session
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACKEND = "transformers"
+PREDICTIONS_FILE = "predictions.jsonl"
+RESULTS_FILE = "predict_results.json"
+SPLITS = ("train", "eval", "test")
+
+Reference = str | list[str]
+# Called after each batch with (records answered so far, records in all).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One record's prompt, the generated answer and the reference (None: none known)."""
+
+    origin: str
+    prompt: Conversation
+    prediction: str
+    reference: Reference | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "prompt": self.prompt.to_openai(),
+            "prediction": self.prediction,
+            "reference": self.reference,
+        }
+
+
+@dataclass
+class PredictionResult:
+    """The answers to one split and the config's metrics over them."""
+
+    split: str
+    predictions: list[Prediction]
+    metrics: dict[str, float] = field(default_factory=dict)
+    runtime_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """What ``predict_results.json`` holds."""
+        count = len(self.predictions)
+        return {
+            "split": self.split,
+            "samples": count,
+            "runtime_s": round(self.runtime_s, 3),
+            "samples_per_second": round(count / self.runtime_s, 3) if self.runtime_s else None,
+            "metrics": self.metrics,
+        }
+
+    def write(self, predictions_file: Path) -> Path:
+        """Write the predictions (JSON lines) and ``predict_results.json`` beside them;
+        returns the results file."""
+        predictions_file.parent.mkdir(parents=True, exist_ok=True)
+        with predictions_file.open("w", encoding="utf-8") as out:
+            for prediction in self.predictions:
+                out.write(json.dumps(prediction.to_json(), ensure_ascii=False) + "\n")
+        results_file = predictions_file.parent / RESULTS_FILE
+        results_file.write_text(json.dumps(self.summary(), indent=2) + "\n", encoding="utf-8")
+        return results_file
+
+
+def predict(
+    config: RunConfig,
+    session: Session,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+) -> PredictionResult:
+    """Answer the first ``limit`` records of ``split`` and score them with
+    ``config.evaluation.metrics``. ``backend``: one already loaded (else the config's)."""
+    from plugtune.data.datasets import load_datasets
+
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    records = getattr(load_datasets(config.data, session), split)[:limit]
+    if not records:
+        raise ConfigError(f"data: the {split} split has no records (set data.{split})")
+    prompts, references = zip(*(prompt_and_reference(record) for record in records), strict=True)
+    metrics = [(ref, session.build("metrics", ref)) for ref in config.evaluation.metrics]
+    if metrics:
+        _require_references(records, references, metrics)
+    backend = backend or load_backend(config, session)
+    started = time.perf_counter()
+    answers: list[str] = []
+    for start in range(0, len(prompts), backend.batch_size):
+        answers += backend.generate(prompts[start : start + backend.batch_size], config.generation)
+        if progress is not None:
+            progress(len(answers), len(prompts))
+    runtime = time.perf_counter() - started
+    predictions = [
+        Prediction(_origin(record), prompt, answer, reference)
+        for record, prompt, answer, reference in zip(
+            records, prompts, answers, references, strict=True
+        )
+    ]
+    scores = score(metrics, answers, references) if metrics else {}
+    return PredictionResult(split, predictions, scores, runtime)
+
+
+def load_backend(config: RunConfig, session: Session) -> Backend:
+    """The config's backend (``transformers`` when none is named), loaded with its model."""
+    backend = session.build("backends", config.backend or DEFAULT_BACKEND)
+    backend.load(config, session)
+    return backend
+
+
+def prompt_and_reference(record: Record) -> tuple[Conversation, Reference | None]:
+    """What the model is asked, and the answer it is scored against."""
+    if isinstance(record, Preference):
+        return record.prompt, record.chosen.content
+    if isinstance(record, LabeledCompletion):
+        prompt, answer = record.conversation.split_last_answer()
+        return prompt, answer.content if answer is not None and record.label else None
+    if not isinstance(record, Conversation):
+        raise ConfigError(f"{_origin(record)}: a text record has no prompt to answer")
+    prompt, answer = record.split_last_answer()
+    if "gold_answers" in record.meta:
+        return prompt, _as_reference(record.meta["gold_answers"])
+    if answer is not None:
+        return prompt, answer.content
+    if "answer" in record.meta:
+        return prompt, _as_reference(record.meta["answer"])
+    return prompt, None
+
+
+def score(
+    metrics: Sequence[tuple[ComponentRef, Any]],
+    predictions: Sequence[str],
+    references: Sequence[Reference | None],
+) -> dict[str, float]:
+    """Every metric's scores in one mapping."""
+    scores: dict[str, float] = {}
+    for ref, metric in metrics:
+        result = metric(list(predictions), list(references))
+        if not isinstance(result, dict):
+            raise ConfigError(f"metric {ref.name!r} returned {type(result).__name__}, not a dict")
+        for key, value in result.items():
+            if key in scores:
+                log.warning("metric %r overwrites the score %r of an earlier metric", ref.name, key)
+            scores[key] = float(value)
+    return scores
+
+
+def _require_references(
+    records: Sequence[Record],
+    references: Sequence[Reference | None],
+    metrics: Sequence[tuple[ComponentRef, Any]],
+) -> None:
+    missing = [_origin(r) for r, reference in zip(records, references, strict=True)
+               if reference is None]
+    if missing:
+        names = ", ".join(ref.name for ref, _ in metrics)
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ConfigError(
+            f"{missing[0]}{more}: no reference answer (no final assistant turn, answer or "
+            f"gold_answers), but evaluation.metrics ({names}) compare with one; "
+            "predict without metrics, or use data with answers"
+        )
+
+
+def _as_reference(value: Any) -> Reference:
+    return [str(item) for item in value] if isinstance(value, list) else str(value)
+
+
+def _origin(record: Record) -> str:
+    if isinstance(record, Preference):
+        return record.prompt.origin
+    if isinstance(record, LabeledCompletion):
+        return record.conversation.origin
+    return record.origin

@@ -1,0 +1,50 @@
+"""When ``model.generate`` stops: stop strings (built once per set), and a dropped stream."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class StopCriteria:
+    """transformers ``StoppingCriteriaList``s for a tokenizer, one per set of stop strings.
+
+    transformers' own ``stop_strings=`` argument rebuilds its vocabulary tables on every
+    call (its cache key is the vocabulary in hash order, which changes from call to call),
+    which costs seconds with a 150k-token vocabulary; here they are built once.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self._built: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, stops: list[str], cancelled: threading.Event | None = None) -> Any:
+        """Criteria that end a sequence at any of ``stops``, and every sequence once
+        ``cancelled`` is set."""
+        from transformers import StoppingCriteriaList, StopStringCriteria
+
+        key = tuple(stop for stop in dict.fromkeys(stops) if stop)
+        criteria = []
+        if key:
+            if key not in self._built:
+                if len(self._built) >= 16:
+                    self._built.clear()
+                self._built[key] = StopStringCriteria(self.tokenizer, list(key))
+            criteria.append(self._built[key])
+        if cancelled is not None:
+            criteria.append(_Cancelled(cancelled))
+        return StoppingCriteriaList(criteria)
+
+
+class _Cancelled:
+    """Ends every sequence once the stream's reader has gone (``event`` set)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full(
+            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
+        )

@@ -1,0 +1,168 @@
+"""``predict`` and ``plugtune predict``: prompts and references, files, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from plugtune import Session
+from plugtune.core.cli import cli
+from plugtune.core.cli.state import CliState
+from plugtune.core.config import RunConfig
+from plugtune.core.errors import ConfigError
+from plugtune.core.hookspecs import hookimpl
+from plugtune.core.records import Conversation, LabeledCompletion, Message, Preference, Text
+from plugtune.inference import PredictionResult, predict, prompt_and_reference
+from tests.conftest import REPO, write_jsonl
+
+ALPACA = REPO / "examples" / "data" / "tiny_alpaca.jsonl"
+ALPACA_ROWS = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()]
+
+
+def run_config(tmp_path, **sections) -> RunConfig:
+    data = {
+        "data": {"test": [str(ALPACA)]},
+        "generation": {"max_new_tokens": 4},
+        "evaluation": {"metrics": ["exact_match"]},
+        "output": {"dir": str(tmp_path / "out")},
+        **sections,
+    }
+    return RunConfig.model_validate(data)
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_predict_answers_every_record_and_writes_the_files(tmp_path):
+    config = run_config(tmp_path, backend={"name": "transformers", "batch_size": 5})
+    seen = []
+    result = predict(config, Session(), progress=lambda done, total: seen.append((done, total)))
+    assert isinstance(result, PredictionResult)
+    assert seen == [(5, 12), (10, 12), (12, 12)]
+    results_file = result.write(tmp_path / "out" / "predictions.jsonl")
+
+    lines = read_jsonl(tmp_path / "out" / "predictions.jsonl")
+    assert len(lines) == len(ALPACA_ROWS) == 12
+    assert [line["reference"] for line in lines] == [row["output"] for row in ALPACA_ROWS]
+    assert lines[0]["origin"].endswith("tiny_alpaca.jsonl:1")
+    assert lines[0]["prompt"] == [{"role": "user", "content": "What is LoRA?"}]
+    assert lines[2]["prompt"][-1]["content"].startswith("Translate to Chinese.")
+    assert all(isinstance(line["prediction"], str) for line in lines)
+
+    summary = json.loads(results_file.read_text(encoding="utf-8"))
+    assert results_file.name == "predict_results.json"
+    assert summary["split"] == "test" and summary["samples"] == 12
+    assert set(summary["metrics"]) == {"exact_match"}
+    hits = sum(line["prediction"].strip() == line["reference"].strip() for line in lines)
+    assert summary["metrics"]["exact_match"] == hits / 12
+
+
+class EchoBackend:
+    """Answers with the last user message, so that the metrics are known in advance."""
+
+    batch_size = 2
+
+    def load(self, config, session):
+        pass
+
+    def generate(self, conversations, params=None):
+        return [conversation.messages[-1].content for conversation in conversations]
+
+    def stream(self, conversation, params=None):
+        yield from self.generate([conversation])
+
+    def use_adapter(self, name):
+        pass
+
+
+class PromptOnlyLoader:
+    def convert(self, row, origin):
+        return Conversation((Message("user", row["q"]),), origin=origin)
+
+
+class PredictPlugin:
+    @hookimpl
+    def register_backends(self, register):
+        register("echo", EchoBackend)
+
+    @hookimpl
+    def register_loaders(self, register):
+        register("prompt_only", PromptOnlyLoader)
+
+
+def test_metrics_score_the_predictions_against_the_references(tmp_path):
+    rows = [{"prompt": "4", "answer": "4"}, {"prompt": "yes", "answer": ["no", "yes"]},
+            {"prompt": "2+2", "answer": 4}, {"prompt": "x", "answer": "y"}]
+    path = write_jsonl(tmp_path / "qa.jsonl", rows)
+    config = run_config(tmp_path, backend="echo", data={"test": [str(path)]})
+    result = predict(config, Session(plugins=[PredictPlugin()]))
+    assert [p.reference for p in result.predictions] == ["4", ["no", "yes"], "4", "y"]
+    assert result.metrics == {"exact_match": 0.5}
+
+
+def test_metrics_need_a_reference_for_every_record(tmp_path):
+    path = write_jsonl(tmp_path / "q.jsonl", [{"q": "a"}, {"q": "b"}])
+    spec = {"path": str(path), "format": "prompt_only"}
+    session = Session(plugins=[PredictPlugin()])
+    config = run_config(tmp_path, backend="echo", data={"test": [spec]})
+    with pytest.raises(ConfigError, match=r"q.jsonl:1 \(and 1 more\): no reference answer.*"
+                                          r"evaluation.metrics \(exact_match\)"):
+        predict(config, session)
+    config.evaluation.metrics = []
+    result = predict(config, session)
+    assert [p.prediction for p in result.predictions] == ["a", "b"]
+    assert result.metrics == {}
+
+
+def test_an_empty_split_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="the eval split has no records"):
+        predict(run_config(tmp_path), Session(), split="eval")
+
+
+def test_prompt_and_reference_of_each_record_kind():
+    user, answer = Message("user", "q"), Message("assistant", "a")
+    conversation = Conversation((user, answer), meta={"gold_answers": ["a", "A"]})
+    prompt, reference = prompt_and_reference(conversation)
+    assert prompt.messages == (user,) and reference == ["a", "A"]
+    assert prompt_and_reference(Conversation((user, answer)))[1] == "a"
+    prompt = Conversation((user,))
+    assert prompt_and_reference(Preference(prompt, answer, Message("assistant", "b"))) == (
+        prompt, "a"
+    )
+    assert prompt_and_reference(LabeledCompletion(Conversation((user, answer)), False)) == (
+        prompt, None
+    )
+    with pytest.raises(ConfigError, match="t.txt:3: a text record has no prompt"):
+        prompt_and_reference(Text("plain", origin="t.txt:3"))
+
+
+def test_the_cli_writes_predictions_and_prints_the_metrics(tmp_path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(
+        f"data: {{test: [{ALPACA}]}}\nevaluation: {{metrics: [exact_match]}}\n"
+        f"output: {{dir: {tmp_path / 'out'}}}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "elsewhere" / "answers.jsonl"
+    arguments = ["predict", str(config_file), "--set", "generation.max_new_tokens=3",
+                 "--limit", "3", "--out", str(out)]
+    result = CliRunner().invoke(cli, arguments, obj=CliState())
+    assert result.exit_code == 0, result.output
+    assert "exact_match" in result.output
+    assert len(read_jsonl(out)) == 3
+    summary = json.loads((out.parent / "predict_results.json").read_text(encoding="utf-8"))
+    assert summary["samples"] == 3 and "exact_match" in summary["metrics"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_reports_a_bad_split_in_one_line(tmp_path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(f"data: {{test: [{ALPACA}]}}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["predict", str(config_file), "--split", "eval"],
+                                obj=CliState())
+    assert result.exit_code == 1
+    assert "Error: data: the eval split has no records" in result.output
+    assert "Traceback" not in result.output
