@@ -340,9 +340,17 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
-    """Read, override and validate a run config (component options are checked later)."""
+    """Read, override and validate a run config (component options are checked later).
+
+    A LLaMA-Factory config (``model_name_or_path`` or ``stage`` at the top level, no
+    plugtune section) is converted first; overrides then use plugtune's keys."""
     data = read_config_file(path) if path is not None else {}
     where = str(path) if path is not None else "config"
+    from plugtune.compat.llamafactory import is_llamafactory_config, read_llamafactory
+
+    if is_llamafactory_config(data):
+        data = read_llamafactory(data, source=where)
+        where = f"{where} (converted from LLaMA-Factory)"
     return validate_model(RunConfig, apply_overrides(data, overrides), where=where)
 
 

@@ -1,0 +1,1 @@
+"""Reading other tools' configs unchanged: LLaMA-Factory's flat YAML (:mod:`.llamafactory`)."""

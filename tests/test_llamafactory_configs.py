@@ -1,0 +1,372 @@
+"""LLaMA-Factory's flat YAML configs: every example converts or is refused with the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from plugtune import ConfigError, load_config
+from plugtune.compat.llamafactory import convert_llamafactory, is_llamafactory_config
+from plugtune.compat.llamafactory_keys import TEMPLATES
+from plugtune.core.cli import cli
+from plugtune.core.cli.state import CliState
+from plugtune.plugins.templates import TEMPLATES as PLUGTUNE_TEMPLATES
+from tests.conftest import FIXTURES
+
+NEW, OLD = "llamafactory_examples", "llamafactory_examples_v0.9.3"
+EXAMPLES = sorted(
+    path.relative_to(FIXTURES).as_posix()
+    for folder in (NEW, OLD)
+    for path in (FIXTURES / folder).rglob("*.yaml")
+)
+
+# file -> (trainer, datasets, template, output dir, learning rate, deepspeed path)
+TRAINING = {
+    f"{NEW}/train_lora/qwen3_lora_sft.yaml":
+        ("sft", ["identity", "alpaca_en_demo"], "chatml", "saves/qwen3-4b/lora/sft", 1e-4, None),
+    f"{NEW}/train_lora/qwen3_lora_sft_ds3.yaml":
+        ("sft", ["identity", "alpaca_en_demo"], "chatml", "saves/qwen3-4b/lora/sft", 1e-4,
+         "examples/deepspeed/ds_z3_config.json"),
+    f"{NEW}/train_lora/qwen3_lora_pretrain.yaml":
+        ("pt", ["c4_demo"], None, "saves/qwen3-4b/lora/pretrain", 1e-4, None),
+    f"{NEW}/train_lora/qwen3_lora_reward.yaml":
+        ("rm", ["dpo_en_demo"], "chatml", "saves/qwen3-4b/lora/reward", 1e-4, None),
+    f"{NEW}/train_lora/qwen3_lora_dpo.yaml":
+        ({"name": "dpo", "beta": 0.1, "loss_type": "sigmoid"}, ["dpo_en_demo"], "chatml",
+         "saves/qwen3-4b/lora/dpo", 5e-6, None),
+    f"{NEW}/train_lora/qwen3_lora_kto.yaml":
+        ({"name": "kto", "beta": 0.1}, ["kto_en_demo"], "chatml", "saves/qwen3-4b/lora/kto",
+         5e-6, None),
+    f"{OLD}/train_lora/llama3_lora_sft.yaml":
+        ("sft", ["identity", "alpaca_en_demo"], "llama3", "saves/llama3-8b/lora/sft", 1e-4, None),
+    f"{OLD}/train_lora/llama3_lora_sft_ds3.yaml":
+        ("sft", ["identity", "alpaca_en_demo"], "llama3", "saves/llama3-8b/lora/sft", 1e-4,
+         "examples/deepspeed/ds_z3_config.json"),
+    f"{OLD}/train_lora/llama3_lora_pretrain.yaml":
+        ("pt", ["c4_demo"], None, "saves/llama3-8b/lora/pretrain", 1e-4, None),
+    f"{OLD}/train_lora/llama3_lora_reward.yaml":
+        ("rm", ["dpo_en_demo"], "llama3", "saves/llama3-8b/lora/reward", 1e-4, None),
+    f"{OLD}/train_lora/llama3_lora_dpo.yaml":
+        ({"name": "dpo", "beta": 0.1, "loss_type": "sigmoid"}, ["dpo_en_demo"], "llama3",
+         "saves/llama3-8b/lora/dpo", 5e-6, None),
+    f"{OLD}/train_lora/llama3_lora_kto.yaml":
+        ({"name": "kto", "beta": 0.1}, ["kto_en_demo"], "llama3", "saves/llama3-8b/lora/kto",
+         5e-6, None),
+    f"{OLD}/train_lora/llama3_lora_ppo.yaml":
+        ({"name": "ppo", "reward_model": "saves/llama3-8b/lora/reward"},
+         ["identity", "alpaca_en_demo"], "llama3", "saves/llama3-8b/lora/ppo", 1e-5, None),
+}
+# file -> (model, adapter, template)
+INFERENCE = {
+    f"{NEW}/inference/qwen3.yaml": ("Qwen/Qwen3-4B-Instruct-2507", None, "chatml"),
+    f"{NEW}/inference/qwen3_full_sft.yaml": ("saves/qwen3-4b/full/sft", None, "chatml"),
+    f"{NEW}/inference/qwen3_lora_sft.yaml":
+        ("Qwen/Qwen3-4B-Instruct-2507", "saves/qwen3-4b/lora/sft", "chatml"),
+    f"{OLD}/inference/llama3.yaml": ("meta-llama/Meta-Llama-3-8B-Instruct", None, "llama3"),
+    f"{OLD}/inference/llama3_full_sft.yaml": ("saves/llama3-8b/full/sft", None, "llama3"),
+    f"{OLD}/inference/llama3_lora_sft.yaml":
+        ("meta-llama/Meta-Llama-3-8B-Instruct", "saves/llama3-8b/lora/sft", "llama3"),
+}
+# file -> keys the error must name
+REFUSED = {
+    f"{NEW}/inference/mossvl.yaml": ["template"],
+    f"{NEW}/inference/qwen3vl.yaml": ["template"],
+    f"{NEW}/train_lora/mossvl_lora_sft.yaml":
+        ["image_max_pixels", "video_fps", "freeze_vision_tower", "freeze_language_model"],
+    f"{NEW}/train_lora/qwen3vl_lora_sft.yaml": ["image_max_pixels", "video_max_pixels"],
+    f"{NEW}/train_lora/qwen3vl_lora_dpo.yaml": ["image_max_pixels", "template"],
+    f"{NEW}/train_lora/qwen3_lora_sft_ray.yaml": ["ray_num_workers", "dataset_dir"],
+    f"{NEW}/train_lora/qwen3_preprocess.yaml": ["tokenized_path"],
+    f"{OLD}/inference/qwen2_5vl.yaml": ["template"],
+    f"{OLD}/train_lora/qwen2_5vl_lora_sft.yaml": ["image_max_pixels", "template"],
+    f"{OLD}/train_lora/qwen2_5vl_lora_dpo.yaml": ["video_max_pixels", "template"],
+    f"{OLD}/train_lora/llama4_lora_sft_ds3.yaml": ["template"],
+    f"{OLD}/train_lora/llama3_lora_sft_ray.yaml":
+        ["ray_run_name", "ray_storage_path", "placement_strategy", "resources_per_worker"],
+    f"{OLD}/train_lora/llama3_preprocess.yaml": ["tokenized_path"],
+    f"{OLD}/train_lora/llama3_lora_eval.yaml": ["task", "n_shot", "template"],
+}
+
+
+def test_every_example_is_covered_by_exactly_one_table():
+    tables = [*TRAINING, *INFERENCE, *REFUSED]
+    assert sorted(tables) == EXAMPLES
+
+
+@pytest.mark.parametrize("name", sorted(TRAINING))
+def test_training_examples_convert(name):
+    trainer, datasets, template, output, learning_rate, deepspeed = TRAINING[name]
+    config = load_config(FIXTURES / name)
+    dumped = config.model_dump(mode="json")
+    assert dumped["trainer"] == trainer
+    assert config.data.train == datasets
+    assert config.data.dataset_dir == "data"  # LLaMA-Factory's default
+    assert dumped["template"] == template
+    assert config.output.dir == output
+    assert config.output.overwrite is True
+    assert config.output.plot is True
+    assert (config.peft.type, config.peft.r, config.peft.alpha, config.peft.target) == (
+        "lora", 8, 16, "all"
+    )
+    assert (config.data.cutoff_len, config.data.max_samples) == (2048, 1000)
+    training = dumped["training"]
+    assert training["learning_rate"] == learning_rate
+    assert training["warmup_steps"] == 0.1  # warmup_ratio, read as a ratio by transformers 5
+    assert training.get("deepspeed") == deepspeed
+    assert training["gradient_checkpointing"] is True  # LLaMA-Factory's default
+    assert training["bf16"] is True and training["lr_scheduler_type"] == "cosine"
+    assert training["ddp_timeout"] == 180000000 and training["report_to"] == "none"
+    assert training["resume_from_checkpoint"] is None  # overwrite_output_dir: true
+    assert config.model.trust_remote_code is True
+
+
+def test_ppo_keeps_its_decoding_settings_and_llamafactory_sampling_defaults():
+    config = load_config(FIXTURES / OLD / "train_lora/llama3_lora_ppo.yaml")
+    generation = config.generation
+    assert (generation.max_new_tokens, generation.top_k, generation.top_p) == (512, 0, 0.9)
+    assert generation.temperature == 0.95  # do_sample is on by default there
+
+
+@pytest.mark.parametrize("name", sorted(INFERENCE))
+def test_inference_examples_convert(name):
+    model, adapter, template = INFERENCE[name]
+    config = load_config(FIXTURES / name)
+    assert (config.model.path, config.model.adapter) == (model, adapter)
+    assert config.template.name == template
+    assert config.backend.name == "transformers"  # infer_backend: huggingface
+    assert config.trainer is None
+    assert (config.generation.temperature, config.generation.top_p) == (0.95, 0.7)
+    assert config.generation.max_new_tokens == 1024
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_multimodal_ray_preprocess_and_eval_examples_are_refused_by_key(name):
+    with pytest.raises(ConfigError) as error:
+        load_config(FIXTURES / name)
+    message = str(error.value)
+    assert str(FIXTURES / name) in message
+    for key in REFUSED[name]:
+        assert f"\n  {key}: " in message
+
+
+def test_notes_tell_about_keys_without_effect(caplog):
+    path = FIXTURES / OLD / "train_lora/llama3_lora_sft.yaml"
+    converted = convert_llamafactory(yaml.safe_load(path.read_text()), source=str(path))
+    assert any(note.startswith("preprocessing_num_workers: ") for note in converted.notes)
+    assert any(note.startswith("overwrite_cache: ") for note in converted.notes)
+    with caplog.at_level("WARNING", logger="plugtune"):
+        load_config(path)
+    assert "preprocessing_num_workers" in caplog.text
+
+
+def test_the_qwen3_nothink_template_is_explained():
+    path = FIXTURES / NEW / "inference/qwen3.yaml"
+    converted = convert_llamafactory(yaml.safe_load(path.read_text()), source=str(path))
+    assert converted.config["template"] == "chatml"
+    assert any(note.startswith("template: qwen3_nothink -> chatml") for note in converted.notes)
+
+
+def test_every_template_mapping_names_a_plugtune_template():
+    names = {template.name for template in PLUGTUNE_TEMPLATES}
+    assert {target for target, _ in TEMPLATES.values()} <= names
+
+
+BASE = {
+    "model_name_or_path": "tiny://qwen2",
+    "stage": "sft",
+    "do_train": True,
+    "dataset": "identity",
+    "output_dir": "saves/run",
+    "overwrite_output_dir": True,
+}
+
+
+def convert(tmp_path: Path, **changes: Any) -> dict[str, Any]:
+    path = tmp_path / "lf.yaml"
+    path.write_text(yaml.safe_dump({**BASE, **changes}))
+    load_config(path)  # the conversion validates
+    return convert_llamafactory({**BASE, **changes}, source=str(path)).config
+
+
+def refused(tmp_path: Path, **changes: Any) -> str:
+    path = tmp_path / "lf.yaml"
+    path.write_text(yaml.safe_dump({**BASE, **changes}))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(path) in str(error.value)
+    return str(error.value)
+
+
+def test_llamafactory_defaults_are_stated_where_plugtunes_differ(tmp_path):
+    config = convert(tmp_path, lora_rank=16)
+    assert (config["peft"]["r"], config["peft"]["alpha"]) == (16, 32)  # alpha: 2 x rank
+    assert config["data"]["cutoff_len"] == 2048
+    assert config["output"]["plot"] is False
+    training = config["training"]
+    assert training["learning_rate"] == 5e-5  # transformers' default, not plugtune's 1e-4
+    assert training["logging_steps"] == 500
+    assert training["gradient_checkpointing"] is True
+    assert "resume_from_checkpoint" not in training
+    off = convert(tmp_path, disable_gradient_checkpointing=True, lora_alpha=8)
+    assert off["training"]["gradient_checkpointing"] is False
+    assert off["peft"]["alpha"] == 8
+
+
+def test_without_overwrite_output_dir_a_run_resumes_as_in_llamafactory(tmp_path):
+    config = convert(tmp_path, overwrite_output_dir=False)
+    assert config["training"]["resume_from_checkpoint"] == "auto"
+    given = convert(tmp_path, resume_from_checkpoint="saves/run/checkpoint-10")
+    assert given["training"]["resume_from_checkpoint"] == "saves/run/checkpoint-10"
+
+
+def test_methods_map_to_peft_and_quantization(tmp_path):
+    qlora = convert(tmp_path, quantization_bit=4, quantization_type="fp4",
+                    lora_target="q_proj, v_proj", additional_target="embed_tokens")
+    assert qlora["peft"]["type"] == "qlora"
+    assert qlora["peft"]["target"] == ["q_proj", "v_proj"]
+    assert qlora["peft"]["modules_to_save"] == ["embed_tokens"]
+    assert qlora["quantization"] == {"bits": 4, "quant_type": "fp4"}
+    assert convert(tmp_path, use_dora=True)["peft"]["type"] == "dora"
+    freeze = convert(tmp_path, finetuning_type="freeze", freeze_trainable_layers=-3,
+                     freeze_trainable_modules="mlp,self_attn")
+    assert freeze["peft"] == {"type": "freeze", "trainable_layers": -3,
+                              "trainable_modules": ["mlp", "self_attn"]}
+    assert convert(tmp_path, finetuning_type="full")["peft"] == {"type": "full"}
+    assert "quantization_bit" in refused(tmp_path, finetuning_type="full", quantization_bit=4)
+    oft = refused(tmp_path, finetuning_type="oft", lora_rank=4)
+    assert "finetuning_type: plugtune has no OFT" in oft and "lora_rank" not in oft
+    assert "quantization_method" in refused(tmp_path, quantization_bit=4,
+                                            quantization_method="gptq")
+
+
+def test_data_keys(tmp_path):
+    config = convert(tmp_path, dataset="a, b", eval_dataset="c", dataset_dir="mydata",
+                     mask_history=True, neat_packing=True, seed=7, val_size=0.0)
+    data = config["data"]
+    assert (data["train"], data["eval"], data["dataset_dir"]) == (["a", "b"], ["c"], "mydata")
+    assert (data["train_on"], data["packing"], data["seed"]) == ("last", True, 7)
+    assert config["training"]["seed"] == 7
+    assert "train_on_prompt" in refused(tmp_path, train_on_prompt=True)
+    assert "val_size" in refused(tmp_path, val_size=100)
+    assert "mix_strategy" in refused(tmp_path, mix_strategy="interleave_under")
+    assert "dataset_dir" in refused(tmp_path, dataset_dir="ONLINE")
+
+
+def test_templates_and_thinking(tmp_path):
+    qwen3 = convert(tmp_path, template="qwen3", enable_thinking=False)
+    assert qwen3["template"] == {"name": "qwen3", "enable_thinking": False}
+    assert convert(tmp_path, template="phi")["template"] == "phi3"
+    message = refused(tmp_path, template="vicuna")
+    assert "template: LLaMA-Factory template 'vicuna' has no plugtune counterpart" in message
+    assert "llama3 (llama3)" in message  # lists what exists
+    assert "(did you mean 'llama3'?)" in refused(tmp_path, template="llama33")
+
+
+def test_unknown_keys_are_errors_with_a_suggestion(tmp_path):
+    message = refused(tmp_path, lora_rnak=16, learning_rat=1e-5)
+    assert "lora_rnak: not a LLaMA-Factory or transformers setting (did you mean 'lora_rank'?)" \
+        in message
+    assert "(did you mean 'learning_rate'?)" in message
+
+
+def test_keys_plugtune_cannot_honour_are_refused_unless_at_their_default(tmp_path):
+    assert "use_galore: " in refused(tmp_path, use_galore=True)
+    assert "cache_dir: " in refused(tmp_path, cache_dir="/tmp/hf")
+    path = tmp_path / "lf.yaml"
+    converted = convert_llamafactory({**BASE, "use_galore": False}, source=str(path))
+    assert any(note.startswith("use_galore: False is LLaMA-Factory's default")
+               for note in converted.notes)
+    assert "do_predict" in refused(tmp_path, do_train=False, do_predict=True)
+    assert "do_eval" in refused(tmp_path, do_train=False, do_eval=True)
+
+
+def test_preference_options(tmp_path):
+    orpo = convert(tmp_path, stage="dpo", pref_loss="orpo", pref_beta=0.2)
+    assert orpo["trainer"] == {"name": "dpo", "beta": 0.2, "loss_type": "orpo"}
+    assert "pref_loss" in refused(tmp_path, stage="dpo", pref_loss="kto_pair")
+    assert "reward_model" in refused(tmp_path, stage="ppo")
+
+
+def test_training_arguments_pass_through_by_name(tmp_path):
+    config = convert(tmp_path, warmup_steps=20, save_total_limit=2, weight_decay=0.01,
+                     evaluation_strategy="steps", eval_steps=50, enable_liger_kernel=True,
+                     disable_shuffling=True, early_stopping_steps=3)
+    training = config["training"]
+    assert (training["warmup_steps"], training["save_total_limit"]) == (20, 2)
+    assert (training["eval_strategy"], training["eval_steps"]) == ("steps", 50)
+    assert training["use_liger_kernel"] is True
+    assert training["train_sampling_strategy"] == "sequential"
+    assert config["callbacks"] == [{"name": "early_stopping", "patience": 3}]
+    assert "warmup_ratio" in refused(tmp_path, warmup_ratio=1.5)
+
+
+def test_deepspeed_paths_resolve_beside_the_config_only_if_there(tmp_path):
+    (tmp_path / "ds_z2.json").write_text("{}")
+    beside = convert(tmp_path, deepspeed="ds_z2.json")
+    assert beside["training"]["deepspeed"] == str(tmp_path / "ds_z2.json")
+    elsewhere = convert(tmp_path, deepspeed="examples/deepspeed/ds_z3_config.json")
+    assert elsewhere["training"]["deepspeed"] == "examples/deepspeed/ds_z3_config.json"
+
+
+def test_vllm_inference(tmp_path):
+    path = tmp_path / "infer.yaml"
+    path.write_text(yaml.safe_dump({
+        "model_name_or_path": "tiny://qwen2", "template": "qwen", "infer_backend": "vllm",
+        "vllm_gpu_util": 0.5, "do_sample": False, "infer_dtype": "bfloat16",
+    }))
+    config = load_config(path)
+    assert config.backend.name == "vllm"
+    assert config.backend.options == {"gpu_memory_utilization": 0.5}
+    assert (config.generation.temperature, config.model.dtype) == (0.0, "bfloat16")
+    path.write_text(yaml.safe_dump({"model_name_or_path": "m", "infer_backend": "sglang"}))
+    with pytest.raises(ConfigError, match="infer_backend"):
+        load_config(path)
+
+
+def test_detection_and_overrides(tmp_path):
+    assert is_llamafactory_config({"model_name_or_path": "m", "template": "qwen"})
+    assert is_llamafactory_config({"stage": "sft"})
+    assert not is_llamafactory_config({"model": {"path": "m"}, "template": "qwen"})
+    assert not is_llamafactory_config({"model_name_or_path": "m", "training": {}})
+    path = FIXTURES / OLD / "train_lora/llama3_lora_sft.yaml"
+    config = load_config(path, ["training.learning_rate=2e-5", "peft.r=4"])
+    assert (config.training.learning_rate, config.peft.r) == (2e-5, 4)
+
+
+@pytest.mark.parametrize(
+    "name", [f"{NEW}/train_lora/qwen3_lora_dpo.yaml", f"{OLD}/inference/llama3_lora_sft.yaml"]
+)
+def test_config_convert_prints_yaml_that_reads_back_equal(tmp_path, name):
+    result = CliRunner().invoke(cli, ["config", "convert", str(FIXTURES / name)],
+                                obj=CliState(), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("# plugtune config converted from")
+    if "dpo" in name:
+        assert "# note: preprocessing_num_workers: " in result.output
+    converted = tmp_path / "plugtune.yaml"
+    converted.write_text(result.output)
+    assert load_config(converted) == load_config(FIXTURES / name)
+
+
+def test_config_convert_errors(tmp_path):
+    plugtune_config = tmp_path / "run.yaml"
+    plugtune_config.write_text(yaml.safe_dump({"model": {"path": "tiny://qwen2"}}))
+    result = CliRunner().invoke(cli, ["config", "convert", str(plugtune_config)], obj=CliState())
+    assert result.exit_code == 1 and "not a LLaMA-Factory config" in result.output
+    ray = FIXTURES / NEW / "train_lora/qwen3_lora_sft_ray.yaml"
+    result = CliRunner().invoke(cli, ["config", "convert", str(ray)], obj=CliState())
+    assert result.exit_code == 1 and "ray_num_workers: a Ray setting" in result.output
+
+
+def test_the_converter_imports_no_heavy_library():
+    code = (
+        "import sys, plugtune.compat.llamafactory, plugtune.core.config\n"
+        "assert not {'torch', 'transformers'} & set(sys.modules), sorted(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
