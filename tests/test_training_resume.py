@@ -76,7 +76,9 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path)
 
     session = Session()
     resumed = train(load_config(config), session, resume="auto")
-    assert not (killed / "checkpoint-12" / "adapter_model.safetensors").read_bytes() == b"half"
+    # The half-written folder was thrown away and the resumed run saved step 12 anew.
+    assert (killed / "checkpoint-12" / MARKER).exists()
+    assert (killed / "checkpoint-12" / "adapter_model.safetensors").read_bytes() != b"half a file"
     straight_config = load_config(config, [f"output.dir={tmp_path / 'straight'}"])
     straight = train(straight_config, session)
 

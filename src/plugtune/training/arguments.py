@@ -16,6 +16,7 @@ from typing import Any
 from plugtune.core.config import RunConfig, TrainingConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.validation import did_you_mean
+from plugtune.training.distributed import single_process_world
 
 # Keys people carry over from older transformers / TRL / LLaMA-Factory configs.
 RENAMED = {
@@ -89,6 +90,12 @@ def training_arguments(
                 f"{did_you_mean(key, sorted(known))}"
             )
     values = {**_defaults(output_dir, has_eval), **trainer_defaults, **_yaml_no(given)}
+    if values.get("deepspeed"):
+        single_process_world()
+        if "use_cpu" not in given:
+            # accelerate drops DeepSpeed without a word when told to use the CPU;
+            # DeepSpeed picks its own accelerator (its CPU one included).
+            values["use_cpu"] = False
     if checkpointing_enabled(config.training):
         values.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
     for old, new in NEW_NAMES.items():

@@ -9,7 +9,6 @@ curves (on the main process only, when several train together).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from plugtune.core.config import ComponentRef, RunConfig
 from plugtune.core.interfaces import Trainer, TrainingRun
 from plugtune.core.session import Session
+from plugtune.training.distributed import is_main_process
 from plugtune.training.outputs import (
     LOG_FILE,
     prepare_output_dir,
@@ -29,11 +29,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRAINER = "sft"
 LOSS_PLOT = "training_loss.png"
-
-
-def is_main_process() -> bool:
-    """Rank 0 under torchrun / accelerate launch, or a single process."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def train(

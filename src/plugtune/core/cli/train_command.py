@@ -33,7 +33,8 @@ def train(ctx: click.Context, path: Path, overrides: tuple[str, ...], resume: bo
     from rich.table import Table
 
     from plugtune.training import train as run_training
-    from plugtune.training.run import is_main_process, summary
+    from plugtune.training.distributed import is_main_process
+    from plugtune.training.run import summary
 
     config = load_config(path, overrides)
     session = get_state(ctx).session_for(config)

@@ -1,0 +1,41 @@
+"""What a run needs to know about the processes it trains with.
+
+``accelerate launch`` and ``torchrun`` set the rendezvous variables; a plain
+``plugtune train`` with a DeepSpeed config would otherwise send DeepSpeed looking for
+MPI (``No module named 'mpi4py'``). A single process needs no launcher, so plugtune
+sets the variables of a world of one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+log = logging.getLogger(__name__)
+
+RENDEZVOUS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def launched() -> bool:
+    """Whether a launcher (accelerate, torchrun, deepspeed) started this process."""
+    return "WORLD_SIZE" in os.environ or "OMPI_COMM_WORLD_SIZE" in os.environ
+
+
+def is_main_process() -> bool:
+    """Rank 0 under a launcher, or a single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def single_process_world() -> None:
+    """Set the rendezvous variables of one process on this machine (a free port)."""
+    if launched():
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    values = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0",
+              "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    log.info("DeepSpeed without a launcher: training as a world of one process")
