@@ -28,3 +28,15 @@ plugtune config show examples/configs/quickstart.yaml --set training.seed=7
 echo "== the training data as the trainer will see it (trained tokens in brackets)"
 plugtune data preview examples/configs/quickstart.yaml -n 2
 plugtune data stats examples/configs/quickstart.yaml
+
+echo "== train a LoRA adapter (loss, lr and tokens/s on the progress bar)"
+plugtune train examples/configs/quickstart.yaml
+ls out/quickstart
+
+echo "== predict with the trained adapter, and score the answers"
+plugtune predict examples/configs/quickstart.yaml --set model.adapter=out/quickstart --split eval
+head -c 600 out/quickstart/predictions.jsonl; echo
+
+echo "== merge the adapter into a standalone model"
+plugtune export examples/configs/quickstart.yaml --to out/quickstart-merged
+ls out/quickstart-merged

@@ -65,4 +65,8 @@ def train(
 def summary(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """The metrics worth printing after a run, formatted."""
     keys = ("train_loss", "eval_loss", "train_runtime", "num_input_tokens_seen", "epoch")
-    return [(key, f"{metrics[key]:,.4g}") for key in keys if key in metrics]
+    return [(key, _number(metrics[key])) for key in keys if key in metrics]
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 IGNORE_INDEX = -100
 SAMPLES_FILE = "sample_generations.jsonl"
+PROMPT_CHARS = 80  # the end of a prompt is what the completion follows
 
 
 class SampleGenerationsOptions(BaseModel):
@@ -56,7 +57,8 @@ def _show(step: int, prompt: str, completion: str) -> None:
     from rich import get_console
     from rich.markup import escape
 
-    get_console().print(f"[dim]step {step}[/dim] {escape(prompt)}[bold]{escape(completion)}[/bold]")
+    shown = prompt if len(prompt) <= PROMPT_CHARS else "…" + prompt[-PROMPT_CHARS:]
+    get_console().print(f"[dim]step {step}:[/dim] {escape(shown)}[bold]{escape(completion)}[/bold]")
 
 
 def _complete(model: Any, tokenizer: Any, ids: list[int], max_new_tokens: int) -> tuple[str, str]:

@@ -1,0 +1,40 @@
+"""LLaMA-Factory's own example configs train as they are, the model swapped for the
+tiny one (and a few steps): sft and pt here; the alignment stages come with their
+trainers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from plugtune.core.cli import cli
+from plugtune.core.cli.state import CliState
+from tests.conftest import FIXTURES
+
+EXAMPLES = [
+    ("llamafactory_examples/train_lora/qwen3_lora_sft.yaml", "tiny://qwen2"),
+    ("llamafactory_examples/train_lora/qwen3_lora_pretrain.yaml", "tiny://qwen2"),
+    ("llamafactory_examples_v0.9.3/train_lora/llama3_lora_sft.yaml", "tiny://llama"),
+]
+
+
+@pytest.mark.parametrize(("example", "model"), EXAMPLES, ids=lambda v: str(v).split("/")[-1])
+def test_llamafactory_example_trains(tmp_path, monkeypatch, example, model):
+    source = (FIXTURES / example).read_text()
+    lines = [f"model_name_or_path: {model}" if line.startswith("model_name_or_path:") else line
+             for line in source.splitlines()]
+    config = tmp_path / "lf.yaml"
+    config.write_text("\n".join(lines))
+    (tmp_path / "data").symlink_to(FIXTURES / "llamafactory_data")  # LF's dataset_dir: data
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, [
+        "train", str(config), "--set", "training.max_steps=2", "--set", "data.cutoff_len=256",
+    ], obj=CliState())
+    assert result.exit_code == 0, result.output
+    output_dir = tmp_path / next(
+        line.split(":", 1)[1].strip() for line in lines if line.startswith("output_dir:")
+    )
+    assert (output_dir / "adapter_model.safetensors").is_file()
+    assert json.loads((output_dir / "all_results.json").read_text())["train_loss"] > 0
