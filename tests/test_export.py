@@ -19,7 +19,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from plugtune import Session
+from plugtune import Session, load_config
 from plugtune.core.cli import cli
 from plugtune.core.cli.state import CliState
 from plugtune.core.config import ModelConfig, RunConfig
@@ -260,3 +260,16 @@ def test_cli_without_an_adapter_says_where_it_looked(base_dir: Path, tmp_path: P
     assert bad.exit_code == 1
     assert bad.stderr.strip() == f"Error: --adapter: {tmp_path} has no adapter_config.json; " \
         "not a PEFT adapter folder"
+
+
+def test_the_adapter_a_run_trained_wins_over_the_one_it_started_from(tmp_path):
+    from plugtune.training.export import find_adapter
+
+    started, run = tmp_path / "started", tmp_path / "run"
+    for folder in (started, run):
+        folder.mkdir()
+        (folder / "adapter_config.json").write_text("{}")
+    config = load_config(None, [f"model.adapter={started}", f"output.dir={run}"])
+    assert find_adapter(config) == str(run)
+    config.output.dir = str(tmp_path / "elsewhere")
+    assert find_adapter(config) == str(started)  # an inference config naming its adapter

@@ -103,23 +103,19 @@ def export_model(
 
 
 def find_adapter(config: RunConfig, adapter: str | Path | None = None) -> str:
-    """The adapter to merge: ``adapter``, else ``model.adapter``, else the run's
-    ``output.dir`` when ``plugtune train`` left one there."""
+    """The adapter to merge: ``adapter``, else the one ``plugtune train`` left in the
+    run's ``output.dir`` (a run that continued ``model.adapter`` wrote its result
+    there), else ``model.adapter`` (an inference config naming a trained adapter)."""
     run_dir = Path(config.output.dir)
     if adapter is not None:
         return _checked_adapter(str(adapter), "--adapter")
-    if config.model.adapter:
-        if (run_dir / ADAPTER_CONFIG).is_file():
-            log.warning(
-                "merging model.adapter (%s), not the adapter in output.dir (%s); pass "
-                "--adapter %s to export that one", config.model.adapter, run_dir, run_dir,
-            )
-        return _checked_adapter(config.model.adapter, "model.adapter")
     if (run_dir / ADAPTER_CONFIG).is_file():
         return str(run_dir)
+    if config.model.adapter:
+        return _checked_adapter(config.model.adapter, "model.adapter")
     raise ConfigError(
-        f"export: no adapter to merge: no --adapter given, model.adapter is not set, and "
-        f"output.dir ({run_dir}) has no {ADAPTER_CONFIG} (plugtune train writes one there)"
+        f"export: no adapter to merge: no --adapter given, output.dir ({run_dir}) has no "
+        f"{ADAPTER_CONFIG} (plugtune train writes one there), and model.adapter is not set"
     )
 
 
