@@ -221,3 +221,20 @@ def test_quantization_is_only_for_adapters(tmp_path, answers_file, session):
     config = config_for(tmp_path, answers_file, "peft.type=full", "quantization.bits=4")
     with pytest.raises(ConfigError, match="only through adapters"):
         train(config, session)
+
+
+def test_training_continues_from_an_adapter(tmp_path, answers_file, session):
+    import torch
+    from safetensors.torch import load_file
+
+    from plugtune.training.finetuning import trainable_model
+
+    train(config_for(tmp_path, answers_file, "training.max_steps=3", "training.learning_rate=1e-2"),
+          session)
+    saved = load_file(tmp_path / "run" / "adapter_model.safetensors")
+    model = trainable_model(load_config(None, [f"model.adapter={tmp_path / 'run'}"]))
+    loaded = {name: p for name, p in model.named_parameters() if "lora_" in name}
+    assert loaded and all(p.requires_grad for p in loaded.values())
+    for name, weight in saved.items():
+        match = next(p for n, p in loaded.items() if n.replace(".default", "") == name)
+        assert torch.equal(match.detach(), weight)
