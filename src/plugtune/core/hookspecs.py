@@ -47,7 +47,8 @@ def register_trainers(register: Any) -> None:
 @hookspec
 def register_rewards(register: Any) -> None:
     """Register reward functions: ``fn(prompts, completions, **columns) -> list[float | None]``
-    (TRL's shape), or a factory taking the config's options and returning such a function."""
+    (TRL's shape, called with keywords; None: does not apply to that sample), or a factory
+    taking the config's options and returning such a function (docs/rewards.md)."""
 
 
 @hookspec
