@@ -72,22 +72,38 @@ def _yaml_no(given: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def training_arguments(
-    config: RunConfig, output_dir: Path, *, has_eval: bool = False, **trainer_defaults: Any
-) -> Any:
-    """The arguments of a run: plugtune's defaults, then the trainer plugin's, then the
-    user's ``training`` section (which always wins)."""
-    from transformers import TrainingArguments
+def given_keys(training: TrainingConfig) -> set[str]:
+    """The ``training`` keys the config sets itself (not plugtune's declared defaults)."""
+    return set(training.model_fields_set) | set(training.model_extra or {})
 
-    known = {field.name for field in dataclasses.fields(TrainingArguments) if field.init}
+
+def training_argument_values(
+    config: RunConfig,
+    output_dir: Path,
+    *,
+    has_eval: bool = False,
+    config_class: type | None = None,
+    **trainer_defaults: Any,
+) -> dict[str, Any]:
+    """The checked keyword arguments of ``config_class`` (``TrainingArguments`` or a
+    subclass such as TRL's ``DPOConfig``, whose own fields then pass through by name too):
+    plugtune's defaults, then the trainer plugin's, then the user's ``training`` section
+    (which always wins)."""
+    if config_class is None:
+        from transformers import TrainingArguments
+
+        config_class = TrainingArguments
+    known = {field.name for field in dataclasses.fields(config_class) if field.init}
+    what = "transformers TrainingArguments"
+    if config_class.__name__ != "TrainingArguments":
+        what = f"{what} or {config_class.__name__}"
     given = config.training.model_dump(exclude=OWNED)
     for key in given:
         if key in RENAMED:
             raise ConfigError(f"training.{key}: not a training argument here; use {RENAMED[key]}")
         if key not in known:
             raise ConfigError(
-                f"training.{key}: not a transformers TrainingArguments field"
-                f"{did_you_mean(key, sorted(known))}"
+                f"training.{key}: not a {what} field{did_you_mean(key, sorted(known))}"
             )
     values = {**_defaults(output_dir, has_eval), **trainer_defaults, **_yaml_no(given)}
     if values.get("deepspeed"):
@@ -101,7 +117,27 @@ def training_arguments(
     for old, new in NEW_NAMES.items():
         if new in known and old in values:
             values.setdefault(new, values.pop(old))
+    return values
+
+
+def training_arguments(
+    config: RunConfig,
+    output_dir: Path,
+    *,
+    has_eval: bool = False,
+    config_class: type | None = None,
+    **trainer_defaults: Any,
+) -> Any:
+    """The arguments of a run (a ``config_class`` instance, ``TrainingArguments`` by
+    default): see :func:`training_argument_values`."""
+    if config_class is None:
+        from transformers import TrainingArguments
+
+        config_class = TrainingArguments
+    values = training_argument_values(
+        config, output_dir, has_eval=has_eval, config_class=config_class, **trainer_defaults
+    )
     try:
-        return TrainingArguments(**values)
+        return config_class(**values)
     except ValueError as error:
         raise ConfigError(f"training: {error}") from None

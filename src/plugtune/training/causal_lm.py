@@ -40,12 +40,21 @@ def configured_callbacks(run: TrainingRun) -> list[Any]:
     return [*built, *run.callbacks]
 
 
+def run_callbacks(run: TrainingRun) -> list[Any]:
+    """Every trainer's callbacks: ``trainer_log.jsonl``, the checkpoint-complete marker,
+    the progress bar, then the configured ones (transformers' PrinterCallback is then
+    redundant: remove it from the trainer)."""
+    from plugtune.training.callbacks import CheckpointMarker, JsonlLog, RichProgress
+
+    return [JsonlLog(run.output_dir), CheckpointMarker(), RichProgress(),
+            *configured_callbacks(run)]
+
+
 def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dict[str, float]:
     """Train the configured model on ``data``; save weights and tokenizer to the run's
     output dir; return the metrics of training (and of a final evaluation)."""
     from transformers import PrinterCallback, set_seed
 
-    from plugtune.training.callbacks import CheckpointMarker, JsonlLog, RichProgress
     from plugtune.training.hf_trainer import CountingTrainer
 
     config = run.config
@@ -58,8 +67,7 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
         eval_dataset=list(data.eval) or None,
         data_collator=data.collator,
         processing_class=tokenizer,
-        callbacks=[JsonlLog(run.output_dir), CheckpointMarker(), RichProgress(),
-                   *configured_callbacks(run)],
+        callbacks=run_callbacks(run),
     )
     trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
     resume = run.resume or config.training.resume_from_checkpoint

@@ -14,9 +14,14 @@ def read_log(path: Path) -> list[dict[str, float]]:
 
 
 def plot_losses(
-    log_path: Path, png_path: Path, keys: tuple[str, ...] = ("loss", "eval_loss")
+    log_path: Path,
+    png_path: Path,
+    keys: tuple[str, ...] = ("loss", "eval_loss"),
+    *,
+    ylabel: str = "loss",
 ) -> bool:
-    """Plot each of ``keys`` against the step; False when the log holds none of them."""
+    """Plot each of ``keys`` against the step (``ylabel`` names the axis and the title);
+    False when the log holds none of them."""
     entries = read_log(log_path)
     series = {
         key: [(entry["step"], entry[key]) for entry in entries if key in entry]
@@ -35,8 +40,8 @@ def plot_losses(
         steps, values = zip(*points, strict=True)
         axes.plot(steps, values, marker="o" if len(points) < 30 else None, label=key)
     axes.set_xlabel("step")
-    axes.set_ylabel("loss")
-    axes.set_title(f"{log_path.parent.name}: loss")
+    axes.set_ylabel(ylabel)
+    axes.set_title(f"{log_path.parent.name}: {ylabel}")
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
