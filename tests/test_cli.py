@@ -74,7 +74,9 @@ def test_config_show_resolves_overrides_defaults_and_component_options(tmp_path)
     output = run("config", "show", str(path), "--set", "training.seed=3").stdout
     shown = yaml.safe_load(output)
     assert shown["training"]["seed"] == 3
-    assert shown["callbacks"] == [{"name": "early_stopping", "patience": 3, "threshold": 0.0}]
+    assert shown["callbacks"] == [
+        {"name": "early_stopping", "patience": 3, "threshold": 0.0, "metric": "eval_loss"}
+    ]
     assert shown["model"]["path"] == "tiny://qwen2"
 
 

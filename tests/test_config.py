@@ -124,7 +124,7 @@ def test_component_refs_take_a_name_or_a_mapping_with_options():
 def test_the_session_validates_component_options_and_fills_defaults():
     config = load_config(None, ["callbacks=[{name: early_stopping, patience: 2}]"])
     resolved = Session().validate(config)
-    assert resolved.callbacks[0].options == {"patience": 2, "threshold": 0.0}
+    assert resolved.callbacks[0].options == {"patience": 2, "threshold": 0.0, "metric": "eval_loss"}
     assert config.callbacks[0].options == {"patience": 2}  # the input is left alone
     typo = load_config(None, ["callbacks=[{name: early_stopping, patiense: 2}]"])
     with pytest.raises(ConfigError) as error:
