@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, redirect_stdout
 from pathlib import Path
 
 import click
@@ -23,8 +24,9 @@ def build(arch: str, out_dir: Path, seed: int) -> None:
     """Write a tiny ARCH model (qwen2, llama) to a folder, offline and deterministically."""
     from plugtune.tiny import build_tiny_model
 
-    with _unknown_arch_is_bad_parameter():
-        click.echo(build_tiny_model(arch.removeprefix("tiny://"), out_dir, seed=seed))
+    with _unknown_arch_is_bad_parameter(), _stdout_to_stderr():
+        folder = build_tiny_model(arch.removeprefix("tiny://"), out_dir, seed=seed)
+    click.echo(folder)
 
 
 @tiny_model.command("path")
@@ -33,8 +35,15 @@ def path(ref: str) -> None:
     """Print the cached folder of REF (e.g. tiny://qwen2), building it on first use."""
     from plugtune.tiny import tiny_model_path
 
-    with _unknown_arch_is_bad_parameter():
-        click.echo(tiny_model_path(ref))
+    with _unknown_arch_is_bad_parameter(), _stdout_to_stderr():
+        folder = tiny_model_path(ref)
+    click.echo(folder)
+
+
+def _stdout_to_stderr() -> AbstractContextManager[object]:
+    """Keep stdout for the folder alone (``$(plugtune tiny-model path)``): libraries
+    imported while building print there (DeepSpeed's accelerator warning does)."""
+    return redirect_stdout(sys.stderr)
 
 
 @contextmanager
