@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from plugtune.core.hookspecs import hookimpl
+from plugtune.plugins.metrics.accuracy import Accuracy
 from plugtune.plugins.metrics.exact_match import exact_match
+from plugtune.plugins.metrics.meteor import Meteor
+from plugtune.plugins.metrics.rouge import Rouge
+from plugtune.plugins.metrics.sacrebleu_metrics import Bleu, Chrf, Ter
 
 
 @hookimpl
 def register_metrics(register: Any) -> None:
     register("exact_match", exact_match)
+    # Classes with options (the libraries they use are imported on first score): built
+    # with the config's options; called for corpus scores, .score_samples() per sample.
+    for metric in (Accuracy, Bleu, Chrf, Ter, Rouge, Meteor):
+        register(metric.name, metric)

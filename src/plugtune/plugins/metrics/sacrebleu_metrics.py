@@ -1,0 +1,216 @@
+"""BLEU-1..4, chrF and TER, computed by sacrebleu (scores on sacrebleu's 0–100 scale).
+
+The corpus score is sacrebleu's corpus statistic (n-gram counts summed over the corpus,
+not a mean of sentence scores); per-sample scores are sacrebleu's sentence scores. A
+sample with several references is scored against all of them; samples with fewer
+references than others are padded with their first one, which changes no score (BLEU
+clips with the maximum count over references and takes the closest reference length;
+chrF and TER take the best reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from plugtune.core.errors import ConfigError
+from plugtune.plugins.metrics.text import (
+    MetricOptions,
+    References,
+    TextMetric,
+    reference_lists,
+    segment,
+)
+
+
+def _sacrebleu() -> Any:
+    try:
+        import sacrebleu
+    except ImportError as error:
+        raise ConfigError(
+            "BLEU, chrF and TER need sacrebleu: pip install 'plugtune[eval]'"
+        ) from error
+    return sacrebleu
+
+
+def _reference_streams(references: list[list[str]]) -> list[list[str]]:
+    """sacrebleu's layout: one stream per reference position, each as long as the corpus."""
+    count = max((len(candidates) for candidates in references), default=1)
+    return [
+        [candidates[i] if i < len(candidates) else candidates[0] for candidates in references]
+        for i in range(count)
+    ]
+
+
+class BleuOptions(MetricOptions):
+    max_order: int = Field(4, ge=1, le=9, description="Report bleu-1 .. bleu-<max_order>.")
+    tokenize: Literal["13a", "intl", "char", "none", "zh", "jieba"] | None = Field(
+        None,
+        description="sacrebleu's tokenizer, or jieba (segment with jieba, then split on "
+        "spaces). Default: 13a, or zh (sacrebleu's: Chinese by characters) for language zh.",
+    )
+    smooth_method: Literal["exp", "floor", "add-k", "none"] = Field(
+        "exp", description="sacrebleu's smoothing of zero n-gram counts."
+    )
+    smooth_value: float | None = Field(None, ge=0, description="For floor and add-k.")
+    lowercase: bool = False
+
+
+class Bleu(TextMetric):
+    """BLEU-1..4 (sacrebleu): ``bleu-n`` is the geometric mean of the 1..n-gram
+    precisions times the brevity penalty, 0–100."""
+
+    name = "bleu"
+    Options = BleuOptions
+    options: BleuOptions
+
+    @property
+    def keys(self) -> list[str]:
+        return [f"bleu-{n}" for n in range(1, self.options.max_order + 1)]
+
+    def _prepare(
+        self, predictions: Sequence[str], references: References
+    ) -> tuple[list[str], list[list[str]], str]:
+        refs = reference_lists(self.name, predictions, references)
+        tokenize = self.options.tokenize or ("zh" if self.language == "zh" else "13a")
+        hyps = list(predictions)
+        if tokenize == "jieba":
+            hyps = [segment(text, "zh") for text in hyps]
+            refs = [[segment(text, "zh") for text in candidates] for candidates in refs]
+            tokenize = "none"
+        return hyps, refs, tokenize
+
+    def _scorer(self, order: int, tokenize: str, *, sentence: bool) -> Any:
+        return _sacrebleu().BLEU(
+            max_ngram_order=order,
+            tokenize=tokenize,
+            smooth_method=self.options.smooth_method,
+            smooth_value=self.options.smooth_value,
+            lowercase=self.options.lowercase,
+            effective_order=sentence,
+        )
+
+    def __call__(self, predictions: Sequence[str], references: References) -> dict[str, float]:
+        hyps, refs, tokenize = self._prepare(predictions, references)
+        if not hyps:
+            return dict.fromkeys(self.keys, 0.0)
+        streams = _reference_streams(refs)
+        return {
+            key: self._scorer(order, tokenize, sentence=False).corpus_score(hyps, streams).score
+            for order, key in enumerate(self.keys, start=1)
+        }
+
+    def score_samples(
+        self, predictions: Sequence[str], references: References
+    ) -> list[dict[str, float]]:
+        hyps, refs, tokenize = self._prepare(predictions, references)
+        scorers = [
+            (key, self._scorer(order, tokenize, sentence=True))
+            for order, key in enumerate(self.keys, start=1)
+        ]
+        return [
+            {key: scorer.sentence_score(hyp, candidates).score for key, scorer in scorers}
+            for hyp, candidates in zip(hyps, refs, strict=True)
+        ]
+
+
+class ChrfOptions(MetricOptions):
+    char_order: int = Field(6, ge=1, description="Character n-grams up to this length.")
+    word_order: int = Field(0, ge=0, description="2 gives chrF++.")
+    beta: float = Field(2, gt=0, description="Weight of recall over precision.")
+    lowercase: bool = False
+
+
+class Chrf(TextMetric):
+    """chrF (sacrebleu): character n-gram F-score, 0–100; chrF++ with ``word_order: 2``.
+    For ``language: zh`` the text is segmented with jieba first (only word n-grams see it)."""
+
+    name = "chrf"
+    Options = ChrfOptions
+    options: ChrfOptions
+
+    def _scorer(self) -> Any:
+        return _sacrebleu().CHRF(
+            char_order=self.options.char_order,
+            word_order=self.options.word_order,
+            beta=self.options.beta,
+            lowercase=self.options.lowercase,
+        )
+
+    def _prepare(
+        self, predictions: Sequence[str], references: References
+    ) -> tuple[list[str], list[list[str]]]:
+        refs = reference_lists(self.name, predictions, references)
+        if self.language == "zh" and self.options.word_order:
+            return (
+                [segment(text, "zh") for text in predictions],
+                [[segment(text, "zh") for text in candidates] for candidates in refs],
+            )
+        return list(predictions), refs
+
+    def __call__(self, predictions: Sequence[str], references: References) -> dict[str, float]:
+        hyps, refs = self._prepare(predictions, references)
+        if not hyps:
+            return {"chrf": 0.0}
+        return {"chrf": self._scorer().corpus_score(hyps, _reference_streams(refs)).score}
+
+    def score_samples(
+        self, predictions: Sequence[str], references: References
+    ) -> list[dict[str, float]]:
+        hyps, refs = self._prepare(predictions, references)
+        scorer = self._scorer()
+        return [
+            {"chrf": scorer.sentence_score(hyp, candidates).score}
+            for hyp, candidates in zip(hyps, refs, strict=True)
+        ]
+
+
+class TerOptions(MetricOptions):
+    normalized: bool = False
+    no_punct: bool = False
+    case_sensitive: bool = False
+
+
+class Ter(TextMetric):
+    """TER (sacrebleu): edits per reference word, 0 for identical texts (lower is
+    better; can exceed 100). ``language: zh`` segments Chinese with jieba first."""
+
+    name = "ter"
+    Options = TerOptions
+    options: TerOptions
+
+    def _scorer(self) -> Any:
+        return _sacrebleu().TER(
+            normalized=self.options.normalized,
+            no_punct=self.options.no_punct,
+            case_sensitive=self.options.case_sensitive,
+        )
+
+    def __call__(self, predictions: Sequence[str], references: References) -> dict[str, float]:
+        hyps, refs = self._prepare(predictions, references)
+        if not refs:
+            return {"ter": 0.0}
+        return {"ter": self._scorer().corpus_score(hyps, _reference_streams(refs)).score}
+
+    def _prepare(
+        self, predictions: Sequence[str], references: References
+    ) -> tuple[list[str], list[list[str]]]:
+        refs = reference_lists(self.name, predictions, references)
+        if self.language != "zh":
+            return list(predictions), refs
+        return (
+            [segment(text, "zh") for text in predictions],
+            [[segment(text, "zh") for text in candidates] for candidates in refs],
+        )
+
+    def score_samples(
+        self, predictions: Sequence[str], references: References
+    ) -> list[dict[str, float]]:
+        hyps, refs = self._prepare(predictions, references)
+        scorer = self._scorer()
+        return [
+            {"ter": scorer.sentence_score(hyp, candidates).score}
+            for hyp, candidates in zip(hyps, refs, strict=True)
+        ]
