@@ -12,18 +12,21 @@ from typing import Any
 
 import click
 
+from plugtune.core.cli.chat_command import chat
 from plugtune.core.cli.config_command import config
 from plugtune.core.cli.data_command import data
 from plugtune.core.cli.env_command import env, version
 from plugtune.core.cli.export_command import export
 from plugtune.core.cli.plugins_command import plugins
 from plugtune.core.cli.predict_command import predict
+from plugtune.core.cli.serve_command import serve
 from plugtune.core.cli.state import CliState, get_state, remember_option
 from plugtune.core.cli.train_command import train
 from plugtune.core.errors import PlugtuneError
 
 CORE_COMMANDS: dict[str, click.Command] = {
-    c.name or "": c for c in (config, data, env, export, plugins, predict, train, version)
+    c.name or "": c
+    for c in (chat, config, data, env, export, plugins, predict, serve, train, version)
 }
 
 

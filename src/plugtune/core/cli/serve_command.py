@@ -1,0 +1,45 @@
+"""``plugtune serve``: the config's backend behind an OpenAI-compatible HTTP API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from plugtune.core.cli.config_command import set_option
+from plugtune.core.cli.state import get_state
+from plugtune.core.config import load_config
+
+
+@click.command("serve")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@set_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on.")
+@click.option("--model-name", default=None, metavar="NAME",
+              help="Model id clients ask for [default: model.path].")
+@click.pass_context
+def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str, port: int,
+          model_name: str | None) -> None:
+    """Serve the config's backend (model, adapter, template, generation defaults) as
+    an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming too).
+    Needs the serve extra: pip install 'plugtune[serve]'."""
+    from plugtune.core.errors import ConfigError
+
+    try:
+        from plugtune.inference.server import create_app
+        from plugtune.inference.server import serve as run_server
+    except ImportError as error:
+        raise ConfigError(
+            f"plugtune serve needs fastapi and uvicorn ({error}); "
+            "pip install 'plugtune[serve]'"
+        ) from error
+    from plugtune.inference import load_backend
+
+    run_config = load_config(path, overrides)
+    session = get_state(ctx).session_for(run_config)
+    backend = load_backend(run_config, session)
+    name = model_name or run_config.model.path
+    click.echo(f"serving {name} on http://{host}:{port}/v1", err=True)
+    run_server(create_app(backend, name, run_config.generation), host=host, port=port)
