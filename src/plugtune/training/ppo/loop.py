@@ -1,0 +1,459 @@
+"""The PPO loop: rollout → score → optimise, in one process, on plain PyTorch + PEFT.
+
+Per step, a batch of ``per_device_train_batch_size`` prompts:
+
+1. **rollout** — the policy (the LoRA model) samples a completion per prompt (an online
+   batch), or the record's gold answer is the completion (an offline batch; which one is
+   a seeded Bernoulli draw with probability ``online_ratio``);
+2. **score** — the run's rewards score each completion (``weighted_total``; a sample no
+   reward applies to scores 0); the reference (the same model with its adapter disabled)
+   gives the per-token KL penalty; the value head gives the values; GAE gives the
+   advantages (whitened) and the returns;
+3. **optimise** — ``num_ppo_epochs`` passes over the batch in mini-batches of
+   ``mini_batch_size``: ``α · policy loss + β · value loss − γ · entropy`` with AdamW over
+   the adapter (and ``modules_to_save``) and the value head.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import TrainingRun
+from plugtune.training.ppo import math as ppo_math
+from plugtune.training.ppo.value_head import ValueHead
+
+log = logging.getLogger(__name__)
+
+REWARD_PLOT = "training_rewards.png"
+KL_PLOT = "training_kl.png"
+# The ``training`` keys ppo reads besides the declared ones, with their defaults.
+EXTRA_TRAINING = {
+    "save_strategy": "steps", "save_steps": 500, "report_to": None,
+    "max_grad_norm": 1.0, "weight_decay": 0.0, "lr_scheduler_type": "linear",
+}
+
+
+@dataclass
+class Settings:
+    """What ppo reads from the ``training`` section."""
+
+    learning_rate: float
+    batch_size: int
+    max_steps: int
+    seed: int
+    logging_steps: int
+    save_steps: int  # 0: no checkpoints
+    tensorboard: bool
+    max_grad_norm: float
+    weight_decay: float
+    lr_scheduler_type: str
+    gradient_checkpointing: bool
+
+
+def training_settings(run: TrainingRun, num_prompts: int) -> Settings:
+    """The ``training`` section as ppo uses it; a key it would ignore is an error."""
+    training = run.config.training
+    extra = dict(training.model_extra or {})
+    unknown = sorted(set(extra) - set(EXTRA_TRAINING))
+    if unknown:
+        raise ConfigError(
+            f"training.{unknown[0]}: not used by the ppo trainer, which runs its own loop; "
+            f"it reads learning_rate, per_device_train_batch_size, max_steps, "
+            f"num_train_epochs, seed, logging_steps, gradient_checkpointing and "
+            f"{', '.join(EXTRA_TRAINING)}"
+        )
+    if training.gradient_accumulation_steps != 1:
+        raise ConfigError(
+            "training.gradient_accumulation_steps: ppo optimises in mini-batches of "
+            "trainer.mini_batch_size instead; leave it at 1"
+        )
+    if training.bf16:
+        raise ConfigError("training.bf16: ppo runs in the model's dtype; set model.dtype instead")
+    if run.resume or training.resume_from_checkpoint:
+        raise ConfigError(
+            "resume: ppo checkpoints hold the adapter and value head only (no optimizer "
+            "state); start a new run with model.adapter set to a checkpoint folder instead"
+        )
+    values = {**EXTRA_TRAINING, **extra}
+    if values["lr_scheduler_type"] not in ("linear", "constant"):
+        raise ConfigError(
+            f"training.lr_scheduler_type: ppo has linear and constant, not "
+            f"{values['lr_scheduler_type']!r}"
+        )
+    batch = training.per_device_train_batch_size
+    if training.max_steps > 0:
+        steps = training.max_steps
+    else:
+        steps = math.ceil(training.num_train_epochs * math.ceil(num_prompts / batch))
+    strategy = values["save_strategy"]
+    report_to = values["report_to"]
+    if report_to is None:
+        import importlib.util
+
+        report_to = ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+    report_to = [report_to] if isinstance(report_to, str) else list(report_to)
+    return Settings(
+        learning_rate=training.learning_rate,
+        batch_size=batch,
+        max_steps=steps,
+        seed=training.seed,
+        logging_steps=training.logging_steps,
+        save_steps=int(values["save_steps"]) if strategy not in ("no", False) else 0,
+        tensorboard=bool({"tensorboard", "all"} & set(report_to)),
+        max_grad_norm=float(values["max_grad_norm"]),
+        weight_decay=float(values["weight_decay"]),
+        lr_scheduler_type=values["lr_scheduler_type"],
+        gradient_checkpointing=bool(training.gradient_checkpointing),
+    )
+
+
+@dataclass
+class Rollout:
+    """One batch of sequences and what the no-grad pass knows about them."""
+
+    input_ids: torch.Tensor  # (B, P + T): left-padded prompt, right-padded completion
+    attention_mask: torch.Tensor
+    completion_ids: torch.Tensor  # (B, T)
+    mask: torch.Tensor  # (B, T) float: 1 on completion tokens
+    prompt_length: int
+    texts: list[str]  # decoded completions
+
+
+def gold_completion(columns: dict[str, Any]) -> str | None:
+    """A record's gold answer: ``answer``, else the first of ``gold_answers``."""
+    if columns.get("answer") is not None:
+        return str(columns["answer"])
+    gold = columns.get("gold_answers")
+    return str(gold[0]) if gold else None
+
+
+class PPOLoop:
+    """The state of one PPO run: model, value head, optimizer, data and logs."""
+
+    def __init__(self, run: TrainingRun, options: Any) -> None:
+        self.run, self.options = run, options
+
+    # --- setup ----------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        from transformers import set_seed
+
+        from plugtune.data.datasets import load_datasets
+        from plugtune.data.templates import resolve_template, stop_token_ids
+        from plugtune.data.tokenizer import load_tokenizer
+        from plugtune.plugins.trainers.grpo import prompt_rows
+        from plugtune.rewards import load_rewards
+        from plugtune.training.distributed import launched
+        from plugtune.training.finetuning import trainable_model
+
+        run, options, config = self.run, self.options, self.run.config
+        if launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError("trainer ppo: runs in a single process; launch it without "
+                              "torchrun / accelerate (one GPU or the CPU)")
+        if config.callbacks or run.callbacks:
+            raise ConfigError("callbacks: ppo runs its own loop, which calls no transformers "
+                              "TrainerCallback; remove them for a ppo run")
+        self.rewards = load_rewards(config.rewards, run.session)
+        if not self.rewards:
+            raise ConfigError("rewards: ppo learns from rewards; name at least one "
+                              "(see docs/rewards.md)")
+        loaded = load_datasets(config.data, run.session)
+        self.tokenizer = load_tokenizer(config.model)
+        template = resolve_template(run.session, config.template, self.tokenizer)
+        self.prompts, self.columns = prompt_rows(loaded.train, template, self.tokenizer)
+        if not self.prompts:
+            raise ConfigError("data.train: no training prompts (name a dataset in data.train)")
+        if options.online_ratio < 1:
+            missing = [i for i, row in enumerate(self.columns) if gold_completion(row) is None]
+            if missing:
+                raise ConfigError(
+                    f"trainer.online_ratio {options.online_ratio}: offline batches use each "
+                    f"record's gold answer (answer / gold_answers), and {len(missing)} of "
+                    f"{len(self.columns)} training records have none (the first: record "
+                    f"{missing[0]}); set online_ratio: 1 or give every record an answer"
+                )
+        self.settings = training_settings(run, len(self.prompts))
+        if options.mini_batch_size > self.settings.batch_size:
+            raise ConfigError(
+                f"trainer.mini_batch_size {options.mini_batch_size} is larger than the rollout "
+                f"batch (training.per_device_train_batch_size {self.settings.batch_size})"
+            )
+
+        set_seed(self.settings.seed)  # before the adapter and head are initialised
+        if config.peft.type not in ("lora", "dora", "qlora"):
+            raise ConfigError(
+                f"peft.type {config.peft.type!r}: ppo's reference is the model with its "
+                f"adapter disabled; train with lora, dora or qlora"
+            )
+        self.model = trainable_model(config)
+        if self.settings.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.device = next(self.model.parameters()).device
+        self.value_head = ValueHead(self.model.config.get_text_config().hidden_size)
+        self.value_head.to(self.device)
+        eos = self.model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        self.stop_ids = list(dict.fromkeys([*stop_token_ids(template, self.tokenizer), *eos]))
+        pad = self.tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.stop_ids[0]
+
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        parameters += list(self.value_head.parameters())
+        self.parameters = parameters
+        self.optimizer = torch.optim.AdamW(parameters, lr=self.settings.learning_rate,
+                                           weight_decay=self.settings.weight_decay)
+        total = self.settings.max_steps
+        linear = self.settings.lr_scheduler_type == "linear"
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: max(0.0, 1 - step / total) if linear else 1.0)
+        self.random = random.Random(self.settings.seed)
+        self.writer = None
+        if self.settings.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(run.output_dir / "runs"))
+
+    # --- the batches ----------------------------------------------------------------------
+
+    def batches(self) -> Any:
+        """Row numbers, ``batch_size`` at a time, reshuffled every pass over the data
+        (a short last batch is topped up from the next pass)."""
+        order: list[int] = []
+        while True:
+            while len(order) < self.settings.batch_size:
+                indices = list(range(len(self.prompts)))
+                self.random.shuffle(indices)
+                order += indices
+            yield order[: self.settings.batch_size]
+            order = order[self.settings.batch_size :]
+
+    def encode_prompts(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "left"
+        try:
+            encoded = self.tokenizer([self.prompts[i] for i in rows], return_tensors="pt",
+                                     padding=True, add_special_tokens=False)
+        finally:
+            self.tokenizer.padding_side = side
+        return encoded.input_ids.to(self.device), encoded.attention_mask.to(self.device)
+
+    @torch.no_grad()
+    def rollout(self, rows: Sequence[int], online: bool) -> Rollout:
+        prompt_ids, prompt_mask = self.encode_prompts(rows)
+        if online:
+            output = self.model.generate(
+                input_ids=prompt_ids, attention_mask=prompt_mask, do_sample=True,
+                temperature=self.options.temperature, top_k=0, top_p=1.0,
+                max_new_tokens=self.options.max_new_tokens, eos_token_id=self.stop_ids,
+                pad_token_id=self.pad_id,
+            )
+            completion = output[:, prompt_ids.shape[1]:]
+            mask = completion_mask(completion, self.stop_ids)
+        else:  # the gold answer, cut to max_new_tokens with its end-of-turn token
+            limit = self.options.max_new_tokens - 1
+            ids = [self.tokenizer(gold_completion(self.columns[i]) or "",
+                                  add_special_tokens=False).input_ids[:limit]
+                   + self.stop_ids[:1] for i in rows]
+            width = max(len(i) for i in ids)
+            completion = torch.tensor([i + [self.pad_id] * (width - len(i)) for i in ids],
+                                      device=self.device)
+            mask = torch.tensor([[1.0] * len(i) + [0.0] * (width - len(i)) for i in ids],
+                                device=self.device)
+        completion = torch.where(mask.bool(), completion, torch.full_like(completion, self.pad_id))
+        texts = self.tokenizer.batch_decode(
+            [c[m.bool()] for c, m in zip(completion, mask, strict=True)],
+            skip_special_tokens=True)
+        return Rollout(
+            input_ids=torch.cat([prompt_ids, completion], dim=1),
+            attention_mask=torch.cat([prompt_mask, mask.long()], dim=1),
+            completion_ids=completion, mask=mask, prompt_length=prompt_ids.shape[1],
+            texts=texts,
+        )
+
+    def forward(self, rollout: Rollout, rows: slice | torch.Tensor,
+                with_values: bool = True) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                    torch.Tensor]:
+        """Log-probabilities of the completion tokens, their values and the logits."""
+        output = self.model(input_ids=rollout.input_ids[rows],
+                            attention_mask=rollout.attention_mask[rows],
+                            output_hidden_states=with_values, use_cache=False)
+        start, length = rollout.prompt_length - 1, rollout.completion_ids.shape[1]
+        logits = output.logits[:, start : start + length].float() / self.options.temperature
+        logprobs = ppo_math.token_logprobs(logits, rollout.completion_ids[rows])
+        values = None
+        if with_values:
+            values = self.value_head(output.hidden_states[-1][:, start : start + length])
+        return logprobs, values, logits
+
+    # --- one step -------------------------------------------------------------------------
+
+    def scores(self, rows: Sequence[int], texts: list[str]) -> tuple[list[float],
+                                                                      dict[str, float]]:
+        from plugtune.rewards import weighted_total
+
+        names = sorted({key for i in rows for key in self.columns[i]})
+        columns = {name: [self.columns[i].get(name) for i in rows] for name in names}
+        totals, each = weighted_total(self.rewards, [self.prompts[i] for i in rows], texts,
+                                      **columns)
+        means = {}
+        for name, values in each.items():
+            applying = [v for v in values if v is not None]
+            if applying:
+                means[f"rewards/{name}/mean"] = sum(applying) / len(applying)
+        return [t if t is not None else 0.0 for t in totals], means
+
+    def step(self, rows: Sequence[int], online: bool) -> dict[str, float]:
+        options = self.options
+        self.model.eval()  # no dropout: the ratio is exactly 1 on the first pass
+        rollout = self.rollout(rows, online)
+        scores, reward_means = self.scores(rows, rollout.texts)
+        mask = rollout.mask
+        with torch.no_grad():
+            old_logprobs, old_values, _ = self.forward(rollout, slice(None))
+            with self.model.disable_adapter():
+                ref_logprobs, _, _ = self.forward(rollout, slice(None), with_values=False)
+            kl = ppo_math.kl_estimate(old_logprobs, ref_logprobs)
+            score = torch.tensor(scores, device=self.device, dtype=torch.float32)
+            token_rewards = ppo_math.rewards_with_kl(score, kl, mask, options.kl_coef)
+            advantages, returns = ppo_math.gae(token_rewards, old_values, mask,
+                                               options.gamma, options.lam)
+            advantages = ppo_math.whiten(advantages, mask)
+
+        sums = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clipfrac": 0.0,
+                "loss": 0.0}
+        updates = 0
+        count = len(rows)
+        for _ in range(options.num_ppo_epochs):
+            order = torch.randperm(count, generator=self._generator)
+            for first in range(0, count, options.mini_batch_size):
+                part = order[first : first + options.mini_batch_size].to(self.device)
+                logprobs, values, logits = self.forward(rollout, part)
+                part_mask = mask[part]
+                pg, clipfrac = ppo_math.policy_loss(logprobs, old_logprobs[part],
+                                                    advantages[part], part_mask,
+                                                    options.clip_epsilon)
+                vf = ppo_math.value_loss(values, old_values[part], returns[part], part_mask,
+                                         options.clip_value)
+                ent = ppo_math.masked_mean(ppo_math.entropy(logits), part_mask)
+                loss = (options.policy_loss_weight * pg + options.value_loss_weight * vf
+                        - options.entropy_weight * ent)
+                self.optimizer.zero_grad()
+                loss.backward()
+                if self.settings.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(self.parameters, self.settings.max_grad_norm)
+                self.optimizer.step()
+                for key, value in (("policy_loss", pg), ("value_loss", vf), ("entropy", ent),
+                                   ("clipfrac", clipfrac), ("loss", loss)):
+                    sums[key] += float(value.detach())
+                updates += 1
+        rate = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        lengths = mask.sum(dim=1)
+        return {
+            "reward": sum(scores) / len(scores),
+            **reward_means,
+            "kl": float((kl * mask).sum(dim=1).mean()),  # per sequence, summed over tokens
+            **{key: value / max(updates, 1) for key, value in sums.items()},
+            "value_mean": ppo_math.masked_mean(old_values, mask).item(),
+            "completions/mean_length": float(lengths.mean()),
+            "online": 1.0 if online else 0.0,
+            "learning_rate": rate,
+        }
+
+    # --- the run --------------------------------------------------------------------------
+
+    def train(self) -> dict[str, float]:
+        from plugtune.training.outputs import LOG_FILE
+
+        self.setup()
+        settings, run = self.settings, self.run
+        self._generator = torch.Generator().manual_seed(settings.seed)
+        log_path = run.output_dir / LOG_FILE
+        started = time.perf_counter()
+        window: list[dict[str, float]] = []
+        history: list[dict[str, float]] = []
+        batches = self.batches()
+        online_ratio = self.options.online_ratio
+        for step in range(1, settings.max_steps + 1):
+            rows = next(batches)
+            online = online_ratio >= 1 or (online_ratio > 0 and self.random.random() < online_ratio)
+            metrics = self.step(rows, online)
+            window.append(metrics)
+            history.append(metrics)
+            if step % settings.logging_steps == 0 or step == settings.max_steps:
+                entry = {
+                    "step": step,
+                    "epoch": round(step * settings.batch_size / len(self.prompts), 4),
+                    **_averaged(window),
+                    "elapsed": round(time.perf_counter() - started, 3),
+                }
+                window = []
+                with log_path.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(entry) + "\n")
+                if self.writer is not None:
+                    for key, value in entry.items():
+                        if key not in ("step", "elapsed"):
+                            self.writer.add_scalar(f"train/{key}", value, step)
+                log.info("step %d/%d: reward %.4f kl %.4f", step, settings.max_steps,
+                         entry["reward"], entry["kl"])
+            if settings.save_steps and step % settings.save_steps == 0 \
+                    and step < settings.max_steps:
+                self.save(run.output_dir / f"checkpoint-{step}")
+        runtime = time.perf_counter() - started
+        if self.writer is not None:
+            self.writer.close()
+        self.save(run.output_dir)
+        self.plot(log_path)
+        return {
+            "train_runtime": round(runtime, 4),
+            "train_steps_per_second": round(settings.max_steps / max(runtime, 1e-9), 4),
+            "train_loss": sum(m["loss"] for m in history) / len(history),
+            "reward_first": history[0]["reward"],
+            "reward_last": history[-1]["reward"],
+            "kl_last": history[-1]["kl"],
+            "online_share": sum(m["online"] for m in history) / len(history),
+            "epoch": round(settings.max_steps * settings.batch_size / len(self.prompts), 4),
+        }
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(str(folder))  # the adapter (or the full weights)
+        self.tokenizer.save_pretrained(str(folder))
+        self.value_head.save(folder)
+
+    def plot(self, log_path: Path) -> None:
+        from plugtune.training.plots import plot_losses
+
+        if not self.run.config.output.plot:
+            return
+        keys = ("reward", *(f"rewards/{reward.name}/mean" for reward in self.rewards))
+        if plot_losses(log_path, self.run.output_dir / REWARD_PLOT, keys, ylabel="reward"):
+            log.info("reward curves: %s", self.run.output_dir / REWARD_PLOT)
+        plot_losses(log_path, self.run.output_dir / KL_PLOT, ("kl",), ylabel="KL")
+
+
+def completion_mask(completion: torch.Tensor, stop_ids: Sequence[int]) -> torch.Tensor:
+    """1 on each completion's tokens up to and including its first stop token."""
+    stops = torch.isin(completion, torch.tensor(list(stop_ids), device=completion.device))
+    # the number of stops strictly before each position: 0 means still in the completion
+    before = torch.cumsum(stops.long(), dim=1) - stops.long()
+    return (before == 0).float()
+
+
+def _averaged(entries: list[dict[str, float]]) -> dict[str, float]:
+    keys = dict.fromkeys(key for entry in entries for key in entry)
+    return {key: sum(e[key] for e in entries if key in e) / sum(key in e for e in entries)
+            for key in keys}
