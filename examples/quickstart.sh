@@ -35,7 +35,7 @@ ls out/quickstart
 
 echo "== predict with the trained adapter, and score the answers"
 plugtune predict examples/configs/quickstart.yaml --set model.adapter=out/quickstart --split eval
-head -c 600 out/quickstart/predictions.jsonl; echo
+head -c 600 out/quickstart/generated_predictions.jsonl; echo
 
 echo "== merge the adapter into a standalone model"
 plugtune export examples/configs/quickstart.yaml --to out/quickstart-merged

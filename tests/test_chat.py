@@ -146,3 +146,14 @@ def test_chat_session_streams_through_the_writer():
         (Message("system", "s"), Message("user", "q"), Message("assistant", "abc")),
         origin="chat",
     )
+
+
+def test_clear_forgets_the_history_like_reset(tmp_path):
+    lines = ["/system s", "one", "/clear", "two", "/help"]
+    result, calls = run_chat(tmp_path, lines)
+    assert result.exit_code == 0, result.output
+    assert calls[1]["messages"] == [{"role": "system", "content": "s"},
+                                    {"role": "user", "content": "two"}]
+    assert "history cleared" in result.output and "/clear" in result.output
+    session = ChatSession(None, history=[Message("user", "q")])
+    assert session.command("/clear") == "history cleared" and session.history == []

@@ -174,3 +174,139 @@ def test_the_serve_command_builds_the_app_from_the_config(tmp_path, monkeypatch)
     body = client.post("/v1/chat/completions", json=chat(model="mine")).json()
     assert body["usage"]["completion_tokens"] <= 2 + 2
     assert body["choices"][0]["message"]["content"]
+
+
+def test_an_api_key_is_required_when_set(backend, tmp_path, monkeypatch):
+    client = TestClient(create_app(backend, MODEL, api_key="s3cret"))
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        response = client.post("/v1/chat/completions", json=chat(), headers=headers)
+        assert response.status_code == 401, headers
+        error = response.json()["error"]
+        assert error["code"] == "invalid_api_key" and error["type"] == "invalid_request_error"
+        assert client.get("/v1/models", headers=headers).status_code == 401
+    assert "Bearer" in client.get("/v1/models").json()["error"]["message"]
+    good = {"Authorization": "Bearer s3cret"}
+    assert client.get("/v1/models", headers=good).status_code == 200
+    response = client.post("/v1/chat/completions", json=chat(), headers=good)
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"]
+
+    from click.testing import CliRunner
+
+    from plugtune.core.cli import cli
+    from plugtune.core.cli.state import CliState
+    from plugtune.inference import server
+
+    started = {}
+    monkeypatch.setattr(server, "serve", lambda app, host, port: started.update(app=app))
+    monkeypatch.setenv("PLUGTUNE_API_KEY", "from-env")
+    config = tmp_path / "run.yaml"
+    config.write_text("generation: {max_new_tokens: 2}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["serve", str(config)], obj=CliState())
+    assert result.exit_code == 0, result.output
+    client = TestClient(started["app"])
+    assert client.get("/v1/models").status_code == 401
+    assert client.get("/v1/models",
+                      headers={"Authorization": "Bearer from-env"}).status_code == 200
+
+
+class Counting:
+    """Wraps a backend: counts generate calls and the batch sizes."""
+
+    def __init__(self, backend):
+        self.inner, self.sizes = backend, []
+        self.batch_size, self.generation = 8, backend.generation
+        self.tokenizer, self.template = backend.tokenizer, backend.template
+
+    def generate(self, conversations, params=None):
+        self.sizes.append(len(conversations))
+        return self.inner.generate(conversations, params)
+
+    def stream(self, conversation, params=None):
+        return self.inner.stream(conversation, params)
+
+    def use_adapter(self, name):
+        self.inner.use_adapter(name)
+
+
+PROMPTS = ["hi", "Translate to Chinese: cat", "2+2", "Tell me a story about a dragon",
+           "What is LoRA?", "Name three colors", "ok", "Why is the sky blue?"]
+
+
+def test_concurrent_requests_are_batched_over_real_http(backend):
+    import socket
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    httpx = pytest.importorskip("httpx")
+    import uvicorn
+
+    counting = Counting(backend)
+    app = create_app(counting, MODEL, batch_window_s=0.05)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    try:
+        def ask(prompt, **fields):
+            body = chat(messages=[{"role": "user", "content": prompt}], **fields)
+            response = httpx.post(url, json=body, timeout=60)
+            assert response.status_code == 200, response.text
+            return response.json()["choices"][0]["message"]["content"]
+
+        sequential = [ask(prompt) for prompt in PROMPTS]
+        assert counting.sizes == [1] * len(PROMPTS)
+        counting.sizes.clear()
+        with ThreadPoolExecutor(len(PROMPTS)) as pool:
+            concurrent = list(pool.map(ask, PROMPTS))
+        assert concurrent == sequential
+        assert sum(counting.sizes) == len(PROMPTS)
+        assert len(counting.sizes) < len(PROMPTS), counting.sizes
+
+        counting.sizes.clear()  # other sampling parameters: never in the same batch
+        with ThreadPoolExecutor(4) as pool:
+            mixed = list(pool.map(lambda i: ask(PROMPTS[i], max_tokens=2 + i % 2), range(4)))
+        assert len(counting.sizes) >= 2 and sum(counting.sizes) == 4
+        for i, answer in enumerate(mixed):
+            assert answer == ask(PROMPTS[i], max_tokens=2 + i % 2)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_failing_request_does_not_fail_its_batch(backend):
+    from plugtune.core.errors import PlugtuneError
+    from plugtune.inference.server import Batcher
+
+    class Picky(Counting):
+        def generate(self, conversations, params=None):
+            self.sizes.append(len(conversations))
+            if any(c.messages[-1].content == "bad" for c in conversations):
+                raise PlugtuneError("bad prompt")
+            return ["ok:" + c.messages[-1].content for c in conversations]
+
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    picky = Picky(backend)
+    batcher = Batcher(picky, threading.Lock(), window_s=0.2)
+    params = GenerationConfig(max_new_tokens=2)
+
+    def submit(text):
+        try:
+            return batcher.submit(Conversation((Message("user", text),)), params)
+        except PlugtuneError as error:
+            return f"error:{error}"
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(submit, ["a", "bad", "c"]))
+    assert results == ["ok:a", "error:bad prompt", "ok:c"]
+    assert picky.sizes[0] == 3 and sum(picky.sizes[1:]) == 3

@@ -9,6 +9,11 @@ The public API for tools that embed plugtune::
     session.validate(config)
     reward = session.build("rewards", "length")
 
+    from plugtune import Predictor          # answers questions with a (fine-tuned) model
+
+    predictor = Predictor("tiny://qwen2", adapter="out/")
+    predictor("question", history=[("earlier question", "its answer")])
+
 Importing this package imports no torch, transformers or trl.
 """
 
@@ -37,6 +42,7 @@ __all__ = [
     "PluginProblem",
     "PluginSelection",
     "PlugtuneError",
+    "Predictor",
     "Registry",
     "RunConfig",
     "Session",
@@ -45,3 +51,12 @@ __all__ = [
     "hookimpl",
     "load_config",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``Predictor`` is imported on first use (it pulls in the inference code)."""
+    if name == "Predictor":
+        from plugtune.inference.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'plugtune' has no attribute {name!r}")

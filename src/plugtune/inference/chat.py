@@ -4,7 +4,7 @@
 reply through the backend's ``stream``; :func:`run_chat` is the loop: a rich prompt on a
 terminal, one line per turn from stdin otherwise (pipes, tests). Commands:
 
-- ``/reset``: forget the history (the system prompt stays);
+- ``/clear`` (or ``/reset``): forget the history (the system prompt stays);
 - ``/system TEXT``: set the system prompt (``/system`` alone removes it);
 - ``/adapter NAME|none``: switch adapters, when the backend has ``use_adapter``;
 - ``/exit`` (or ``/quit``, end of input): leave.
@@ -19,7 +19,7 @@ from typing import Any
 from plugtune.core.errors import PlugtuneError
 from plugtune.core.records import Conversation, Message
 
-HELP = "/reset  /system TEXT  /adapter NAME|none  /exit"
+HELP = "/clear  /system TEXT  /adapter NAME|none  /exit"
 
 
 @dataclass
@@ -56,7 +56,7 @@ class ChatSession:
         argument = argument.strip()
         if name in ("exit", "quit"):
             return None
-        if name == "reset":
+        if name in ("clear", "reset"):
             self.history.clear()
             return "history cleared"
         if name == "system":

@@ -3,7 +3,8 @@
 A record's prompt is its conversation up to the last assistant answer; its reference is
 that answer (``gold_answers`` when the record has several, ``answer`` for prompt/answer
 records, the chosen answer of a preference pair). What ``plugtune predict`` runs and
-writes: ``predictions.jsonl`` (one line per record) and ``predict_results.json``.
+writes: ``generated_predictions.jsonl`` (one line per record, appended batch by batch, so
+that an interrupted run resumes where it stopped) and ``predict_results.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from plugtune.core.session import Session
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKEND = "transformers"
-PREDICTIONS_FILE = "predictions.jsonl"
+PREDICTIONS_FILE = "generated_predictions.jsonl"
 RESULTS_FILE = "predict_results.json"
 SPLITS = ("train", "eval", "test")
 
@@ -44,11 +45,12 @@ class Prediction:
     reference: Reference | None
 
     def to_json(self) -> dict[str, Any]:
+        """One line of ``generated_predictions.jsonl``."""
         return {
             "origin": self.origin,
             "prompt": self.prompt.to_openai(),
-            "prediction": self.prediction,
-            "reference": self.reference,
+            "label": self.reference,
+            "predict": self.prediction,
         }
 
 
@@ -60,15 +62,18 @@ class PredictionResult:
     predictions: list[Prediction]
     metrics: dict[str, float] = field(default_factory=dict)
     runtime_s: float = 0.0
+    resumed: int = 0  # answers read back from an earlier, interrupted run
 
     def summary(self) -> dict[str, Any]:
-        """What ``predict_results.json`` holds."""
-        count = len(self.predictions)
+        """What ``predict_results.json`` holds (the speed counts this run's answers)."""
+        count, generated = len(self.predictions), len(self.predictions) - self.resumed
+        speed = round(generated / self.runtime_s, 3) if self.runtime_s and generated else None
         return {
             "split": self.split,
             "samples": count,
+            "resumed": self.resumed,
             "runtime_s": round(self.runtime_s, 3),
-            "samples_per_second": round(count / self.runtime_s, 3) if self.runtime_s else None,
+            "samples_per_second": speed,
             "metrics": self.metrics,
         }
 
@@ -78,7 +83,11 @@ class PredictionResult:
         predictions_file.parent.mkdir(parents=True, exist_ok=True)
         with predictions_file.open("w", encoding="utf-8") as out:
             for prediction in self.predictions:
-                out.write(json.dumps(prediction.to_json(), ensure_ascii=False) + "\n")
+                out.write(_line(prediction))
+        return self.write_results(predictions_file)
+
+    def write_results(self, predictions_file: Path) -> Path:
+        """Write only ``predict_results.json`` beside ``predictions_file``."""
         results_file = predictions_file.parent / RESULTS_FILE
         results_file.write_text(json.dumps(self.summary(), indent=2) + "\n", encoding="utf-8")
         return results_file
@@ -92,9 +101,18 @@ def predict(
     limit: int | None = None,
     backend: Backend | None = None,
     progress: Progress | None = None,
+    out: Path | None = None,
+    overwrite: bool = False,
 ) -> PredictionResult:
     """Answer the first ``limit`` records of ``split`` and score them with
-    ``config.evaluation.metrics``. ``backend``: one already loaded (else the config's)."""
+    ``config.evaluation.metrics``. ``backend``: one already loaded (else the config's).
+
+    With ``out`` (a ``generated_predictions.jsonl``), each batch's lines are appended and
+    flushed as soon as they are generated, and a file left by an interrupted run is
+    resumed: its complete lines must be the first records of the split (same origins and
+    prompts), which are not answered again; anything else is an error unless
+    ``overwrite``, which starts the file afresh. ``predict_results.json`` is written
+    beside it at the end, over all the lines."""
     from plugtune.data.datasets import load_datasets
 
     if split not in SPLITS:
@@ -106,22 +124,49 @@ def predict(
     metrics = [(ref, session.build("metrics", ref)) for ref in config.evaluation.metrics]
     if metrics:
         _require_references(records, references, metrics)
-    backend = backend or load_backend(config, session)
-    started = time.perf_counter()
+    origins = [_origin(record) for record in records]
     answers: list[str] = []
-    for start in range(0, len(prompts), backend.batch_size):
-        answers += backend.generate(prompts[start : start + backend.batch_size], config.generation)
+    if out is not None:
+        answers = [] if overwrite else _resume(out, origins, prompts)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _keep_lines(out, len(answers))  # drops a half-written last line, or all (overwrite)
+    resumed = len(answers)
+    if resumed:
+        log.info("%s: resuming after %d of %d records", out, resumed, len(prompts))
         if progress is not None:
-            progress(len(answers), len(prompts))
+            progress(resumed, len(prompts))
+    started = time.perf_counter()
+    if resumed < len(prompts):
+        backend = backend or load_backend(config, session)
+        sink = out.open("a", encoding="utf-8") if out is not None else None
+        try:
+            for start in range(resumed, len(prompts), backend.batch_size):
+                stop = min(start + backend.batch_size, len(prompts))
+                batch = backend.generate(prompts[start:stop], config.generation)
+                if sink is not None:
+                    sink.write("".join(
+                        _line(Prediction(origins[i], prompts[i], answer, references[i]))
+                        for i, answer in zip(range(start, stop), batch, strict=True)
+                    ))
+                    sink.flush()
+                answers += batch
+                if progress is not None:
+                    progress(len(answers), len(prompts))
+        finally:
+            if sink is not None:
+                sink.close()
     runtime = time.perf_counter() - started
     predictions = [
-        Prediction(_origin(record), prompt, answer, reference)
-        for record, prompt, answer, reference in zip(
-            records, prompts, answers, references, strict=True
+        Prediction(origin, prompt, answer, reference)
+        for origin, prompt, answer, reference in zip(
+            origins, prompts, answers, references, strict=True
         )
     ]
     scores = score(metrics, answers, references) if metrics else {}
-    return PredictionResult(split, predictions, scores, runtime)
+    result = PredictionResult(split, predictions, scores, runtime, resumed)
+    if out is not None:
+        result.write_results(out)
+    return result
 
 
 def load_backend(config: RunConfig, session: Session) -> Backend:
@@ -183,6 +228,51 @@ def _require_references(
             f"gold_answers), but evaluation.metrics ({names}) compare with one; "
             "predict without metrics, or use data with answers"
         )
+
+
+def _line(prediction: Prediction) -> str:
+    return json.dumps(prediction.to_json(), ensure_ascii=False) + "\n"
+
+
+def _resume(path: Path, origins: Sequence[str], prompts: Sequence[Conversation]) -> list[str]:
+    """The answers already in ``path`` (its complete lines), checked against the records
+    they must answer; [] when there is no file."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").split("\n")[:-1]  # the last: "" or half-written
+    hint = "; pass --overwrite (overwrite=True) to start it again, or choose another --out"
+    if len(lines) > len(origins):
+        raise ConfigError(f"{path}: {len(lines)} predictions, but the split has only "
+                          f"{len(origins)} records (another run's file?){hint}")
+    answers = []
+    for index, line in enumerate(lines):
+        try:
+            row = json.loads(line)
+            origin, prompt, answer = row["origin"], row["prompt"], row["predict"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"{path}:{index + 1}: not a prediction line{hint}") from None
+        if origin != origins[index] or prompt != prompts[index].to_openai():
+            raise ConfigError(
+                f"{path}:{index + 1}: written for {origin!r}, but record {index + 1} of the "
+                f"split is {origins[index]!r} (or its prompt differs): the file comes from "
+                f"another config or data{hint}"
+            )
+        answers.append(str(answer))
+    return answers
+
+
+def _keep_lines(path: Path, count: int) -> None:
+    """Truncate ``path`` to its first ``count`` lines (create it when missing)."""
+    if not path.exists() or count == 0:
+        path.write_bytes(b"")
+        return
+    data = path.read_bytes()
+    end = -1
+    for _ in range(count):
+        end = data.index(b"\n", end + 1)
+    if end + 1 != len(data):
+        with path.open("r+b") as handle:
+            handle.truncate(end + 1)
 
 
 def _as_reference(value: Any) -> Reference:

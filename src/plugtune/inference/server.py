@@ -5,17 +5,23 @@
 in OpenAI's ``chat.completion.chunk`` format, ending with ``data: [DONE]``). Messages
 become a :class:`~plugtune.core.records.Conversation`, the sampling fields a
 :class:`~plugtune.core.config.GenerationConfig` (the backend's ``generation`` defaults
-for what a request leaves out). Requests are answered one at a time: a lock is held
-around every backend call (for a stream, until its last piece), since a backend holds
-one model and its active adapter. Errors come back as OpenAI's
-``{"error": {"message", "type", "param", "code"}}`` with status 400 (404 for an unknown
-model).
+for what a request leaves out). Concurrent whole-answer requests are batched by a
+:class:`Batcher`: those arriving within ``batch_window_s`` of each other (and while a
+batch runs) with the same sampling parameters, up to the backend's ``batch_size``, are
+answered by one ``backend.generate`` call. A lock is held around every backend call (for
+a stream, until its last piece), since a backend holds one model and its active adapter,
+so streams are answered one at a time. With ``api_key``, every ``/v1`` request needs
+``Authorization: Bearer <key>`` (401 otherwise). Errors come back as OpenAI's
+``{"error": {"message", "type", "param", "code"}}`` with status 400 (401 for a missing or
+wrong key, 404 for an unknown model).
 
 fastapi is imported here; import this module only where serving is wanted.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
 import json
 import threading
 import time
@@ -24,7 +30,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
-from fastapi import Body, FastAPI
+from fastapi import Body, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -184,16 +190,111 @@ class TokenCounter:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+@dataclasses.dataclass(eq=False)
+class _Job:
+    conversation: Conversation
+    params: GenerationConfig
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    answer: str | None = None
+    error: BaseException | None = None
+
+
+class Batcher:
+    """Answers concurrent ``generate`` requests in batches.
+
+    ``submit`` blocks its (worker) thread until the answer is ready. One daemon thread
+    takes the waiting jobs: after the first arrives it waits up to ``window_s`` for more
+    (or until ``max_batch`` are waiting), then answers every waiting job with the first
+    one's parameters (up to ``max_batch``) with one ``backend.generate`` call under
+    ``lock``. Jobs with other parameters wait for a later batch. When a batch fails, its
+    jobs are retried one by one, so that one bad request fails alone.
+    """
+
+    def __init__(self, backend: Backend, lock: threading.Lock, window_s: float = 0.01,
+                 max_batch: int | None = None) -> None:
+        self.backend, self.lock, self.window_s = backend, lock, window_s
+        self.max_batch = max(1, max_batch or int(getattr(backend, "batch_size", 1) or 1))
+        self._pending: list[_Job] = []
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, conversation: Conversation, params: GenerationConfig) -> str:
+        """The answer to ``conversation``, generated in a batch with others."""
+        job = _Job(conversation, params)
+        with self._ready:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="plugtune-batcher",
+                                                daemon=True)
+                self._thread.start()
+            self._pending.append(job)
+            self._ready.notify_all()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.answer is not None
+        return job.answer
+
+    def _loop(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending:
+                    self._ready.wait()
+                deadline = time.monotonic() + self.window_s
+                while len(self._pending) < self.max_batch:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._ready.wait(left)
+                params = self._pending[0].params
+                batch = [job for job in self._pending if job.params == params][: self.max_batch]
+                self._pending = [job for job in self._pending if job not in batch]
+            self._run(batch, params)
+
+    def _run(self, batch: list[_Job], params: GenerationConfig) -> None:
+        try:
+            with self.lock:
+                answers = self.backend.generate([job.conversation for job in batch], params)
+            for job, answer in zip(batch, answers, strict=True):
+                job.answer = answer
+        except BaseException as error:  # handed to the waiting requests
+            if len(batch) > 1:
+                for job in batch:
+                    self._run([job], params)
+                return
+            batch[0].error = error
+        for job in batch:
+            job.done.set()
+
+
 def create_app(backend: Backend, model_name: str,
-               generation: GenerationConfig | None = None) -> FastAPI:
+               generation: GenerationConfig | None = None, *, api_key: str | None = None,
+               batch_window_s: float = 0.01) -> FastAPI:
     """An OpenAI-compatible app answering with ``backend`` (already loaded) under the
-    model id ``model_name``; ``generation``: the defaults (else the backend's own)."""
+    model id ``model_name``; ``generation``: the defaults (else the backend's own);
+    ``api_key``: the bearer token every ``/v1`` request needs (None: none needed);
+    ``batch_window_s``: how long a request waits for others to batch with."""
     defaults = generation or getattr(backend, "generation", None) or GenerationConfig()
     lock = threading.Lock()
+    batcher = Batcher(backend, lock, window_s=batch_window_s)
     counter = TokenCounter(backend)
     created = int(time.time())
     app = FastAPI(title="plugtune", description=f"OpenAI-compatible API serving {model_name}")
     app.state.backend, app.state.model_name, app.state.lock = backend, model_name, lock
+    app.state.batcher = batcher
+
+    if api_key:
+        expected = f"Bearer {api_key}".encode()
+
+        @app.middleware("http")
+        async def _check_key(request: Request, call_next: Any) -> Any:
+            if request.url.path.startswith("/v1"):
+                given = request.headers.get("authorization", "").encode()
+                if not hmac.compare_digest(given, expected):
+                    message = ("missing API key: send 'Authorization: Bearer <key>'"
+                               if not given else "incorrect API key provided")
+                    return RequestError(message, status=401,
+                                        code="invalid_api_key").response()
+            return await call_next(request)
 
     @app.exception_handler(RequestError)
     def _request_error(_request: Any, error: RequestError) -> JSONResponse:
@@ -228,8 +329,7 @@ def create_app(backend: Backend, model_name: str,
                 _stream(completion_id, conversation, params, request.include_usage),
                 media_type="text/event-stream",
             )
-        with lock:
-            answer = backend.generate([conversation], params)[0]
+        answer = batcher.submit(conversation, params)
         usage = counter.usage(conversation, answer)
         return {
             "id": completion_id,

@@ -21,7 +21,7 @@ def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...],
          system: str | None) -> None:
     """Chat with the config's backend; replies stream as they are generated.
 
-    Commands: /reset (forget the history), /system TEXT, /adapter NAME|none, /exit.
+    Commands: /clear or /reset (forget the history), /system TEXT, /adapter NAME|none, /exit.
     When stdin is not a terminal, each line of it is one turn."""
     from rich.console import Console
 

@@ -19,11 +19,18 @@ from plugtune.core.config import load_config
               help="Port to listen on.")
 @click.option("--model-name", default=None, metavar="NAME",
               help="Model id clients ask for [default: model.path].")
+@click.option("--api-key", envvar="PLUGTUNE_API_KEY", default=None, metavar="KEY",
+              help="Require 'Authorization: Bearer KEY' on every request "
+              "[env: PLUGTUNE_API_KEY; default: no key].")
+@click.option("--batch-window-ms", type=click.FloatRange(min=0), default=10.0,
+              show_default=True, metavar="MS",
+              help="How long a request waits for concurrent ones to batch with.")
 @click.pass_context
 def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str, port: int,
-          model_name: str | None) -> None:
+          model_name: str | None, api_key: str | None, batch_window_ms: float) -> None:
     """Serve the config's backend (model, adapter, template, generation defaults) as
     an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming too).
+    Concurrent requests are batched up to the backend's batch_size.
     Needs the serve extra: pip install 'plugtune[serve]'."""
     from plugtune.core.errors import ConfigError
 
@@ -41,5 +48,8 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str,
     session = get_state(ctx).session_for(run_config)
     backend = load_backend(run_config, session)
     name = model_name or run_config.model.path
-    click.echo(f"serving {name} on http://{host}:{port}/v1", err=True)
-    run_server(create_app(backend, name, run_config.generation), host=host, port=port)
+    app = create_app(backend, name, run_config.generation, api_key=api_key or None,
+                     batch_window_s=batch_window_ms / 1000)
+    click.echo(f"serving {name} on http://{host}:{port}/v1"
+               + (" (API key required)" if api_key else ""), err=True)
+    run_server(app, host=host, port=port)
