@@ -228,9 +228,26 @@ class GenerationConfig(Section):
     stop: list[str] = Field(default_factory=list)
 
 
+class BenchmarkConfig(Section):
+    """A multiple-choice benchmark folder for ``plugtune eval`` (docs/evaluation.md)."""
+
+    path: str | None = Field(None, description="Folder in the C-Eval, MMLU or CMMLU layout.")
+    layout: Literal["ceval", "mmlu", "cmmlu"] | None = Field(
+        None, description="None: recognised from the folder."
+    )
+    split: Literal["dev", "val", "test"] | None = Field(
+        None, description="None: val for ceval, test for mmlu and cmmlu."
+    )
+    shots: int = Field(5, ge=0, description="Solved dev questions before each question.")
+    subjects: list[str] | None = Field(None, description="None: every subject.")
+    batch_size: int = Field(8, ge=1)
+    chat: bool = Field(False, description="Render the prompt with the chat template.")
+
+
 class EvaluationConfig(Section):
     metrics: list[ComponentRef] = Field(default_factory=list)
     language: str = "en"
+    benchmark: BenchmarkConfig | None = None
 
 
 class OutputConfig(Section):

@@ -16,6 +16,7 @@ from plugtune.core.cli.chat_command import chat
 from plugtune.core.cli.config_command import config
 from plugtune.core.cli.data_command import data
 from plugtune.core.cli.env_command import env, version
+from plugtune.core.cli.eval_command import eval_command
 from plugtune.core.cli.export_command import export
 from plugtune.core.cli.plugins_command import plugins
 from plugtune.core.cli.predict_command import predict
@@ -26,7 +27,9 @@ from plugtune.core.errors import PlugtuneError
 
 CORE_COMMANDS: dict[str, click.Command] = {
     c.name or "": c
-    for c in (chat, config, data, env, export, plugins, predict, serve, train, version)
+    for c in (
+        chat, config, data, env, eval_command, export, plugins, predict, serve, train, version
+    )
 }
 
 

@@ -13,6 +13,7 @@ from plugtune.plugins.loaders.alpaca import AlpacaLoader
 from plugtune.plugins.loaders.context_target import ContextTargetLoader
 from plugtune.plugins.loaders.gold_bad import GoldBadLoader
 from plugtune.plugins.loaders.kto import KTOLoader
+from plugtune.plugins.loaders.multiple_choice import CevalLoader, CmmluLoader, MmluLoader
 from plugtune.plugins.loaders.openai import OpenAILoader
 from plugtune.plugins.loaders.preference import PreferenceLoader
 from plugtune.plugins.loaders.prompt_answer import PromptAnswerLoader
@@ -29,6 +30,9 @@ LOADERS = (
     ContextTargetLoader,
     GoldBadLoader,
     PromptAnswerLoader,
+    CevalLoader,
+    MmluLoader,
+    CmmluLoader,
 )
 
 
