@@ -3,9 +3,8 @@
 The corpus score is sacrebleu's corpus statistic (n-gram counts summed over the corpus,
 not a mean of sentence scores); per-sample scores are sacrebleu's sentence scores. A
 sample with several references is scored against all of them; samples with fewer
-references than others are padded with their first one, which changes no score (BLEU
-clips with the maximum count over references and takes the closest reference length;
-chrF and TER take the best reference).
+references than others get None in the missing places, which sacrebleu skips (padding
+with a repeated reference would change TER, whose length is the mean over references).
 """
 
 from __future__ import annotations
@@ -35,11 +34,12 @@ def _sacrebleu() -> Any:
     return sacrebleu
 
 
-def _reference_streams(references: list[list[str]]) -> list[list[str]]:
-    """sacrebleu's layout: one stream per reference position, each as long as the corpus."""
+def _reference_streams(references: list[list[str]]) -> list[list[str | None]]:
+    """sacrebleu's layout: one stream per reference position, each as long as the corpus;
+    None where a sample has fewer references (sacrebleu's way for varying counts)."""
     count = max((len(candidates) for candidates in references), default=1)
     return [
-        [candidates[i] if i < len(candidates) else candidates[0] for candidates in references]
+        [candidates[i] if i < len(candidates) else None for candidates in references]
         for i in range(count)
     ]
 
