@@ -190,3 +190,112 @@ def test_options_and_training_keys_are_checked(tmp_path, prompts_file, session):
     with pytest.raises(ConfigError, match="training.optim: not used by the ppo trainer"):
         train(ppo_config(tmp_path, prompts_file, "{name: ppo}", "training.optim=sgd",
                          "output.overwrite=true"), session)
+
+
+# --- a reward model as the scorer -----------------------------------------------------------
+
+MARKER = "banana"
+# Chosen answers carry the marker word, rejected ones the same answer without it.
+MARKER_PAIRS = [
+    ("Name a color.", "blue"), ("What is two plus two?", "four"), ("Say hello.", "hello"),
+    ("Write a word.", "tree"), ("Give a number.", "seven"), ("Name an animal.", "cat"),
+    ("Name a fruit.", "apple"), ("Pick a letter.", "e"),
+]
+
+
+@pytest.fixture(scope="module")
+def reward_model_dir(tmp_path_factory, session):
+    """An rm run's output: a few steps on pairs whose chosen answers hold the marker."""
+    folder = tmp_path_factory.mktemp("rm")
+    pairs = write_jsonl(folder / "pairs.jsonl", [
+        {"prompt": prompt, "chosen": f"{answer} {MARKER}", "rejected": answer}
+        for prompt, answer in MARKER_PAIRS
+    ])
+    config = load_config(None, [
+        f"data.train=[{pairs}]",
+        f"output.dir={folder / 'out'}",
+        "trainer=rm",
+        "training.per_device_train_batch_size=8",
+        "training.logging_steps=5",
+        "training.save_strategy=no",
+        "training.max_steps=10",
+        "training.learning_rate=5e-3",
+    ])
+    train(config, session)
+    return folder / "out"
+
+
+def test_reward_model_scorer_prefers_the_marker(reward_model_dir, session):
+    from plugtune.core.records import Conversation, Message
+    from plugtune.training.ppo.reward_model import load_reward_scorer
+
+    config = load_config(None, [])
+    scorer = load_reward_scorer(str(reward_model_dir), config, session)
+    assert not scorer.model.training
+    assert not any(p.requires_grad for p in scorer.model.parameters())
+    prompts = [Conversation((Message("user", prompt),)) for prompt, _ in MARKER_PAIRS]
+    with_marker = scorer.score(prompts, [f"{answer} {MARKER}" for _, answer in MARKER_PAIRS])
+    without = scorer.score(prompts, [answer for _, answer in MARKER_PAIRS])
+    assert sum(w > o for w, o in zip(with_marker, without, strict=True)) >= 7
+    assert sum(with_marker) / 8 > sum(without) / 8
+    # a prompt the rm never saw: the marker still wins
+    unseen = [Conversation((Message("user", "Tell me something."),))]
+    assert scorer.score(unseen, [f"a house {MARKER}"])[0] > scorer.score(unseen, ["a house"])[0]
+    # batched scores (right-padded) equal one-at-a-time scores
+    one_by_one = [scorer.score([p], [f"{a} {MARKER}"])[0]
+                  for p, (_, a) in zip(prompts, MARKER_PAIRS, strict=True)]
+    assert with_marker == pytest.approx(one_by_one, abs=1e-4)
+
+
+def test_reward_model_scorer_tokenizes_as_the_rm_trained(reward_model_dir, session):
+    """The scored ids are the rm's training sequence: prompt + answer + end-of-turn."""
+    from plugtune.core.records import Conversation, Message, Preference
+    from plugtune.training.ppo.reward_model import load_reward_scorer
+    from plugtune.training.preference import pair_rows
+
+    config = load_config(None, [])
+    scorer = load_reward_scorer(str(reward_model_dir), config, session)
+    prompt = Conversation((Message("user", "Name a color."),), origin="x:1")
+    pair = Preference(prompt, Message("assistant", f"blue {MARKER}"),
+                      Message("assistant", "blue"))
+    [row] = pair_rows([pair], scorer.template, scorer.tokenizer, config, whole=True)
+    assert scorer.sequences([prompt, prompt], [f"blue {MARKER}", "blue"]) == [
+        row["chosen_ids"], row["rejected_ids"]]
+
+
+def test_ppo_with_a_reward_model_and_no_reward_plugins(tmp_path, prompts_file, session,
+                                                       reward_model_dir):
+    trainer = (f"{{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, "
+               f"reward_model: {reward_model_dir}, reward_model_weight: 2.0}}")
+    metrics = train(ppo_config(tmp_path, prompts_file, trainer, "training.max_steps=2",
+                               "rewards=[]"), session)
+    entries = log_entries(tmp_path / "run")
+    assert [e["step"] for e in entries] == [1, 2]
+    for entry in entries:
+        assert math.isfinite(entry["rewards/reward_model/mean"])
+        # no reward plugins: the reward is the weighted reward-model score alone
+        assert entry["reward"] == pytest.approx(2.0 * entry["rewards/reward_model/mean"],
+                                                abs=1e-5)
+        assert not any(key.startswith("rewards/") and key != "rewards/reward_model/mean"
+                       for key in entry)
+    assert math.isfinite(metrics["reward_last"])
+    assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
+
+
+def test_ppo_adds_the_reward_model_to_the_reward_plugins(tmp_path, prompts_file, session,
+                                                        reward_model_dir):
+    trainer = (f"{{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, "
+               f"online_ratio: 0, reward_model: {reward_model_dir}}}")
+    train(ppo_config(tmp_path, prompts_file, trainer, "training.max_steps=1"), session)
+    [entry] = log_entries(tmp_path / "run")
+    assert entry["reward"] == pytest.approx(
+        entry["rewards/share_of_e/mean"] + entry["rewards/reward_model/mean"], abs=1e-5)
+
+
+def test_ppo_needs_rewards_or_a_reward_model(tmp_path, prompts_file, session):
+    with pytest.raises(ConfigError, match="trainer.reward_model"):
+        train(ppo_config(tmp_path, prompts_file, "{name: ppo}", "rewards=[]"), session)
+    with pytest.raises(ConfigError, match="trainer.reward_model: .* is not a folder"):
+        train(ppo_config(tmp_path, prompts_file,
+                         f"{{name: ppo, reward_model: {tmp_path / 'missing'}}}",
+                         "rewards=[]", "output.overwrite=true"), session)

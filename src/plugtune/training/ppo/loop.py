@@ -6,7 +6,9 @@ Per step, a batch of ``per_device_train_batch_size`` prompts:
    batch), or the record's gold answer is the completion (an offline batch; which one is
    a seeded Bernoulli draw with probability ``online_ratio``);
 2. **score** — the run's rewards score each completion (``weighted_total``; a sample no
-   reward applies to scores 0); the reference (the same model with its adapter disabled)
+   reward applies to scores 0), plus ``reward_model_weight`` times the score of the
+   ``reward_model`` (an rm run's output, :mod:`plugtune.training.ppo.reward_model`)
+   when one is set; the reference (the same model with its adapter disabled)
    gives the per-token KL penalty; the value head gives the values; GAE gives the
    advantages (whitened) and the returns;
 3. **optimise** — ``num_ppo_epochs`` passes over the batch in mini-batches of
@@ -153,7 +155,7 @@ class PPOLoop:
         from plugtune.data.datasets import load_datasets
         from plugtune.data.templates import resolve_template, stop_token_ids
         from plugtune.data.tokenizer import load_tokenizer
-        from plugtune.plugins.trainers.grpo import prompt_rows
+        from plugtune.plugins.trainers.grpo import _prompt_of, prompt_rows
         from plugtune.rewards import load_rewards
         from plugtune.training.distributed import launched
         from plugtune.training.finetuning import trainable_model
@@ -166,13 +168,17 @@ class PPOLoop:
             raise ConfigError("callbacks: ppo runs its own loop, which calls no transformers "
                               "TrainerCallback; remove them for a ppo run")
         self.rewards = load_rewards(config.rewards, run.session)
-        if not self.rewards:
+        if not self.rewards and not options.reward_model:
             raise ConfigError("rewards: ppo learns from rewards; name at least one "
-                              "(see docs/rewards.md)")
+                              "(see docs/rewards.md), or set trainer.reward_model to the "
+                              "output dir of an rm run")
         loaded = load_datasets(config.data, run.session)
         self.tokenizer = load_tokenizer(config.model)
         template = resolve_template(run.session, config.template, self.tokenizer)
         self.prompts, self.columns = prompt_rows(loaded.train, template, self.tokenizer)
+        # The prompts as conversations: the reward model renders them with its answers.
+        self.conversations = ([_prompt_of(record)[0] for record in loaded.train]
+                              if options.reward_model else [])
         if not self.prompts:
             raise ConfigError("data.train: no training prompts (name a dataset in data.train)")
         if options.online_ratio < 1:
@@ -202,6 +208,12 @@ class PPOLoop:
             self.model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
         self.device = next(self.model.parameters()).device
+        self.reward_model = None
+        if options.reward_model:
+            from plugtune.training.ppo.reward_model import load_reward_scorer
+
+            self.reward_model = load_reward_scorer(options.reward_model, config, run.session,
+                                                   self.device)
         self.value_head = ValueHead(self.model.config.get_text_config().hidden_size)
         self.value_head.to(self.device)
         eos = self.model.generation_config.eos_token_id
@@ -304,16 +316,24 @@ class PPOLoop:
                                                                       dict[str, float]]:
         from plugtune.rewards import weighted_total
 
-        names = sorted({key for i in rows for key in self.columns[i]})
-        columns = {name: [self.columns[i].get(name) for i in rows] for name in names}
-        totals, each = weighted_total(self.rewards, [self.prompts[i] for i in rows], texts,
-                                      **columns)
+        totals: list[float | None] = [None] * len(rows)
         means = {}
-        for name, values in each.items():
-            applying = [v for v in values if v is not None]
-            if applying:
-                means[f"rewards/{name}/mean"] = sum(applying) / len(applying)
-        return [t if t is not None else 0.0 for t in totals], means
+        if self.rewards:
+            names = sorted({key for i in rows for key in self.columns[i]})
+            columns = {name: [self.columns[i].get(name) for i in rows] for name in names}
+            totals, each = weighted_total(self.rewards, [self.prompts[i] for i in rows],
+                                          texts, **columns)
+            for name, values in each.items():
+                applying = [v for v in values if v is not None]
+                if applying:
+                    means[f"rewards/{name}/mean"] = sum(applying) / len(applying)
+        scores = [t if t is not None else 0.0 for t in totals]
+        if self.reward_model is not None:
+            model_scores = self.reward_model.score([self.conversations[i] for i in rows], texts)
+            weight = self.options.reward_model_weight
+            scores = [s + weight * m for s, m in zip(scores, model_scores, strict=True)]
+            means["rewards/reward_model/mean"] = sum(model_scores) / len(model_scores)
+        return scores, means
 
     def step(self, rows: Sequence[int], online: bool) -> dict[str, float]:
         options = self.options
@@ -439,7 +459,8 @@ class PPOLoop:
 
         if not self.run.config.output.plot:
             return
-        keys = ("reward", *(f"rewards/{reward.name}/mean" for reward in self.rewards))
+        keys = ("reward", *(f"rewards/{reward.name}/mean" for reward in self.rewards),
+                *(("rewards/reward_model/mean",) if self.reward_model is not None else ()))
         if plot_losses(log_path, self.run.output_dir / REWARD_PLOT, keys, ylabel="reward"):
             log.info("reward curves: %s", self.run.output_dir / REWARD_PLOT)
         plot_losses(log_path, self.run.output_dir / KL_PLOT, ("kl",), ylabel="KL")
