@@ -44,7 +44,14 @@ SHAREGPT = [
 ]
 
 # Every registered loader: (options, a good row) pairs the mutations start from.
+MULTIPLE_CHOICE = {"question": "2 + 2 = ?", "A": "3", "B": "4", "C": "5", "D": "22",
+                   "answer": "B"}
+
 SEEDS = {
+    "ceval": [({}, {"id": 0, **MULTIPLE_CHOICE, "explanation": "adding"})],
+    "mmlu": [({}, MULTIPLE_CHOICE)],
+    "cmmlu": [({}, {"Question": "2 + 2 = ?", "A": "3", "B": "4", "C": "5", "D": "22",
+                    "Answer": "B"})],
     "alpaca": [
         (
             {},

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from plugtune.core.records import Conversation, Message, Record
 from plugtune.plugins.loaders.base import BaseLoader
 from plugtune.plugins.loaders.options import DefaultKey, LoaderOptions
+from plugtune.plugins.loaders.row import describe
 
 LETTERS = ("A", "B", "C", "D")
 
@@ -57,7 +58,7 @@ class MultipleChoiceLoader(BaseLoader):
         answer_value = ctx.take("answer")
         answer = _cell(answer_value).strip().upper() if answer_value is not None else ""
         if answer and answer not in LETTERS:
-            raise ctx.error(ctx.key("answer"), f"must be one of A, B, C, D, got {answer!r}")
+            raise ctx.error(ctx.key("answer"), f"must be one of A, B, C, D, got {describe(answer)}")
         messages = [Message("user", format_question(question, choices))]
         if answer:
             messages.append(Message("assistant", answer))
