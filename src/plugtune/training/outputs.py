@@ -16,6 +16,7 @@ from plugtune.core.errors import ConfigError
 RUN_CONFIG = "run_config.yaml"
 RESULTS = "all_results.json"
 LOG_FILE = "trainer_log.jsonl"
+REWARD_PLOT = "training_rewards.png"
 
 
 def prepare_output_dir(config: RunConfig, *, resume: bool) -> Path:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def read_log(path: Path) -> list[dict[str, float]]:
@@ -48,3 +51,11 @@ def plot_losses(
     figure.savefig(png_path, dpi=100)
     plt.close(figure)
     return True
+
+
+def plot_rewards(output_dir: Path, keys: tuple[str, ...]) -> None:
+    """The reward curves of an RL or preference run (``REWARD_PLOT``), from its log."""
+    from plugtune.training.outputs import LOG_FILE, REWARD_PLOT
+
+    if plot_losses(output_dir / LOG_FILE, output_dir / REWARD_PLOT, keys, ylabel="reward"):
+        log.info("reward curves: %s", output_dir / REWARD_PLOT)

@@ -1,6 +1,5 @@
 """What the preference trainers (``dpo``, ``kto``, ``rm``) share: records → the
-tokenized rows TRL's trainers take, their TRL config from the ``training`` section,
-and the run itself (plugtune's callbacks, resume, outputs, the reward-curve PNG).
+tokenized rows TRL's trainers take (:mod:`plugtune.training.trl_runs` runs them).
 
 **plugtune tokenizes, not TRL.** Each answer is rendered after its prompt by the run's
 template plugin (``template:``, the same segments ``sft`` trains on) and tokenized in
@@ -27,13 +26,12 @@ and each gold (desirable) and bad (undesirable) answer of a gold_bad record.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.core.interfaces import TrainingRun
 from plugtune.core.records import (
     Conversation,
     LabeledCompletion,
@@ -52,7 +50,6 @@ from plugtune.data.encoding import (
 
 log = logging.getLogger(__name__)
 
-REWARD_PLOT = "training_rewards.png"
 PAIR_SOURCES = (
     "preference pairs (the preference format, LLaMA-Factory ranking datasets) "
     "or gold_bad records (conversations with gold_answers and bad_answers)"
@@ -322,141 +319,3 @@ def completion_rows(
                      "completion_ids": answer[:keep], "label": example.label})
     budget.finish(split)
     return rows
-
-
-# ----------------------------------------------------------------------------- config
-
-
-def trl_arguments(
-    run: TrainingRun, config_class: type, trainer: str, options: Mapping[str, Any], *,
-    has_eval: bool,
-) -> Any:
-    """A TRL config (``DPOConfig``, ``KTOConfig``, ``RewardConfig``) for the run:
-    plugtune's defaults and checks (:mod:`plugtune.training.arguments`: any field of the
-    TRL config passes through ``training`` by name), the trainer's ``options``, and
-    ``max_length`` from ``data.cutoff_len``."""
-    from plugtune.training.arguments import given_keys, training_argument_values
-    from plugtune.training.causal_lm import pad_multiple
-
-    config = run.config
-    clash = sorted(given_keys(config.training) & set(options))
-    if clash:
-        raise ConfigError(
-            f"training.{clash[0]}: a {trainer} option; set it as trainer: "
-            f"{{name: {trainer}, {clash[0]}: …}}"
-        )
-    values = training_argument_values(
-        config, run.output_dir, has_eval=has_eval, config_class=config_class,
-        # transformers counts the real tokens of TRL's batches (plugtune's collators
-        # are not used here).
-        include_num_input_tokens_seen="non_padding",
-        pad_to_multiple_of=pad_multiple(),
-    )
-    values["max_length"] = config.data.cutoff_len  # rows are cut to it already (counted)
-    values.update(options)
-    try:
-        return config_class(**values)
-    except ValueError as error:
-        raise ConfigError(f"training: {error}") from None
-
-
-# -------------------------------------------------------------------------------- run
-
-
-def pretokenized(trainer_class: type) -> type:
-    """``trainer_class`` taking plugtune's tokenized rows as they are (TRL's own dataset
-    preparation renders and tokenizes text)."""
-
-    class Pretokenized(trainer_class):  # type: ignore[misc, valid-type]
-        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any,
-                             dataset_name: str) -> Any:
-            return dataset
-
-    Pretokenized.__name__ = Pretokenized.__qualname__ = trainer_class.__name__
-    return Pretokenized
-
-
-def reference_model(config: RunConfig, path: str | None, model: Any) -> Any:
-    """The frozen reference of dpo and kto, or None for TRL's default.
-
-    ``path`` (the ``ref_model`` option) loads that model, under the run's ``model``
-    settings. Without it, an adapter run needs no second model: TRL keeps a frozen copy
-    of the adapter as it was when training started (so a run that continues an SFT
-    adapter is held near that SFT model, and a new adapter near the base). A run that
-    trains the model's own weights (freeze, full) gets a second copy of the base model,
-    loaded here under plugtune's rules rather than by TRL from the model's name.
-    """
-    from plugtune.models import load_causal_lm
-    from plugtune.training.finetuning import ADAPTER_TYPES, quantization_of
-
-    if path is not None:
-        reference = config.model.model_copy(update={"path": path, "adapter": None})
-        return load_causal_lm(reference)
-    if config.peft.type in ADAPTER_TYPES:
-        return None
-    return load_causal_lm(config.model, quantization_of(config))
-
-
-def train_with_trl(
-    run: TrainingRun, name: str, trainer_class: type, *, model: Any, args: Any, tokenizer: Any,
-    train: list[dict[str, Any]], evaluation: list[dict[str, Any]],
-    plot_keys: Sequence[str], **trainer_kwargs: Any,
-) -> dict[str, float]:
-    """Train with a TRL trainer on plugtune's rows and callbacks; save the weights and
-    the tokenizer to the output dir; plot ``plot_keys`` into ``training_rewards.png``;
-    return the metrics of training (and of a final evaluation)."""
-    from datasets import Dataset
-    from peft import PeftModel
-    from transformers import PrinterCallback
-
-    from plugtune.training.causal_lm import run_callbacks
-    from plugtune.training.checkpoints import resume_checkpoint
-    from plugtune.training.outputs import LOG_FILE
-    from plugtune.training.plots import plot_losses
-
-    config = run.config
-    try:
-        trainer = trainer_class(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(train),
-            eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
-            processing_class=tokenizer,
-            callbacks=run_callbacks(run),
-            **trainer_kwargs,
-        )
-    except ValueError as error:  # TRL's checks of its settings
-        raise ConfigError(f"trainer {name}: {error}") from None
-    trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
-    resume = run.resume or config.training.resume_from_checkpoint
-    result = trainer.train(resume_from_checkpoint=resume_checkpoint(resume, run.output_dir))
-    metrics = dict(result.metrics)
-    if evaluation:
-        metrics.update(trainer.evaluate())
-    metrics["num_input_tokens_seen"] = trainer.state.num_input_tokens_seen
-    trained = trainer.accelerator.unwrap_model(trainer.model)
-    if isinstance(trained, PeftModel) and "ref" in trained.peft_config:
-        trained.delete_adapter("ref")  # TRL's frozen reference copy: not part of the result
-    trainer.save_model(str(run.output_dir))  # adapter or full weights, and the tokenizer
-    trainer.save_state()
-    if config.output.plot and trainer.is_world_process_zero() and plot_losses(
-        run.output_dir / LOG_FILE, run.output_dir / REWARD_PLOT,
-        keys=(*plot_keys, *(f"eval_{key}" for key in plot_keys)), ylabel="reward",
-    ):
-        log.info("reward curves: %s", run.output_dir / REWARD_PLOT)
-    return metrics
-
-
-def loaded_records(run: TrainingRun) -> tuple[list[Record], list[Record], Any, Any]:
-    """The run's train and eval records, its tokenizer and its template."""
-    from plugtune.data.datasets import load_datasets
-    from plugtune.data.templates import resolve_template
-    from plugtune.data.tokenizer import load_tokenizer
-
-    config = run.config
-    loaded = load_datasets(config.data, run.session)
-    if not loaded.train:
-        raise ConfigError("data.train: no training records (name a dataset in data.train)")
-    tokenizer = load_tokenizer(config.model)
-    template = resolve_template(run.session, config.template, tokenizer)
-    return loaded.train, loaded.eval, tokenizer, template

@@ -92,9 +92,11 @@ class DirectPreferenceOptimization:
 
         from plugtune.training.finetuning import trainable_model
         from plugtune.training.preference import (
-            loaded_records,
             pair_rows,
             preference_pairs,
+        )
+        from plugtune.training.trl_runs import (
+            loaded_records,
             pretokenized,
             reference_model,
             train_with_trl,

@@ -26,7 +26,6 @@ ROW = "plugtune_row"  # the dataset column that points rewards at their record's
 # Keyword arguments TRL hands every reward itself: a record column may not shadow them.
 RESERVED = frozenset({"prompt", "prompts", "completion", "completions", "completion_ids",
                       "trainer_state", "log_extra", "log_metric", "environments", ROW})
-REWARD_PLOT = "training_rewards.png"
 
 
 class GRPOOptions(BaseModel):
@@ -88,8 +87,7 @@ class GroupRelativePolicyOptimization:
             check_vllm,
             grpo_arguments,
         )
-        from plugtune.training.outputs import LOG_FILE
-        from plugtune.training.plots import plot_losses
+        from plugtune.training.plots import plot_rewards
 
         config, options = run.config, self.options
         rewards = load_rewards(config.rewards, run.session)
@@ -141,10 +139,8 @@ class GroupRelativePolicyOptimization:
         trainer.save_model(str(run.output_dir))  # adapter or full weights, and the tokenizer
         trainer.save_state()
         keys = ("reward", *(f"rewards/{reward.name}/mean" for reward in rewards))
-        if config.output.plot and trainer.is_world_process_zero() and plot_losses(
-            run.output_dir / LOG_FILE, run.output_dir / REWARD_PLOT, keys, ylabel="reward"
-        ):
-            log.info("reward curves: %s", run.output_dir / REWARD_PLOT)
+        if config.output.plot and trainer.is_world_process_zero():
+            plot_rewards(run.output_dir, keys)
         return metrics
 
 

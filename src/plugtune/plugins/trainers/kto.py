@@ -55,6 +55,8 @@ class KahnemanTverskyOptimization:
         from plugtune.training.preference import (
             completion_rows,
             labeled_completions,
+        )
+        from plugtune.training.trl_runs import (
             loaded_records,
             reference_model,
             train_with_trl,

@@ -44,9 +44,11 @@ class RewardModeling:
 
         from plugtune.training.finetuning import trainable_model
         from plugtune.training.preference import (
-            loaded_records,
             pair_rows,
             preference_pairs,
+        )
+        from plugtune.training.trl_runs import (
+            loaded_records,
             train_with_trl,
             trl_arguments,
         )

@@ -38,7 +38,6 @@ from plugtune.training.ppo.value_head import ValueHead
 
 log = logging.getLogger(__name__)
 
-REWARD_PLOT = "training_rewards.png"
 KL_PLOT = "training_kl.png"
 # The ``training`` keys ppo reads besides the declared ones, with their defaults.
 EXTRA_TRAINING = {
@@ -455,14 +454,13 @@ class PPOLoop:
         self.value_head.save(folder)
 
     def plot(self, log_path: Path) -> None:
-        from plugtune.training.plots import plot_losses
+        from plugtune.training.plots import plot_losses, plot_rewards
 
         if not self.run.config.output.plot:
             return
         keys = ("reward", *(f"rewards/{reward.name}/mean" for reward in self.rewards),
                 *(("rewards/reward_model/mean",) if self.reward_model is not None else ()))
-        if plot_losses(log_path, self.run.output_dir / REWARD_PLOT, keys, ylabel="reward"):
-            log.info("reward curves: %s", self.run.output_dir / REWARD_PLOT)
+        plot_rewards(self.run.output_dir, keys)
         plot_losses(log_path, self.run.output_dir / KL_PLOT, ("kl",), ylabel="KL")
 
 
