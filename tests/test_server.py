@@ -284,7 +284,7 @@ def test_concurrent_requests_are_batched_over_real_http(backend):
 
 def test_a_failing_request_does_not_fail_its_batch(backend):
     from plugtune.core.errors import PlugtuneError
-    from plugtune.inference.server import Batcher
+    from plugtune.inference.batching import Batcher
 
     class Picky(Counting):
         def generate(self, conversations, params=None):
