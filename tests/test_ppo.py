@@ -68,6 +68,16 @@ def test_kl_estimate_is_the_log_ratio_to_the_reference():
     )
 
 
+@pytest.mark.parametrize(("kl", "coef"), [
+    (0.15, 0.2032),  # e = 0.15 / 0.1 − 1 = 0.5, clipped to 0.2: 0.2 · (1 + 0.2 · 8/100)
+    (0.11, 0.2016),  # e = 0.1:  0.2 · (1 + 0.1 · 0.08)
+    (0.05, 0.1968),  # e = −0.5, clipped to −0.2: 0.2 · (1 − 0.2 · 0.08)
+])
+def test_adaptive_kl_coef_moves_towards_the_target(kl, coef):
+    assert ppo_math.adaptive_kl_coef(0.2, kl, target=0.1, horizon=100, steps=8) == \
+        pytest.approx(coef)
+
+
 @pytest.mark.parametrize(("ratio", "advantage", "loss", "clipped"), [
     (1.1, 2.0, -2.2, 0.0),    # inside the range: -A·ρ
     (1.5, 2.0, -2.4, 1.0),    # A > 0, ρ above 1 + ε: the gain stops at 1.2
@@ -182,6 +192,16 @@ def test_offline_batches_take_the_gold_answers(tmp_path, prompts_file, session):
     # the gold answers ("blue", "4", …) plus the end-of-turn token: a few tokens each
     assert all(1 < e["completions/mean_length"] < 8 for e in entries)
     assert entries[0]["kl"] == pytest.approx(0.0, abs=1e-4)  # the adapter starts as a no-op
+
+
+def test_kl_target_adapts_the_coefficient_each_step(tmp_path, prompts_file, session):
+    trainer = ("{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, "
+               "kl_coef: 0.1, kl_target: 1000.0, kl_horizon: 80}")
+    train(ppo_config(tmp_path, prompts_file, trainer, "training.max_steps=3"), session)
+    coefs = [e["kl_coef"] for e in log_entries(tmp_path / "run")]
+    # KL far below the target: the error clips to −0.2 and each step of 8 sequences
+    # scales the coefficient by 1 − 0.2 · 8/80 = 0.98.
+    assert coefs == pytest.approx([0.1, 0.098, 0.09604])
 
 
 def test_options_and_training_keys_are_checked(tmp_path, prompts_file, session):

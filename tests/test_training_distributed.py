@@ -68,3 +68,32 @@ def test_deepspeed_zero2_through_accelerate_launch(tmp_path):
     assert (output / "adapter_model.safetensors").is_file()
     # ZeRO's own optimizer state: DeepSpeed, not plain DDP, ran the steps.
     assert list((output / "checkpoint-4" / "global_step4").glob("*optim_states.pt"))
+
+
+def test_ppo_on_two_cpu_processes(tmp_path):
+    from tests.conftest import write_jsonl
+    from tests.test_grpo import PROMPTS, SHARE_OF_E
+
+    reward = tmp_path / "count_e.py"
+    reward.write_text(SHARE_OF_E)
+    data = write_jsonl(tmp_path / "prompts.jsonl", PROMPTS)
+    config = tmp_path / "ppo.yaml"
+    config.write_text(textwrap.dedent(f"""
+        data: {{train: [{data}]}}
+        trainer: {{name: ppo, max_new_tokens: 8, mini_batch_size: 2, num_ppo_epochs: 1}}
+        rewards: [{reward}:share_of_e]
+        training: {{max_steps: 3, logging_steps: 1, per_device_train_batch_size: 2,
+                    save_strategy: no}}
+        output: {{dir: {tmp_path / "out"}}}
+    """))
+    launch([str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(free_port()),
+            "-m", "plugtune", "train", str(config)], tmp_path)
+    output = tmp_path / "out"
+    assert (output / "adapter_model.safetensors").is_file()
+    assert (output / "value_head.safetensors").is_file()
+    log = [json.loads(line) for line in (output / "trainer_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2, 3]  # rank 0 alone writes
+    # each step: 2 processes x 2 prompts of the 12
+    assert [entry["epoch"] for entry in log] == [round(4 * s / len(PROMPTS), 4) for s in (1, 2, 3)]
+    results = json.loads((output / "all_results.json").read_text())
+    assert results["epoch"] == round(12 / len(PROMPTS), 4)

@@ -22,6 +22,11 @@ def launched() -> bool:
     return "WORLD_SIZE" in os.environ or "OMPI_COMM_WORLD_SIZE" in os.environ
 
 
+def world_size() -> int:
+    """How many processes train together (1 without a launcher)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def is_main_process() -> bool:
     """Rank 0 under a launcher, or a single process."""
     return int(os.environ.get("RANK", "0")) == 0

@@ -32,7 +32,17 @@ class PPOOptions(BaseModel):
     clip_epsilon: float = Field(0.2, gt=0.0, description="Clipping range of the ratio.")
     clip_value: float = Field(0.2, gt=0.0, description="Clipping range of the value update.")
     kl_coef: float = Field(
-        0.05, ge=0.0, description="Per-token KL penalty against the reference (fixed)."
+        0.05, ge=0.0,
+        description="Per-token KL penalty against the reference (the start value when "
+        "kl_target is set).",
+    )
+    kl_target: float | None = Field(
+        None, gt=0.0,
+        description="Adapt kl_coef after each step towards this KL per sequence "
+        "(Ziegler et al.'s controller); None keeps it fixed.",
+    )
+    kl_horizon: int = Field(
+        10000, gt=0, description="Sequences over which the adaptive controller acts."
     )
     gamma: float = Field(1.0, ge=0.0, le=1.0, description="Discount per token.")
     lam: float = Field(0.95, ge=0.0, le=1.0, description="GAE's lambda.")

@@ -1,6 +1,6 @@
-"""The PPO loop: rollout → score → optimise, in one process, on plain PyTorch + PEFT.
+"""The PPO loop: rollout → score → optimise, on PyTorch, PEFT and accelerate.
 
-Per step, a batch of ``per_device_train_batch_size`` prompts:
+Per step, each process takes a batch of ``per_device_train_batch_size`` prompts:
 
 1. **rollout** — the policy (the LoRA model) samples a completion per prompt (an online
    batch), or the record's gold answer is the completion (an offline batch; which one is
@@ -14,17 +14,21 @@ Per step, a batch of ``per_device_train_batch_size`` prompts:
 3. **optimise** — ``num_ppo_epochs`` passes over the batch in mini-batches of
    ``mini_batch_size``: ``α · policy loss + β · value loss − γ · entropy`` with AdamW over
    the adapter (and ``modules_to_save``) and the value head.
+
+Under ``accelerate launch`` or ``torchrun`` every process rolls out its own share of the
+prompts and accelerate's DDP averages the gradients; all processes draw the same batch
+order and online/offline choices (one seed), and rank 0 alone logs and saves, with the
+metrics of every process averaged. With ``kl_target`` set, the KL coefficient adapts
+after each step (:func:`~plugtune.training.ppo.math.adaptive_kl_coef`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,30 +37,14 @@ import torch
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
 from plugtune.training.ppo import math as ppo_math
+from plugtune.training.ppo.policy import PolicyWithValue
+from plugtune.training.ppo.rollout import RolloutMaker, gold_completion
 from plugtune.training.ppo.settings import training_settings
 from plugtune.training.ppo.value_head import ValueHead
 
 log = logging.getLogger(__name__)
 
 KL_PLOT = "training_kl.png"
-@dataclass
-class Rollout:
-    """One batch of sequences and what the no-grad pass knows about them."""
-
-    input_ids: torch.Tensor  # (B, P + T): left-padded prompt, right-padded completion
-    attention_mask: torch.Tensor
-    completion_ids: torch.Tensor  # (B, T)
-    mask: torch.Tensor  # (B, T) float: 1 on completion tokens
-    prompt_length: int
-    texts: list[str]  # decoded completions
-
-
-def gold_completion(columns: dict[str, Any]) -> str | None:
-    """A record's gold answer: ``answer``, else the first of ``gold_answers``."""
-    if columns.get("answer") is not None:
-        return str(columns["answer"])
-    gold = columns.get("gold_answers")
-    return str(gold[0]) if gold else None
 
 
 class PPOLoop:
@@ -68,6 +56,7 @@ class PPOLoop:
     # --- setup ----------------------------------------------------------------------------
 
     def setup(self) -> None:
+        from accelerate import Accelerator
         from transformers import set_seed
 
         from plugtune.data.datasets import load_datasets
@@ -75,13 +64,10 @@ class PPOLoop:
         from plugtune.data.tokenizer import load_tokenizer
         from plugtune.plugins.trainers.grpo import _prompt_of, prompt_rows
         from plugtune.rewards import load_rewards
-        from plugtune.training.distributed import launched
+        from plugtune.training.distributed import world_size
         from plugtune.training.finetuning import trainable_model
 
         run, options, config = self.run, self.options, self.run.config
-        if launched() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise ConfigError("trainer ppo: runs in a single process; launch it without "
-                              "torchrun / accelerate (one GPU or the CPU)")
         if config.callbacks or run.callbacks:
             raise ConfigError("callbacks: ppo runs its own loop, which calls no transformers "
                               "TrainerCallback; remove them for a ppo run")
@@ -108,7 +94,7 @@ class PPOLoop:
                     f"{len(self.columns)} training records have none (the first: record "
                     f"{missing[0]}); set online_ratio: 1 or give every record an answer"
                 )
-        self.settings = training_settings(run, len(self.prompts))
+        self.settings = training_settings(run, -(-len(self.prompts) // world_size()))
         if options.mini_batch_size > self.settings.batch_size:
             raise ConfigError(
                 f"trainer.mini_batch_size {options.mini_batch_size} is larger than the rollout "
@@ -121,112 +107,70 @@ class PPOLoop:
                 f"peft.type {config.peft.type!r}: ppo's reference is the model with its "
                 f"adapter disabled; train with lora, dora or qlora"
             )
-        self.model = trainable_model(config)
+        model = trainable_model(config)
+        # Only now the process group: once one exists, transformers' save_pretrained
+        # writes on rank 0 alone, and each process builds a tiny:// model it loads.
+        # accelerate needs ``cpu`` to run several processes without GPUs (over gloo).
+        self.accelerator = Accelerator(cpu=world_size() > 1 and not torch.cuda.is_available())
         if self.settings.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable(
+            model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.device = next(self.model.parameters()).device
         self.reward_model = None
         if options.reward_model:
             from plugtune.training.ppo.reward_model import load_reward_scorer
 
             self.reward_model = load_reward_scorer(options.reward_model, config, run.session,
-                                                   self.device)
-        self.value_head = ValueHead(self.model.config.get_text_config().hidden_size)
-        self.value_head.to(self.device)
-        eos = self.model.generation_config.eos_token_id
+                                                   self.accelerator.device)
+        value_head = ValueHead(model.config.get_text_config().hidden_size)
+        eos = model.generation_config.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
-        self.stop_ids = list(dict.fromkeys([*stop_token_ids(template, self.tokenizer), *eos]))
-        pad = self.tokenizer.pad_token_id
-        self.pad_id = pad if pad is not None else self.stop_ids[0]
+        stop_ids = dict.fromkeys([*stop_token_ids(template, self.tokenizer), *eos])
+        self.rollouts = RolloutMaker(self.tokenizer, self.prompts, self.columns, list(stop_ids),
+                                     options.max_new_tokens, options.temperature)
 
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
-        parameters += list(self.value_head.parameters())
-        self.parameters = parameters
-        self.optimizer = torch.optim.AdamW(parameters, lr=self.settings.learning_rate,
-                                           weight_decay=self.settings.weight_decay)
+        policy = PolicyWithValue(model, value_head, options.temperature)
+        # A quantized model was placed by its device map and cannot move: the head joins it.
+        placed = config.quantization is not None
+        if placed:
+            value_head.to(next(model.parameters()).device)
+        self.parameters = [p for p in policy.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(self.parameters, lr=self.settings.learning_rate,
+                                      weight_decay=self.settings.weight_decay)
+        # ``trainable`` is what the gradients flow through (DDP-wrapped when launched);
+        # ``policy`` is the bare module, for generation and the no-grad passes.
+        self.trainable, self.optimizer = self.accelerator.prepare(
+            policy, optimizer, device_placement=[not placed, not placed])
+        self.policy = self.accelerator.unwrap_model(self.trainable)
+        self.kl_coef = options.kl_coef
         total = self.settings.max_steps
         linear = self.settings.lr_scheduler_type == "linear"
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: max(0.0, 1 - step / total) if linear else 1.0)
         self.random = random.Random(self.settings.seed)
         self.writer = None
-        if self.settings.tensorboard:
+        if self.settings.tensorboard and self.accelerator.is_main_process:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(run.output_dir / "runs"))
 
     # --- the batches ----------------------------------------------------------------------
 
-    def batches(self) -> Any:
-        """Row numbers, ``batch_size`` at a time, reshuffled every pass over the data
-        (a short last batch is topped up from the next pass)."""
+    def batches(self) -> Iterator[list[int]]:
+        """This process's row numbers, ``batch_size`` at a time: every process draws the
+        same order, reshuffled every pass over the data (a short last batch is topped up
+        from the next pass), and takes its own slice of each global batch."""
+        size = self.settings.batch_size
+        total = size * self.accelerator.num_processes
+        mine = slice(self.accelerator.process_index * size,
+                     (self.accelerator.process_index + 1) * size)
         order: list[int] = []
         while True:
-            while len(order) < self.settings.batch_size:
+            while len(order) < total:
                 indices = list(range(len(self.prompts)))
                 self.random.shuffle(indices)
                 order += indices
-            yield order[: self.settings.batch_size]
-            order = order[self.settings.batch_size :]
-
-    def encode_prompts(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        side = self.tokenizer.padding_side
-        self.tokenizer.padding_side = "left"
-        try:
-            encoded = self.tokenizer([self.prompts[i] for i in rows], return_tensors="pt",
-                                     padding=True, add_special_tokens=False)
-        finally:
-            self.tokenizer.padding_side = side
-        return encoded.input_ids.to(self.device), encoded.attention_mask.to(self.device)
-
-    @torch.no_grad()
-    def rollout(self, rows: Sequence[int], online: bool) -> Rollout:
-        prompt_ids, prompt_mask = self.encode_prompts(rows)
-        if online:
-            output = self.model.generate(
-                input_ids=prompt_ids, attention_mask=prompt_mask, do_sample=True,
-                temperature=self.options.temperature, top_k=0, top_p=1.0,
-                max_new_tokens=self.options.max_new_tokens, eos_token_id=self.stop_ids,
-                pad_token_id=self.pad_id,
-            )
-            completion = output[:, prompt_ids.shape[1]:]
-            mask = completion_mask(completion, self.stop_ids)
-        else:  # the gold answer, cut to max_new_tokens with its end-of-turn token
-            limit = self.options.max_new_tokens - 1
-            ids = [self.tokenizer(gold_completion(self.columns[i]) or "",
-                                  add_special_tokens=False).input_ids[:limit]
-                   + self.stop_ids[:1] for i in rows]
-            width = max(len(i) for i in ids)
-            completion = torch.tensor([i + [self.pad_id] * (width - len(i)) for i in ids],
-                                      device=self.device)
-            mask = torch.tensor([[1.0] * len(i) + [0.0] * (width - len(i)) for i in ids],
-                                device=self.device)
-        completion = torch.where(mask.bool(), completion, torch.full_like(completion, self.pad_id))
-        texts = self.tokenizer.batch_decode(
-            [c[m.bool()] for c, m in zip(completion, mask, strict=True)],
-            skip_special_tokens=True)
-        return Rollout(
-            input_ids=torch.cat([prompt_ids, completion], dim=1),
-            attention_mask=torch.cat([prompt_mask, mask.long()], dim=1),
-            completion_ids=completion, mask=mask, prompt_length=prompt_ids.shape[1],
-            texts=texts,
-        )
-
-    def forward(self, rollout: Rollout, rows: slice | torch.Tensor,
-                with_values: bool = True) -> tuple[torch.Tensor, torch.Tensor | None,
-                                                    torch.Tensor]:
-        """Log-probabilities of the completion tokens, their values and the logits."""
-        output = self.model(input_ids=rollout.input_ids[rows],
-                            attention_mask=rollout.attention_mask[rows],
-                            output_hidden_states=with_values, use_cache=False)
-        start, length = rollout.prompt_length - 1, rollout.completion_ids.shape[1]
-        logits = output.logits[:, start : start + length].float() / self.options.temperature
-        logprobs = ppo_math.token_logprobs(logits, rollout.completion_ids[rows])
-        values = None
-        if with_values:
-            values = self.value_head(output.hidden_states[-1][:, start : start + length])
-        return logprobs, values, logits
+            yield order[:total][mine]
+            order = order[total:]
 
     # --- one step -------------------------------------------------------------------------
 
@@ -254,18 +198,18 @@ class PPOLoop:
         return scores, means
 
     def step(self, rows: Sequence[int], online: bool) -> dict[str, float]:
-        options = self.options
-        self.model.eval()  # no dropout: the ratio is exactly 1 on the first pass
-        rollout = self.rollout(rows, online)
+        options, policy = self.options, self.policy
+        policy.eval()  # no dropout: the ratio is exactly 1 on the first pass
+        rollout = self.rollouts.make(policy.policy, rows, online)
         scores, reward_means = self.scores(rows, rollout.texts)
         mask = rollout.mask
         with torch.no_grad():
-            old_logprobs, old_values, _ = self.forward(rollout, slice(None))
-            with self.model.disable_adapter():
-                ref_logprobs, _, _ = self.forward(rollout, slice(None), with_values=False)
+            old_logprobs, old_values, _ = policy(rollout, slice(None))
+            with policy.policy.disable_adapter():
+                ref_logprobs, _, _ = policy(rollout, slice(None), with_values=False)
             kl = ppo_math.kl_estimate(old_logprobs, ref_logprobs)
-            score = torch.tensor(scores, device=self.device, dtype=torch.float32)
-            token_rewards = ppo_math.rewards_with_kl(score, kl, mask, options.kl_coef)
+            score = torch.tensor(scores, device=mask.device, dtype=torch.float32)
+            token_rewards = ppo_math.rewards_with_kl(score, kl, mask, self.kl_coef)
             advantages, returns = ppo_math.gae(token_rewards, old_values, mask,
                                                options.gamma, options.lam)
             advantages = ppo_math.whiten(advantages, mask)
@@ -277,8 +221,8 @@ class PPOLoop:
         for _ in range(options.num_ppo_epochs):
             order = torch.randperm(count, generator=self._generator)
             for first in range(0, count, options.mini_batch_size):
-                part = order[first : first + options.mini_batch_size].to(self.device)
-                logprobs, values, logits = self.forward(rollout, part)
+                part = order[first : first + options.mini_batch_size].to(mask.device)
+                logprobs, values, logits = self.trainable(rollout, part)
                 part_mask = mask[part]
                 pg, clipfrac = ppo_math.policy_loss(logprobs, old_logprobs[part],
                                                     advantages[part], part_mask,
@@ -289,9 +233,10 @@ class PPOLoop:
                 loss = (options.policy_loss_weight * pg + options.value_loss_weight * vf
                         - options.entropy_weight * ent)
                 self.optimizer.zero_grad()
-                loss.backward()
+                self.accelerator.backward(loss)
                 if self.settings.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(self.parameters, self.settings.max_grad_norm)
+                    self.accelerator.clip_grad_norm_(self.parameters,
+                                                     self.settings.max_grad_norm)
                 self.optimizer.step()
                 for key, value in (("policy_loss", pg), ("value_loss", vf), ("entropy", ent),
                                    ("clipfrac", clipfrac), ("loss", loss)):
@@ -304,6 +249,7 @@ class PPOLoop:
             "reward": sum(scores) / len(scores),
             **reward_means,
             "kl": float((kl * mask).sum(dim=1).mean()),  # per sequence, summed over tokens
+            "kl_coef": self.kl_coef,
             **{key: value / max(updates, 1) for key, value in sums.items()},
             "value_mean": ppo_math.masked_mean(old_values, mask).item(),
             "completions/mean_length": float(lengths.mean()),
@@ -314,10 +260,13 @@ class PPOLoop:
     # --- the run --------------------------------------------------------------------------
 
     def train(self) -> dict[str, float]:
+        from accelerate.utils import gather_object
+
         from plugtune.training.outputs import LOG_FILE
 
         self.setup()
-        settings, run = self.settings, self.run
+        settings, run, main = self.settings, self.run, self.accelerator.is_main_process
+        world = self.accelerator.num_processes
         self._generator = torch.Generator().manual_seed(settings.seed)
         log_path = run.output_dir / LOG_FILE
         started = time.perf_counter()
@@ -328,13 +277,17 @@ class PPOLoop:
         for step in range(1, settings.max_steps + 1):
             rows = next(batches)
             online = online_ratio >= 1 or (online_ratio > 0 and self.random.random() < online_ratio)
-            metrics = self.step(rows, online)
+            metrics = _averaged(gather_object([self.step(rows, online)]))  # over processes
+            if self.options.kl_target is not None:
+                self.kl_coef = ppo_math.adaptive_kl_coef(
+                    self.kl_coef, metrics["kl"], self.options.kl_target,
+                    self.options.kl_horizon, len(rows) * world)
             window.append(metrics)
             history.append(metrics)
-            if step % settings.logging_steps == 0 or step == settings.max_steps:
+            if main and (step % settings.logging_steps == 0 or step == settings.max_steps):
                 entry = {
                     "step": step,
-                    "epoch": round(step * settings.batch_size / len(self.prompts), 4),
+                    "epoch": round(step * settings.batch_size * world / len(self.prompts), 4),
                     **_averaged(window),
                     "elapsed": round(time.perf_counter() - started, 3),
                 }
@@ -354,7 +307,8 @@ class PPOLoop:
         if self.writer is not None:
             self.writer.close()
         self.save(run.output_dir)
-        self.plot(log_path)
+        if main:
+            self.plot(log_path)
         return {
             "train_runtime": round(runtime, 4),
             "train_steps_per_second": round(settings.max_steps / max(runtime, 1e-9), 4),
@@ -363,14 +317,20 @@ class PPOLoop:
             "reward_last": history[-1]["reward"],
             "kl_last": history[-1]["kl"],
             "online_share": sum(m["online"] for m in history) / len(history),
-            "epoch": round(settings.max_steps * settings.batch_size / len(self.prompts), 4),
+            "epoch": round(settings.max_steps * settings.batch_size * world
+                           / len(self.prompts), 4),
         }
 
     def save(self, folder: Path) -> None:
+        """The adapter (or the full weights), the tokenizer and the value head, written
+        by rank 0 once every process has finished the step."""
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(folder))  # the adapter (or the full weights)
+        self.policy.policy.save_pretrained(str(folder))
         self.tokenizer.save_pretrained(str(folder))
-        self.value_head.save(folder)
+        self.policy.value_head.save(folder)
 
     def plot(self, log_path: Path) -> None:
         from plugtune.training.plots import plot_losses, plot_rewards
@@ -381,14 +341,6 @@ class PPOLoop:
                 *(("rewards/reward_model/mean",) if self.reward_model is not None else ()))
         plot_rewards(self.run.output_dir, keys)
         plot_losses(log_path, self.run.output_dir / KL_PLOT, ("kl",), ylabel="KL")
-
-
-def completion_mask(completion: torch.Tensor, stop_ids: Sequence[int]) -> torch.Tensor:
-    """1 on each completion's tokens up to and including its first stop token."""
-    stops = torch.isin(completion, torch.tensor(list(stop_ids), device=completion.device))
-    # the number of stops strictly before each position: 0 means still in the completion
-    before = torch.cumsum(stops.long(), dim=1) - stops.long()
-    return (before == 0).float()
 
 
 def _averaged(entries: list[dict[str, float]]) -> dict[str, float]:

@@ -111,3 +111,12 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
 def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """``log softmax(z)[token]`` at each position: the log-probability of each token."""
     return torch.gather(torch.log_softmax(logits, dim=-1), 2, tokens.unsqueeze(-1)).squeeze(-1)
+
+
+def adaptive_kl_coef(coef: float, kl: float, target: float, horizon: int, steps: int) -> float:
+    """The adaptive KL controller of Ziegler et al. (2019), which steers the observed KL
+    towards ``target`` instead of trusting one fixed coefficient for a whole run:
+    ``e = clip(KL / target − 1, −0.2, 0.2)``, ``coef ← coef · (1 + e · steps / horizon)``,
+    where ``steps`` counts the sequences seen since the last update."""
+    error = min(max(kl / target - 1.0, -0.2), 0.2)
+    return coef * (1.0 + error * steps / horizon)
