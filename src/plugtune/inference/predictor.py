@@ -86,16 +86,21 @@ class Predictor:
         system: str | None = None,
         *,
         histories: Sequence[History] | None = None,
+        images: Sequence[Any] | None = None,
         **generation: Any,
     ) -> str | list[str]:
         """The answer to ``question`` (a str), or a list of answers to a list of questions
-        (``histories``: one history per question), generated as one batch."""
+        (``histories``: one history per question), generated as one batch. ``images``
+        (paths, ``data:`` URLs, bytes or PIL images) go with a single question, each
+        where the question has an ``<image>`` placeholder, else in front of it."""
         params = _params(self.generation, generation)
         if isinstance(question, str):
             if histories is not None:
                 raise TypeError("histories= is for a list of questions; use history=")
-            return self.backend.generate([self.conversation(question, history, system)],
-                                         params)[0]
+            conversation = self.conversation(question, history, system, images=images)
+            return self.backend.generate([conversation], params)[0]
+        if images is not None:
+            raise TypeError("images= is for a single question")
         questions = list(question)
         if history is not None:
             raise TypeError("a list of questions takes histories= (one per question)")
@@ -114,11 +119,13 @@ class Predictor:
         question: str,
         history: History = None,
         system: str | None = None,
+        *,
+        images: Sequence[Any] | None = None,
         **generation: Any,
     ) -> Iterator[str]:
         """The answer to ``question`` in pieces as they are generated; they join to
         what calling the predictor returns (greedy decoding)."""
-        conversation = self.conversation(question, history, system)
+        conversation = self.conversation(question, history, system, images=images)
         yield from self.backend.stream(conversation, _params(self.generation, generation))
 
     def use_adapter(self, name: str | None) -> None:
@@ -127,8 +134,10 @@ class Predictor:
 
     @staticmethod
     def conversation(question: str, history: History = None,
-                     system: str | None = None) -> Conversation:
-        """What the model is asked: ``system``, the ``history``, then ``question``."""
+                     system: str | None = None, *,
+                     images: Sequence[Any] | None = None) -> Conversation:
+        """What the model is asked: ``system``, the ``history``, then ``question``
+        (with ``images`` in ``meta``, as loaders keep them)."""
         messages: list[Message] = [Message("system", system)] if system else []
         if isinstance(history, Conversation):
             history = history.messages
@@ -149,7 +158,8 @@ class Predictor:
         if system and len(messages) > 1 and messages[1].role == "system":
             raise ValueError("system= given, but the history starts with a system message too")
         messages.append(Message("user", question))
-        return Conversation(tuple(messages), origin="predictor")
+        meta = {"images": list(images)} if images else {}
+        return Conversation(tuple(messages), meta=meta, origin="predictor")
 
 
 def _params(defaults: GenerationConfig, update: Mapping[str, Any]) -> GenerationConfig:

@@ -33,10 +33,12 @@ def load_causal_lm(
     quantization: QuantizationConfig | None = None,
     *,
     device_map: Any = None,
+    auto_class: str = "AutoModelForCausalLM",
 ) -> Any:
     """The base model (``model.adapter`` is not applied here: trainers and backends
-    each decide whether it is trained further or only used)."""
-    from transformers import AutoModelForCausalLM
+    each decide whether it is trained further or only used). ``auto_class`` names the
+    transformers auto class: ``AutoModelForImageTextToText`` for vision-language models."""
+    import transformers
 
     from plugtune.tiny import resolve_model_path
 
@@ -57,7 +59,7 @@ def load_causal_lm(
         kwargs["device_map"] = device_map
     path = resolve_model_path(model.path)
     try:
-        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        return getattr(transformers, auto_class).from_pretrained(path, **kwargs)
     except (OSError, ValueError) as error:
         raise ConfigError(_explain(model, error)) from None
 

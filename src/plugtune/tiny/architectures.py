@@ -48,6 +48,29 @@ LLAMA3_SPLIT_REGEX = (
 
 
 @dataclass(frozen=True)
+class TinyVision:
+    """The vision half of a tiny vision-language model (see :mod:`plugtune.tiny.vision`).
+
+    The language model is the architecture's own (``config_class``); this record says
+    which transformers classes wrap it with an image encoder, the encoder's sizes, and
+    the processor that turns images into pixels and image tokens.
+    """
+
+    config_class: str
+    """The wrapping config, e.g. ``LlavaConfig``; ``text_config`` is the arch's config."""
+    vision_config_class: str
+    vision_config: Mapping[str, Any]
+    processor_class: str
+    image_processor_class: str
+    image_processor: Mapping[str, Any]
+    image_token: str
+    """One of the architecture's ``special_tokens``; the processor repeats it per patch."""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """Fields of the wrapping config besides the sub-configs and the image token id."""
+    processor: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class TinyArchitecture:
     """One tiny architecture: everything that is not shared by all of them.
 
@@ -74,6 +97,8 @@ class TinyArchitecture:
     chat_template: str
     config: Mapping[str, Any] = field(default_factory=dict)
     """Config fields on top of :data:`COMMON_CONFIG`."""
+    vision: TinyVision | None = None
+    """Set for vision-language models: ``model_class`` then names the wrapping model."""
 
     def token_id(self, token: str) -> int:
         """Id of a special token (its position in ``special_tokens``)."""
@@ -130,8 +155,64 @@ LLAMA = TinyArchitecture(
     ),
 )
 
+#: LLaVA (a CLIP image encoder and a projector in front of the tiny Qwen2 language model,
+#: with its ChatML template), as llava-onevision-qwen2 pairs them. LLaVA rather than
+#: Qwen2-VL because its image processor has a PIL backend and its processor needs no
+#: video processor: transformers 5's Qwen2-VL processor requires torchvision.
+LLAVA = TinyArchitecture(
+    name="llava",
+    model_class="LlavaForConditionalGeneration",
+    config_class="Qwen2Config",
+    special_tokens=(*QWEN2.special_tokens, "<image>"),
+    eos_token=QWEN2.eos_token,
+    pad_token=QWEN2.pad_token,
+    bos_token=QWEN2.bos_token,
+    generation_eos_tokens=QWEN2.generation_eos_tokens,
+    split_regex=QWEN2.split_regex,
+    nfc=QWEN2.nfc,
+    prepend_bos=QWEN2.prepend_bos,
+    tokenizer_class=QWEN2.tokenizer_class,
+    chat_template=QWEN2.chat_template,
+    config=QWEN2.config,
+    vision=TinyVision(
+        config_class="LlavaConfig",
+        vision_config_class="CLIPVisionConfig",
+        vision_config=MappingProxyType(
+            {
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "image_size": 28,
+                "patch_size": 14,
+                "projection_dim": 32,
+            }
+        ),
+        processor_class="LlavaProcessor",
+        image_processor_class="CLIPImageProcessorPil",
+        image_processor=MappingProxyType(
+            {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28}}
+        ),
+        image_token="<image>",
+        config=MappingProxyType(
+            {
+                "vision_feature_layer": -1,
+                "vision_feature_select_strategy": "default",
+                "image_seq_length": 4,  # (28 // 14) ** 2 patches, the CLS token dropped
+            }
+        ),
+        processor=MappingProxyType(
+            {
+                "patch_size": 14,
+                "vision_feature_select_strategy": "default",
+                "num_additional_image_tokens": 1,
+            }
+        ),
+    ),
+)
+
 ARCHITECTURE_SPECS: Mapping[str, TinyArchitecture] = MappingProxyType(
-    {spec.name: spec for spec in (QWEN2, LLAMA)}
+    {spec.name: spec for spec in (QWEN2, LLAMA, LLAVA)}
 )
 
 

@@ -41,6 +41,10 @@ def build_tiny_model(arch: str, out_dir: str | os.PathLike[str], *, seed: int = 
     started = time.perf_counter()
     tokenizer = train_tokenizer(spec)
     save_tokenizer(spec, tokenizer, out)
+    if spec.vision is not None:
+        from plugtune.tiny.vision import save_processor
+
+        save_processor(spec, out)
     logger.debug("tiny://%s tokenizer trained in %.2fs", arch, time.perf_counter() - started)
     model = create_model(spec, seed)
     save_model(model, out)

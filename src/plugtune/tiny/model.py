@@ -53,6 +53,10 @@ def create_model(arch: TinyArchitecture, seed: int) -> PreTrainedModel:
     import transformers
 
     config = getattr(transformers, arch.config_class)(**model_config_fields(arch))
+    if arch.vision is not None:
+        from plugtune.tiny.vision import wrap_config
+
+        config = wrap_config(arch, config)
     torch.manual_seed(seed)
     model = getattr(transformers, arch.model_class)(config)
     generator = torch.Generator().manual_seed(seed)

@@ -12,10 +12,16 @@ class StopCriteria:
     transformers' own ``stop_strings=`` argument rebuilds its vocabulary tables on every
     call (its cache key is the vocabulary in hash order, which changes from call to call),
     which costs seconds with a 150k-token vocabulary; here they are built once.
+
+    A stop string that is the text of one of ``stop_ids`` (a template's ``<|im_end|>``)
+    gets no criterion: ``eos_token_id`` already ends generation at that token, and the
+    answer is cut at the string anyway; checking it at every step cost batched
+    generation about a fifth of its speed on a small model.
     """
 
-    def __init__(self, tokenizer: Any) -> None:
+    def __init__(self, tokenizer: Any, stop_ids: list[int] | None = None) -> None:
         self.tokenizer = tokenizer
+        self._token_texts = {tokenizer.decode([token]) for token in stop_ids or ()}
         self._built: dict[tuple[str, ...], Any] = {}
 
     def __call__(self, stops: list[str], cancelled: threading.Event | None = None) -> Any:
@@ -23,7 +29,8 @@ class StopCriteria:
         ``cancelled`` is set."""
         from transformers import StoppingCriteriaList, StopStringCriteria
 
-        key = tuple(stop for stop in dict.fromkeys(stops) if stop)
+        key = tuple(stop for stop in dict.fromkeys(stops)
+                    if stop and stop not in self._token_texts)
         criteria = []
         if key:
             if key not in self._built:

@@ -3,6 +3,8 @@
 Batches are left-padded (answers start at the same column) and sorted by length to pad
 little; generation ends at eos, at the template's end-of-turn tokens and at any stop
 string; streaming runs ``generate`` in a thread and decodes the ids as they come.
+Conversations with images (see :mod:`plugtune.plugins.backends.vision`) go through the
+model's processor when its folder has an image processor; text-only ones never do.
 torch, transformers and peft are imported only when a model is loaded.
 """
 
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import Conversation, check_messages
+from plugtune.plugins.backends import vision
 from plugtune.plugins.backends.adapters import (
     CONFIG_ADAPTER,
     adapter_scope,
@@ -67,6 +70,8 @@ class TransformersBackend:
         self.adapter: str | None = None  # the active one
         self.generation: GenerationConfig | None = None
         self.tokenizer: Any = None
+        self.processor: Any = None  # set when the model takes images
+        self.model_path = ""
         self.template: Any = None
         self.stop_ids: list[int] = []
         self._stop_criteria: Any = None
@@ -77,6 +82,7 @@ class TransformersBackend:
         from plugtune.data.templates import resolve_template, stop_token_ids
         from plugtune.data.tokenizer import load_tokenizer
         from plugtune.models import load_causal_lm
+        from plugtune.tiny import resolve_model_path
 
         adapters = dict(self.extra_adapters)
         if config.model.adapter:
@@ -89,14 +95,23 @@ class TransformersBackend:
         self.stop_ids = stop_token_ids(self.template, self.tokenizer)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token_id = self.stop_ids[0] if self.stop_ids else 0
-        self._stop_criteria = StopCriteria(self.tokenizer)
+        self._stop_criteria = StopCriteria(self.tokenizer, self.stop_ids)
+        self.model_path = config.model.path
+        self.processor = vision.load_image_processor(
+            resolve_model_path(config.model.path), self.tokenizer
+        )
         device = _device(self.device)
         quantized = config.quantization is not None
         model_config = config.model
         if device == "cpu" and model_config.dtype == "auto":  # auto means bf16 on a GPU only
             model_config = model_config.model_copy(update={"dtype": "float32"})
         model = load_causal_lm(
-            model_config, config.quantization, device_map={"": device} if quantized else None
+            model_config,
+            config.quantization,
+            device_map={"": device} if quantized else None,
+            auto_class="AutoModelForCausalLM"
+            if self.processor is None
+            else "AutoModelForImageTextToText",
         )
         model = attach_adapters(model, adapters)
         self._model = (model if quantized else model.to(device)).eval()
@@ -114,8 +129,8 @@ class TransformersBackend:
     ) -> list[str]:
         """One answer per conversation, in order."""
         model, params = self._loaded(), params or self.generation
-        prompts = [self._render(conversation) for conversation in conversations]
-        order = sorted(range(len(prompts)), key=lambda index: -len(prompts[index]))
+        prompts = [self._prompt(conversation) for conversation in conversations]
+        order = sorted(range(len(prompts)), key=lambda index: -len(prompts[index][0]))
         answers = [""] * len(prompts)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
@@ -132,7 +147,7 @@ class TransformersBackend:
     ) -> Iterator[str]:
         """The answer to ``conversation`` in pieces, as the tokens are generated."""
         model, params = self._loaded(), params or self.generation
-        inputs = self._encode([self._render(conversation)])
+        inputs = self._encode([self._prompt(conversation)])
         tokens, cancelled = TokenQueue(), threading.Event()
         thread = threading.Thread(
             target=tokens.run,
@@ -183,13 +198,38 @@ class TransformersBackend:
             raise RuntimeError("TransformersBackend: call load(config, session) first")
         return self._model
 
+    @property
+    def model(self) -> Any:
+        """The loaded model (a PEFT model when adapters are loaded), for callers that
+        score with it rather than generate, such as the perplexity metric."""
+        return self._loaded()
+
+    @property
+    def takes_images(self) -> bool:
+        """Whether the loaded model has an image processor (conversations may have images)."""
+        return self.processor is not None
+
+    def _prompt(self, conversation: Conversation) -> tuple[str, list[Any]]:
+        """The rendered prompt and the conversation's images (loaded)."""
+        if self.processor is None and vision.conversation_images(conversation):
+            raise ConfigError(
+                f"{conversation.origin or 'conversation'}: {vision.IMAGES_KEY}: model "
+                f"{self.model_path!r} takes no images (its folder has no image processor)"
+            )
+        conversation, images = vision.prepare(conversation)
+        return self._render(conversation), images
+
     def _render(self, conversation: Conversation) -> str:
         origin = conversation.origin or "conversation"
         check_messages(conversation.messages, origin=origin, final="prompt")
         return self.template.render(conversation, add_generation_prompt=True)
 
-    def _encode(self, prompts: list[str]) -> Any:
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True,
+    def _encode(self, prompts: list[tuple[str, list[Any]]]) -> Any:
+        texts = [text for text, _ in prompts]
+        if any(images for _, images in prompts):
+            encoded = vision.encode_with_images(self.processor, texts, [i for _, i in prompts])
+            return encoded.to(self._model.device, dtype=self._model.dtype)
+        encoded = self.tokenizer(texts, return_tensors="pt", padding=True,
                                  add_special_tokens=False)
         return encoded.to(self._model.device)
 

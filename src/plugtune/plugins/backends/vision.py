@@ -1,0 +1,153 @@
+"""Images for the transformers backend: where they live, how they become model inputs.
+
+A conversation's images are ``Conversation.meta["images"]`` (paths, ``data:`` URLs,
+raw bytes or PIL images), and each one is marked in the message text by an ``<image>``
+placeholder, which is LLaMA-Factory's multimodal format. They are not a field of
+:class:`~plugtune.core.records.Message` because ``Message.content`` stays a plain string
+that every template, loader, trainer and metric already handles; the loaders already
+keep the ``images`` column in ``meta`` with relative paths resolved against the dataset
+folder; and so the record that trains a VLM is the record that prompts it. Without any
+placeholder the images go in front of the first user turn, as LLaMA-Factory does.
+
+The prompt is rendered by plugtune's template like any other, then the model's processor
+expands each placeholder into the model's image tokens and turns the images into pixels.
+Pillow and transformers are imported only when images are used.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plugtune.core.records import Conversation, RecordError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+#: Marks where an image goes in message text (LLaMA-Factory's placeholder).
+IMAGE_PLACEHOLDER = "<image>"
+
+#: Files that hold a processor's settings; a folder without them has no image processor.
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
+
+#: The key of ``Conversation.meta`` that holds the images.
+IMAGES_KEY = "images"
+
+
+def load_image_processor(path: str, tokenizer: Any) -> Any | None:
+    """The processor of the model folder ``path`` if it has an image processor, else None.
+
+    The processor is given ``tokenizer`` (the backend's, left-padded, pad token set) so
+    that image prompts are tokenized exactly as text prompts are.
+    """
+    folder = Path(path)
+    if folder.is_dir() and not any((folder / name).is_file() for name in PROCESSOR_FILES):
+        return None
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(path)
+    except (OSError, ValueError):  # a hub id without a processor, or not reachable
+        return None
+    if getattr(processor, "image_processor", None) is None:
+        return None
+    processor.tokenizer = tokenizer
+    return processor
+
+
+def conversation_images(conversation: Conversation) -> list[Any]:
+    """The conversation's images (``meta["images"]``), checked to be a list."""
+    images = conversation.meta.get(IMAGES_KEY) or []
+    if not isinstance(images, list | tuple):
+        where = conversation.origin or "conversation"
+        raise RecordError(where, IMAGES_KEY, f"must be a list, got {type(images).__name__}")
+    return list(images)
+
+
+def with_placeholders(conversation: Conversation, count: int) -> Conversation:
+    """The conversation with one placeholder per image (put before the first user turn
+    when it has none); a different number of placeholders is an error."""
+    placed = sum(message.content.count(IMAGE_PLACEHOLDER) for message in conversation.messages)
+    if placed == count:
+        return conversation
+    if placed:
+        raise RecordError(
+            conversation.origin or "conversation",
+            IMAGES_KEY,
+            f"{count} image(s) but {placed} {IMAGE_PLACEHOLDER} placeholder(s) in the messages",
+        )
+    first_user = next((i for i, m in enumerate(conversation.messages) if m.role == "user"), None)
+    if first_user is None:
+        raise RecordError(conversation.origin or "conversation", IMAGES_KEY, "no user turn")
+    messages = list(conversation.messages)
+    user = messages[first_user]
+    messages[first_user] = replace(user, content=IMAGE_PLACEHOLDER * count + user.content)
+    return replace(conversation, messages=tuple(messages))
+
+
+def load_image(item: Any, *, origin: str, index: int) -> Image:
+    """An RGB PIL image from a path, a ``data:`` URL, bytes or a PIL image."""
+    from PIL import Image, UnidentifiedImageError
+
+    field = f"{IMAGES_KEY}[{index}]"
+    if isinstance(item, Image.Image):
+        return item.convert("RGB")
+    if isinstance(item, str) and item.startswith("data:"):
+        item = decode_data_url(item, origin=origin, field=field)
+    if isinstance(item, bytes):
+        source: Any = io.BytesIO(item)
+    elif isinstance(item, str):
+        if "://" in item:
+            raise RecordError(origin, field, f"{item!r}: only local files and data: URLs")
+        if not Path(item).is_file():
+            raise RecordError(origin, field, f"no such image file {item!r}")
+        source = item
+    else:
+        raise RecordError(origin, field, f"must be a path or an image, got {type(item).__name__}")
+    try:
+        with Image.open(source) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as error:
+        raise RecordError(origin, field, f"not a readable image: {error}") from None
+
+
+def decode_data_url(url: str, *, origin: str, field: str) -> bytes:
+    """The bytes of a base64 ``data:image/...;base64,...`` URL."""
+    header, _, payload = url.partition(",")
+    if not header.endswith(";base64") or not payload:
+        raise RecordError(origin, field, "data: URL must be base64 (data:image/png;base64,...)")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise RecordError(origin, field, "data: URL is not valid base64") from None
+
+
+def prepare(conversation: Conversation) -> tuple[Conversation, list[Image]]:
+    """The conversation with its placeholders in place, and its images loaded."""
+    images = conversation_images(conversation)
+    if not images:
+        return conversation, []
+    origin = conversation.origin or "conversation"
+    loaded = [load_image(item, origin=origin, index=i) for i, item in enumerate(images)]
+    return with_placeholders(conversation, len(images)), loaded
+
+
+def encode_with_images(
+    processor: Any, prompts: Sequence[str], images: Sequence[Sequence[Image]]
+) -> Any:
+    """Processor inputs for rendered ``prompts`` and each prompt's images, left-padded."""
+    token = getattr(processor, "image_token", None) or IMAGE_PLACEHOLDER
+    texts = [prompt.replace(IMAGE_PLACEHOLDER, token) for prompt in prompts]
+    flat = [image for group in images for image in group]
+    return processor(
+        text=texts,
+        images=flat or None,
+        return_tensors="pt",
+        padding=True,
+        add_special_tokens=False,
+    )
