@@ -10,9 +10,11 @@ from plugtune.plugins.backends.transformers_backend import (
     TransformersBackend,
     TransformersOptions,
 )
+from plugtune.plugins.backends.vllm_backend import VLLMBackend, VLLMOptions
 
 
 @hookimpl
 def register_backends(register: Any) -> None:
     register("transformers", TransformersBackend, options=TransformersOptions)
     register("openai", OpenAIBackend, options=OpenAIOptions)
+    register("vllm", VLLMBackend, options=VLLMOptions)
