@@ -29,3 +29,19 @@ def load_tokenizer(model: ModelConfig) -> Any:
             "plugtune needs one to mask prompts by character offsets"
         )
     return tokenizer
+
+
+def unpadded_copy(tokenizer: Any) -> Any:
+    """A private copy of a fast ``tokenizer`` whose Rust tokenizer neither pads nor
+    truncates.
+
+    A fast tokenizer called with ``padding=True`` (as a backend's batched generate does)
+    switches padding on in its shared Rust tokenizer, and a call without it switches it
+    off again: code that encodes beside a backend (token counts, scoring) would see
+    padded ids, or switch padding off under a batch being encoded in another thread."""
+    import copy
+
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.backend_tokenizer.no_padding()
+    tokenizer.backend_tokenizer.no_truncation()
+    return tokenizer

@@ -30,6 +30,9 @@ class ChatSession:
     system: str | None = None
     history: list[Message] = field(default_factory=list)
     params: Any = None  # GenerationConfig; None: the backend's defaults
+    # RAG (``--rag``): adds retrieved passages to the prompt of each turn; the history
+    # keeps the user's own words, so each turn gets fresh passages and no stale ones.
+    augment: Callable[[Conversation], Conversation] | None = None
 
     def conversation(self) -> Conversation:
         system = (Message("system", self.system),) if self.system else ()
@@ -40,7 +43,10 @@ class ChatSession:
         self.history.append(Message("user", text))
         pieces: list[str] = []
         try:
-            for piece in self.backend.stream(self.conversation(), self.params):
+            conversation = self.conversation()
+            if self.augment is not None:
+                conversation = self.augment(conversation)
+            for piece in self.backend.stream(conversation, self.params):
                 pieces.append(piece)
                 write(piece)
         except BaseException:  # a failed turn leaves no half of itself in the history

@@ -25,7 +25,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from plugtune.core.config import GenerationConfig
 from plugtune.core.errors import PlugtuneError
 from plugtune.core.interfaces import Backend
-from plugtune.core.records import ROLES, Conversation, Message
+from plugtune.core.records import ROLES, Conversation, Message, RecordError
 from plugtune.inference.batching import Batcher
 
 # Accepted and ignored: they change nothing about the answer.
@@ -109,11 +109,16 @@ def parse_request(body: Any) -> ChatRequest:
     return request
 
 
-def to_conversation(messages: list[dict[str, Any]]) -> Conversation:
-    """OpenAI chat messages -> a plugtune conversation (text content only)."""
+def to_conversation(messages: list[dict[str, Any]], *, takes_images: bool = False
+                    ) -> Conversation:
+    """OpenAI chat messages -> a plugtune conversation. Content parts are text, and
+    ``image_url`` parts with a base64 ``data:`` URL when the model ``takes_images``:
+    each becomes an ``<image>`` placeholder in the text and an image in ``meta``
+    (server-side files and remote URLs are never read)."""
     if not messages:
         raise RequestError("messages: at least one message is needed", param="messages")
-    converted = []
+    converted: list[Message] = []
+    images: list[Any] = []
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         role = message.get("role")
@@ -123,11 +128,8 @@ def to_conversation(messages: list[dict[str, Any]]) -> Conversation:
             raise RequestError(f"{where}.role: {role!r} is not one of {', '.join(ROLES)}",
                                param=f"{where}.role")
         content = message.get("content")
-        if isinstance(content, list):  # content parts: only text ones
-            if any(not isinstance(part, dict) or part.get("type") != "text" for part in content):
-                raise RequestError(f"{where}.content: only text parts are supported",
-                                   param=f"{where}.content")
-            content = "".join(str(part.get("text", "")) for part in content)
+        if isinstance(content, list):  # content parts: text, and images for a VLM
+            content = _join_parts(content, f"{where}.content", takes_images, images)
         if content is None:
             content = ""
         if not isinstance(content, str):
@@ -137,7 +139,34 @@ def to_conversation(messages: list[dict[str, Any]]) -> Conversation:
     if converted[-1].role not in ("user", "tool"):
         raise RequestError("messages: the last message must be from the user (or a tool)",
                            param="messages")
-    return Conversation(tuple(converted), origin="request")
+    meta = {"images": images} if images else {}
+    return Conversation(tuple(converted), meta=meta, origin="request")
+
+
+def _join_parts(parts: list[Any], where: str, takes_images: bool, images: list[Any]) -> str:
+    """The text of content parts; each image part is decoded into ``images``."""
+    from plugtune.plugins.backends.vision import IMAGE_PLACEHOLDER, load_image
+
+    texts = []
+    for index, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            texts.append(str(part.get("text", "")))
+            continue
+        if kind != "image_url" or not takes_images:
+            reason = "" if takes_images else " (this model takes no images)"
+            raise RequestError(f"{where}: only text parts are supported{reason}", param=where)
+        image_url = part.get("image_url")
+        url = image_url.get("url") if isinstance(image_url, dict) else image_url
+        field = f"{where}[{index}].image_url.url"
+        if not isinstance(url, str) or not url.startswith("data:"):
+            raise RequestError(f"{field}: only base64 data: URLs are accepted", param=field)
+        try:
+            images.append(load_image(url, origin="request", index=len(images)))
+        except RecordError as error:
+            raise RequestError(f"{field}: {error.problem}", param=field) from None
+        texts.append(IMAGE_PLACEHOLDER)
+    return "".join(texts)
 
 
 def to_params(request: ChatRequest, defaults: GenerationConfig) -> GenerationConfig:
@@ -167,10 +196,16 @@ class TokenCounter:
     """Prompt and completion token counts, when the backend exposes its tokenizer and
     template (the transformers backend does); otherwise usage is reported as null.
 
-    Completion tokens are counted by re-tokenizing the answer text."""
+    Completion tokens are counted by re-tokenizing the answer text, with a private copy
+    of the tokenizer: counting runs in the request threads while a batch is encoded with
+    padding in the batcher's (see :func:`~plugtune.data.tokenizer.unpadded_copy`)."""
 
     def __init__(self, backend: Any) -> None:
-        self.tokenizer = getattr(backend, "tokenizer", None)
+        from plugtune.data.tokenizer import unpadded_copy
+
+        tokenizer = getattr(backend, "tokenizer", None)
+        fast = tokenizer is not None and getattr(tokenizer, "is_fast", False)
+        self.tokenizer = unpadded_copy(tokenizer) if fast else tokenizer
         self.template = getattr(backend, "template", None)
 
     @property
@@ -192,11 +227,14 @@ class TokenCounter:
 
 def create_app(backend: Backend, model_name: str,
                generation: GenerationConfig | None = None, *, api_key: str | None = None,
-               batch_window_s: float = 0.01) -> FastAPI:
+               batch_window_s: float = 0.01,
+               augment: Callable[[Conversation], Conversation] | None = None) -> FastAPI:
     """An OpenAI-compatible app answering with ``backend`` (already loaded) under the
     model id ``model_name``; ``generation``: the defaults (else the backend's own);
     ``api_key``: the bearer token every ``/v1`` request needs (None: none needed);
-    ``batch_window_s``: how long a request waits for others to batch with."""
+    ``batch_window_s``: how long a request waits for others to batch with;
+    ``augment``: rewrites each request's conversation before it is answered (RAG: the
+    configured retriever's passages in the last user message)."""
     defaults = generation or getattr(backend, "generation", None) or GenerationConfig()
     lock = threading.Lock()
     batcher = Batcher(backend, lock, window_s=batch_window_s)
@@ -245,7 +283,10 @@ def create_app(backend: Backend, model_name: str,
             raise RequestError(f"model {request.model!r} is not served here; "
                                f"this server serves {model_name!r}", param="model",
                                status=404, code="model_not_found")
-        conversation = to_conversation(request.messages)
+        conversation = to_conversation(request.messages,
+                                       takes_images=getattr(backend, "takes_images", False))
+        if augment is not None:
+            conversation = augment(conversation)
         params = to_params(request, defaults)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if request.stream:

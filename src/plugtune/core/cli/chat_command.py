@@ -16,9 +16,11 @@ from plugtune.core.config import load_config
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @set_option
 @click.option("--system", default=None, metavar="TEXT", help="The system prompt to start with.")
+@click.option("--rag", is_flag=True,
+              help="Add passages from the config's retriever to each question.")
 @click.pass_context
 def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...],
-         system: str | None) -> None:
+         system: str | None, rag: bool) -> None:
     """Chat with the config's backend; replies stream as they are generated.
 
     Commands: /clear or /reset (forget the history), /system TEXT, /adapter NAME|none, /exit.
@@ -30,8 +32,14 @@ def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...],
 
     run_config = load_config(path, overrides)
     session = get_state(ctx).session_for(run_config)
+    augment = None
+    if rag:
+        from plugtune.rag.context import load_injector
+
+        augment = load_injector(run_config, session)  # before the model: fail fast
     backend = load_backend(run_config, session)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     console = Console() if interactive else Console(file=sys.stdout, force_terminal=False,
                                                     width=10_000)
-    run_chat(ChatSession(backend, system=system), None if interactive else sys.stdin, console)
+    run_chat(ChatSession(backend, system=system, augment=augment),
+             None if interactive else sys.stdin, console)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from plugtune.core.hookspecs import hookimpl
+from plugtune.plugins.commands.rag import rag
 from plugtune.plugins.commands.tiny_model import tiny_model
 
 
 @hookimpl
 def register_commands(register: Any) -> None:
     register(tiny_model)
+    register(rag)
