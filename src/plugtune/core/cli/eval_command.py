@@ -1,4 +1,6 @@
-"""``plugtune eval``: score the run's model on a multiple-choice benchmark folder."""
+"""``plugtune eval``: score the run's model on a multiple-choice benchmark folder, or,
+without a benchmark, on a generation task: a split of the config's data scored with its
+evaluation.metrics (the ``predict`` pipeline and outputs)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from typing import Any
 import click
 
 from plugtune.core.cli.config_command import set_option
-from plugtune.core.config import load_config
+from plugtune.core.config import RunConfig, load_config
+from plugtune.core.errors import ConfigError
 
 
 @click.command("eval")
@@ -18,8 +21,9 @@ from plugtune.core.config import load_config
               metavar="DIR", help="Benchmark folder [default: evaluation.benchmark.path].")
 @click.option("--layout", type=click.Choice(["ceval", "mmlu", "cmmlu"]), default=None,
               help="Folder layout [default: evaluation.benchmark.layout, else recognised].")
-@click.option("--split", type=click.Choice(["dev", "val", "test"]), default=None,
-              help="Split to score [default: val for ceval, test for mmlu/cmmlu].")
+@click.option("--split", type=click.Choice(["dev", "val", "test", "train", "eval"]),
+              default=None, help="Split to score [default: val for ceval, test for "
+              "mmlu/cmmlu; a generation task: test, or train/eval of the config's data].")
 @click.option("--shots", type=click.IntRange(min=0), default=None, metavar="K",
               help="Few-shot examples from the dev split [default: 5].")
 @click.option("--subjects", default=None, metavar="A,B",
@@ -28,12 +32,19 @@ from plugtune.core.config import load_config
               help="Only the first N questions of each subject.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="DIR", help="Where the results go [default: output.dir].")
-def eval_command(path: Path, overrides: tuple[str, ...], benchmark: Path | None,
-                 layout: str | None, split: str | None, shots: int | None,
-                 subjects: str | None, limit: int | None, out: Path | None) -> None:
+@click.pass_context
+def eval_command(ctx: click.Context, path: Path, overrides: tuple[str, ...],
+                 benchmark: Path | None, layout: str | None, split: str | None,
+                 shots: int | None, subjects: str | None, limit: int | None,
+                 out: Path | None) -> None:
     """Score the config's model on a multiple-choice benchmark (C-Eval / MMLU / CMMLU
     layouts): per-subject and average accuracy, eval_results.json, eval_predictions.jsonl
-    and an eval_accuracy.png bar chart."""
+    and an eval_accuracy.png bar chart.
+
+    Without a benchmark (no --benchmark, no evaluation.benchmark), a generation task:
+    the records of a data split are answered and scored with evaluation.metrics, as
+    `plugtune predict` does (generated_predictions.jsonl, predict_results.json,
+    predict_samples.jsonl and a table)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
@@ -42,6 +53,9 @@ def eval_command(path: Path, overrides: tuple[str, ...], benchmark: Path | None,
     from plugtune.evaluation.benchmarks import run_benchmark
 
     run_config = load_config(path, overrides)
+    if benchmark is None and run_config.evaluation.benchmark is None:
+        _generation_task(ctx, path, overrides, run_config, split, limit, out)
+        return
     bench = run_config.evaluation.benchmark or BenchmarkConfig()
     changes: dict[str, Any] = {
         "path": str(benchmark) if benchmark is not None else None,
@@ -72,3 +86,24 @@ def eval_command(path: Path, overrides: tuple[str, ...], benchmark: Path | None,
     console.print(table)
     for name, file in files.items():
         console.print(f"{name}: {file}", highlight=False)
+
+
+def _generation_task(ctx: click.Context, path: Path, overrides: tuple[str, ...],
+                     run_config: RunConfig, split: str | None, limit: int | None,
+                     out: Path | None) -> None:
+    """``plugtune predict`` on the split, afresh, with metrics required."""
+    from plugtune.core.cli.predict_command import predict
+    from plugtune.inference.predict import PREDICTIONS_FILE, SPLITS
+
+    if not run_config.evaluation.metrics:
+        raise ConfigError(
+            f"{path}: nothing to evaluate: set evaluation.benchmark (a multiple-choice "
+            "folder, or --benchmark) or evaluation.metrics (scored on a data split)"
+        )
+    split = split or "test"
+    if split not in SPLITS:
+        raise ConfigError(f"--split {split}: a generation task scores a data split "
+                          f"({', '.join(SPLITS)})")
+    folder = out or Path(run_config.output.dir)
+    ctx.invoke(predict, path=path, overrides=overrides, split=split, limit=limit,
+               out=folder / PREDICTIONS_FILE, overwrite=True)

@@ -34,9 +34,9 @@ def predict(ctx: click.Context, path: Path, overrides: tuple[str, ...], split: s
     skipped (--overwrite starts again)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-    from rich.table import Table
 
-    from plugtune.inference.predict import PREDICTIONS_FILE, RESULTS_FILE
+    from plugtune.evaluation.report import metrics_table
+    from plugtune.inference.predict import PREDICTIONS_FILE, RESULTS_FILE, SAMPLES_FILE
     from plugtune.inference.predict import predict as predict_split
 
     run_config = load_config(path, overrides)
@@ -56,10 +56,10 @@ def predict(ctx: click.Context, path: Path, overrides: tuple[str, ...], split: s
         console.print(f"resumed: {result.resumed} answers were already in {predictions_file}",
                       highlight=False)
     if result.metrics:
-        table = Table("metric", "value", title=f"{split}: {len(result.predictions)} records")
-        for name, value in result.metrics.items():
-            table.add_row(name, f"{value:.4f}")
-        console.print(table)
+        console.print(metrics_table(f"{split}: {len(result.predictions)} records", result.metrics))
     else:
         console.print("no evaluation.metrics in the config: nothing scored")
     console.print(f"predictions: {predictions_file}\nresults: {results_file}", highlight=False)
+    if result.samples:
+        console.print(f"per-sample scores: {predictions_file.parent / SAMPLES_FILE}",
+                      highlight=False)

@@ -6,8 +6,10 @@ from typing import Any
 
 from plugtune.core.hookspecs import hookimpl
 from plugtune.plugins.metrics.accuracy import Accuracy
+from plugtune.plugins.metrics.evaluate_module import EvaluateModule
 from plugtune.plugins.metrics.exact_match import exact_match
 from plugtune.plugins.metrics.meteor import Meteor
+from plugtune.plugins.metrics.perplexity import Perplexity
 from plugtune.plugins.metrics.rouge import Rouge
 from plugtune.plugins.metrics.sacrebleu_metrics import Bleu, Chrf, Ter
 
@@ -19,3 +21,7 @@ def register_metrics(register: Any) -> None:
     # with the config's options; called for corpus scores, .score_samples() per sample.
     for metric in (Accuracy, Bleu, Chrf, Ter, Rouge, Meteor):
         register(metric.name, metric)
+    # Perplexity scores with the model (plugtune.evaluation.model_metrics); evaluate
+    # wraps a Hugging Face evaluate module from disk.
+    register(Perplexity.name, Perplexity)
+    register(EvaluateModule.name, EvaluateModule)

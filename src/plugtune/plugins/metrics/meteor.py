@@ -15,6 +15,9 @@ module finds it, in order:
 
 Without root, ``apt-get download wordnet-base`` and then
 ``python -m plugtune.plugins.metrics.meteor wordnet-base_*.deb`` fills the cache (3).
+``python -m plugtune.plugins.metrics.meteor --install`` (``make wordnet``, part of
+``make install``) prepares it into the environment's own nltk data path (2), from
+Debian's files or a .deb that ``apt-get download`` fetches, and checks METEOR with it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import io
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -46,6 +50,9 @@ from plugtune.plugins.metrics.text import (
 
 WORDNET_ENV_VAR = "PLUGTUNE_WORDNET"
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
+APT_ARCHIVES = Path("/var/cache/apt/archives")
+# On nltk's default data path ({sys.prefix}/share/nltk_data): found with no setting.
+ENVIRONMENT_WORDNET = Path(sys.prefix) / "share" / "nltk_data" / "corpora" / "wordnet"
 POS = ("noun", "verb", "adj", "adv")
 _FILES = [f"{kind}.{pos}" for kind in ("data", "index") for pos in POS] + [
     f"{pos}.exc" for pos in POS
@@ -274,6 +281,23 @@ def load_wordnet() -> Any:
     return _reader(str(folder))
 
 
+class _RememberedStems:
+    """nltk's PorterStemmer (what meteor_score uses by default), remembering each word's
+    stem: METEOR stems every word of every pair, and a corpus repeats its words."""
+
+    def __init__(self) -> None:
+        from nltk.stem.porter import PorterStemmer
+
+        self.stem = lru_cache(maxsize=1 << 16)(PorterStemmer().stem)
+
+
+class _RememberedSynsets:
+    """The one WordNet lookup meteor_score makes, ``synsets(word)``, remembered per word."""
+
+    def __init__(self, wordnet: Any) -> None:
+        self.synsets = lru_cache(maxsize=1 << 16)(wordnet.synsets)
+
+
 class MeteorOptions(MetricOptions):
     alpha: float = Field(0.9, ge=0, le=1, description="nltk's alpha (precision/recall mix).")
     beta: float = Field(3.0, ge=0, description="nltk's beta (fragmentation penalty shape).")
@@ -292,6 +316,7 @@ class Meteor(TextMetric):
     def __init__(self, **options: object) -> None:
         super().__init__(**options)
         self._wordnet: Any = None
+        self._stemmer: Any = None
 
     def score_samples(
         self, predictions: Sequence[str], references: References
@@ -304,12 +329,13 @@ class Meteor(TextMetric):
         except ImportError as error:
             raise ConfigError("meteor needs nltk: pip install 'plugtune[eval]'") from error
         if self._wordnet is None:
-            self._wordnet = load_wordnet()
+            self._wordnet = _RememberedSynsets(load_wordnet())
+            self._stemmer = _RememberedStems()
         opts = self.options
         return [
             {"meteor": meteor_score(
                 [split_words(ref, self.language) for ref in candidates],
-                split_words(prediction, self.language),
+                split_words(prediction, self.language), stemmer=self._stemmer,
                 wordnet=self._wordnet, alpha=opts.alpha, beta=opts.beta, gamma=opts.gamma,
             )}
             for prediction, candidates in zip(predictions, refs, strict=True)
@@ -319,12 +345,82 @@ class Meteor(TextMetric):
         return mean_scores(self.score_samples(predictions, references), ["meteor"])
 
 
+def debian_wordnet_source() -> Path | None:
+    """Debian's WordNet 3.0 files on this machine: installed (``/usr/share/wordnet``),
+    prepared into this environment by ``--install``, or a ``wordnet-base`` .deb in
+    apt's cache; None when there are none."""
+    if (DEBIAN_WORDNET / "data.noun").is_file():
+        return DEBIAN_WORDNET
+    if is_wordnet_dir(ENVIRONMENT_WORDNET):
+        return ENVIRONMENT_WORDNET
+    debs = sorted(APT_ARCHIVES.glob("wordnet-base_*.deb"))
+    return debs[-1] if debs else None
+
+
+def install_wordnet(dest: Path | None = None) -> Path | None:
+    """Make ``dest`` (default: this environment's nltk data path) a checked WordNet
+    folder: from :func:`debian_wordnet_source`, else from ``apt-get download
+    wordnet-base`` (apt's repository; no root needed). Returns None only where there is
+    neither a source nor apt-get (not a Debian system); a PlugtuneError when the
+    download fails or METEOR cannot score with the result."""
+    dest = dest or ENVIRONMENT_WORDNET
+    if not is_wordnet_dir(dest):
+        with tempfile.TemporaryDirectory() as tmp:
+            source = debian_wordnet_source()
+            if source is None:
+                if shutil.which("apt-get") is None:
+                    return None
+                source = _apt_download("wordnet-base", Path(tmp))
+            setup_wordnet(source, dest)
+    _check_meteor(dest)
+    return dest
+
+
+def _apt_download(package: str, folder: Path) -> Path:
+    done = subprocess.run(["apt-get", "download", package], cwd=folder,
+                          capture_output=True, text=True, check=False)
+    debs = sorted(folder.glob(f"{package}_*.deb"))
+    if done.returncode or not debs:
+        raise PlugtuneError(
+            f"apt-get download {package} failed (exit {done.returncode}): "
+            f"{(done.stderr or done.stdout).strip()[-500:]}; METEOR needs WordNet "
+            "(apt-get update first, or install wordnet-base)"
+        )
+    return debs[-1]
+
+
+def _check_meteor(folder: Path) -> None:
+    """METEOR matches WordNet synonyms with ``folder``'s WordNet: "auto" for "car" gives
+    nltk's known score (an unmatched word would give about 0.6)."""
+    from nltk.translate.meteor_score import meteor_score
+
+    wordnet = _reader(str(folder))
+    score = meteor_score([["the", "car", "is", "red"]], ["the", "auto", "is", "red"],
+                         wordnet=wordnet)
+    if abs(score - 0.992188) > 1e-6:
+        raise PlugtuneError(f"{folder}: METEOR does not match WordNet synonyms with this "
+                            f"WordNet (auto/car scored {score:.6f}, not 0.992188)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m plugtune.plugins.metrics.meteor SOURCE [DEST]``: prepare WordNet."""
+    """``python -m plugtune.plugins.metrics.meteor SOURCE [DEST]``: prepare WordNet;
+    ``--install``: into this environment, from Debian's files (see install_wordnet)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--install"]:
+        try:
+            installed = install_wordnet()
+        except PlugtuneError as error:
+            print(f"WordNet for METEOR: FAILED: {error}", file=sys.stderr)
+            return 1
+        if installed is None:
+            print("WordNet for METEOR: skipped: no Debian wordnet-base files and no apt-get "
+                  "here; METEOR will ask for WordNet (its tests skip)", file=sys.stderr)
+        else:
+            print(f"WordNet for METEOR: ready in {installed}", file=sys.stderr)
+        return 0
     if not 1 <= len(args) <= 2:
         print("usage: python -m plugtune.plugins.metrics.meteor "
-              "(WORDNET_DIR | wordnet-base.deb) [DEST]", file=sys.stderr)
+              "(--install | WORDNET_DIR | wordnet-base.deb [DEST])", file=sys.stderr)
         return 2
     dest = setup_wordnet(args[0], args[1] if len(args) == 2 else wordnet_cache_dir())
     print(dest)

@@ -65,7 +65,10 @@ class Rouge(TextMetric):
         scorer = self._scorer()
         samples = []
         for prediction, candidates in zip(predictions, refs, strict=True):
-            scores = scorer.score_multi(candidates, prediction)
+            # score_multi: the best reference per type (numpy's argmax each), for one
+            # reference the same as score
+            scores = (scorer.score(candidates[0], prediction) if len(candidates) == 1
+                      else scorer.score_multi(candidates, prediction))
             samples.append({key: scores[kind].fmeasure for key, kind in _TYPES.items()})
         return samples
 

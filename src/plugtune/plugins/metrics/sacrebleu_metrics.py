@@ -1,7 +1,9 @@
 """BLEU-1..4, chrF and TER, computed by sacrebleu (scores on sacrebleu's 0–100 scale).
 
 The corpus score is sacrebleu's corpus statistic (n-gram counts summed over the corpus,
-not a mean of sentence scores); per-sample scores are sacrebleu's sentence scores. A
+not a mean of sentence scores); per-sample scores are sacrebleu's sentence scores. BLEU-1..4
+share one n-gram count (sacrebleu's segment statistics at the top order) instead of one
+scorer per order. A
 sample with several references is scored against all of them; samples with fewer
 references than others get None in the missing places, which sacrebleu skips (padding
 with a repeated reference would change TER, whose length is the mean over references).
@@ -9,6 +11,7 @@ with a repeated reference would change TER, whose length is the mean over refere
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -42,6 +45,18 @@ def _reference_streams(references: list[list[str]]) -> list[list[str | None]]:
         [candidates[i] if i < len(candidates) else None for candidates in references]
         for i in range(count)
     ]
+
+
+def _segment_statistics(scorer: Any, hyps: list[str], refs: list[list[str]]) -> list[Any]:
+    """sacrebleu's statistics of each sample over the corpus (its private
+    ``_extract_corpus_statistics``, the step ``corpus_score`` sums)."""
+    return list(scorer._extract_corpus_statistics(hyps, _reference_streams(refs)))
+
+
+def _sentence_statistics(scorer: Any, hyp: str, refs: list[str]) -> Any:
+    """One sample's statistics, extracted as ``sentence_score`` does (sample by sample
+    measured no slower than one pass over the corpus, and keeps less in memory)."""
+    return scorer._extract_corpus_statistics([hyp], [[ref] for ref in refs])[0]
 
 
 class BleuOptions(MetricOptions):
@@ -82,9 +97,9 @@ class Bleu(TextMetric):
             tokenize = "none"
         return hyps, refs, tokenize
 
-    def _scorer(self, order: int, tokenize: str, *, sentence: bool) -> Any:
+    def _scorer(self, tokenize: str, *, sentence: bool) -> Any:
         return _sacrebleu().BLEU(
-            max_ngram_order=order,
+            max_ngram_order=self.options.max_order,
             tokenize=tokenize,
             smooth_method=self.options.smooth_method,
             smooth_value=self.options.smooth_value,
@@ -92,28 +107,51 @@ class Bleu(TextMetric):
             effective_order=sentence,
         )
 
+    def _orders(self, scorer: Any, stats: Sequence[int]) -> dict[str, float]:
+        """``bleu-n`` for each order from one sample's (or the summed) statistics
+        ``[hyp_len, ref_len, correct_1..N, total_1..N]``, as a BLEU of
+        ``max_ngram_order=n`` computes it: sacrebleu's precisions and brevity penalty are
+        computed once at the top order (each precision depends only on the orders up to
+        it), then its final formula is applied to the first n. One ``compute_bleu``
+        instead of n: it formats strings, which costs more than the formula."""
+        from sacrebleu.utils import my_log
+
+        top = self.options.max_order
+        total = list(stats[2 + top : 2 + 2 * top])  # compute_bleu adds add-k's k to it
+        full = scorer.compute_bleu(
+            correct=list(stats[2 : 2 + top]), total=total,
+            sys_len=int(stats[0]), ref_len=int(stats[1]),
+            smooth_method=scorer.smooth_method, smooth_value=scorer.smooth_value,
+            effective_order=scorer.effective_order, max_ngram_order=top,
+        )
+        # compute_bleu stops at the first order with no n-grams; effective_order stops
+        # the mean there too
+        counted = next((n for n, count in enumerate(total) if count == 0), top)
+        scores = {}
+        for order, key in enumerate(self.keys, start=1):
+            if not any(stats[2 : 2 + order]):  # no matches: 0 (sacrebleu's early stop)
+                scores[key] = 0.0
+                continue
+            used = min(order, counted) if scorer.effective_order else order
+            scores[key] = full.bp * math.exp(
+                sum([my_log(p) for p in full.precisions[:used]]) / used)
+        return scores
+
     def __call__(self, predictions: Sequence[str], references: References) -> dict[str, float]:
         hyps, refs, tokenize = self._prepare(predictions, references)
         if not hyps:
             return dict.fromkeys(self.keys, 0.0)
-        streams = _reference_streams(refs)
-        return {
-            key: self._scorer(order, tokenize, sentence=False).corpus_score(hyps, streams).score
-            for order, key in enumerate(self.keys, start=1)
-        }
+        scorer = self._scorer(tokenize, sentence=False)
+        rows = _segment_statistics(scorer, hyps, refs)
+        return self._orders(scorer, [sum(column) for column in zip(*rows, strict=True)])
 
     def score_samples(
         self, predictions: Sequence[str], references: References
     ) -> list[dict[str, float]]:
         hyps, refs, tokenize = self._prepare(predictions, references)
-        scorers = [
-            (key, self._scorer(order, tokenize, sentence=True))
-            for order, key in enumerate(self.keys, start=1)
-        ]
-        return [
-            {key: scorer.sentence_score(hyp, candidates).score for key, scorer in scorers}
-            for hyp, candidates in zip(hyps, refs, strict=True)
-        ]
+        scorer = self._scorer(tokenize, sentence=True)
+        return [self._orders(scorer, _sentence_statistics(scorer, hyp, candidates))
+                for hyp, candidates in zip(hyps, refs, strict=True)]
 
 
 class ChrfOptions(MetricOptions):
