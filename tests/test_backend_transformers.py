@@ -10,7 +10,7 @@ from plugtune import Session
 from plugtune.core.config import GenerationConfig, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.hookspecs import hookimpl
-from plugtune.core.interfaces import Backend
+from plugtune.core.interfaces import Backend, joined
 from plugtune.core.records import Conversation, Message, RecordError
 from plugtune.plugins.backends.decoding import (
     IncrementalDecoder,
@@ -246,3 +246,18 @@ def test_a_plugin_backend_is_built_and_loaded_by_name():
     assert isinstance(backend, Backend)
     assert backend.loaded == "tiny://qwen2"
     assert backend.generate([ask("same")]) == ["same"]
+
+
+def test_answers_carry_the_number_of_generated_tokens(backend):
+    conversation = Conversation((Message("user", "Count the apples."),))
+    params = GenerationConfig(max_new_tokens=7)
+    model, tokenizer = backend.model, backend.tokenizer
+    [answer] = backend.generate([conversation], params)
+    prompt = backend.template.render(conversation, add_generation_prompt=True)
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    generated = model.generate(**ids, max_new_tokens=7, do_sample=False,
+                               eos_token_id=backend.stop_ids)[0, ids["input_ids"].shape[1]:]
+    # the random tiny model runs to the limit without a stop token
+    assert answer.tokens == len([t for t in generated.tolist() if t not in backend.stop_ids]) == 7
+    pieces = list(backend.stream(conversation, params))
+    assert joined(pieces) == answer and joined(pieces).tokens == answer.tokens

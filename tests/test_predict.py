@@ -36,7 +36,16 @@ def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_predict_answers_every_record_and_writes_the_files(tmp_path):
+@pytest.fixture
+def one_batch_per_call(monkeypatch):
+    """Hand the backend one batch per generate call (by default it gets several, to sort
+    by length), so that progress and resuming are seen batch by batch."""
+    import sys
+
+    monkeypatch.setattr(sys.modules["plugtune.inference.predict"], "CHUNK_BATCHES", 1)
+
+
+def test_predict_answers_every_record_and_writes_the_files(tmp_path, one_batch_per_call):
     config = run_config(tmp_path, backend={"name": "transformers", "batch_size": 5})
     seen = []
     result = predict(config, Session(), progress=lambda done, total: seen.append((done, total)))
@@ -163,10 +172,11 @@ class FlakyEcho(EchoBackend):
     """EchoBackend that counts the prompts it answers and fails on chosen calls."""
 
     def __init__(self, fail_on=()):
-        self.calls, self.answered, self.fail_on = 0, [], set(fail_on)
+        self.calls, self.answered, self.fail_on, self.sizes = 0, [], set(fail_on), []
 
     def generate(self, conversations, params=None):
         self.calls += 1
+        self.sizes.append(len(conversations))
         if self.calls in self.fail_on:
             raise KeyboardInterrupt
         self.answered += [c.messages[-1].content for c in conversations]
@@ -176,7 +186,7 @@ class FlakyEcho(EchoBackend):
 QA_ROWS = [{"prompt": str(i), "answer": str(i) if i % 2 else "x"} for i in range(5)]
 
 
-def test_an_interrupted_predict_resumes_where_it_stopped(tmp_path):
+def test_an_interrupted_predict_resumes_where_it_stopped(tmp_path, one_batch_per_call):
     path = write_jsonl(tmp_path / "qa.jsonl", QA_ROWS)
     config = run_config(tmp_path, backend="echo", data={"test": [str(path)]})
     session = Session(plugins=[PredictPlugin()])
@@ -207,6 +217,17 @@ def test_an_interrupted_predict_resumes_where_it_stopped(tmp_path):
     third = FlakyEcho()  # complete: nothing left to generate
     assert predict(config, session, backend=third, out=out).metrics == {"exact_match": 0.4}
     assert third.calls == 0
+
+
+def test_the_backend_gets_several_batches_per_call_to_sort_by_length(tmp_path):
+    rows = [{"prompt": str(i), "answer": str(i)} for i in range(19)]
+    path = write_jsonl(tmp_path / "qa.jsonl", rows)
+    config = run_config(tmp_path, backend="echo", data={"test": [str(path)]})
+    backend, seen = FlakyEcho(), []
+    predict(config, Session(plugins=[PredictPlugin()]), backend=backend,
+            out=tmp_path / "p.jsonl", progress=lambda done, total: seen.append(done))
+    assert backend.sizes == [8, 8, 3]  # CHUNK_BATCHES (4) x batch_size (2), then the rest
+    assert seen == [8, 16, 19]
 
 
 def test_a_predictions_file_from_other_records_needs_overwrite(tmp_path):

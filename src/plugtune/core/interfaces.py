@@ -93,6 +93,32 @@ if TYPE_CHECKING:
     from plugtune.core.config import GenerationConfig
 
 
+class Answer(str):
+    """Generated text that knows how many tokens were generated for it.
+
+    Re-tokenizing the text does not give that number back: ids a random or small model
+    emits may decode to text (partial UTF-8 as U+FFFD, say) that encodes to other ids.
+    Token counts (a server's usage, a throughput benchmark) read ``tokens`` instead; to
+    everything else an answer is the plain string.
+    """
+
+    tokens: int
+
+    def __new__(cls, text: str, tokens: int) -> Answer:
+        answer = super().__new__(cls, text)
+        answer.tokens = tokens
+        return answer
+
+
+def joined(pieces: Sequence[str]) -> str:
+    """Streamed pieces as one answer: an :class:`Answer` when every piece is one (each
+    counting the tokens generated since the one before), else the plain text."""
+    text = "".join(pieces)
+    if all(isinstance(piece, Answer) for piece in pieces):
+        return Answer(text, sum(piece.tokens for piece in pieces))  # type: ignore[attr-defined]
+    return text
+
+
 @runtime_checkable
 class Backend(Protocol):
     """An inference engine: answers conversations with the run's model.
@@ -104,6 +130,7 @@ class Backend(Protocol):
     ``generate`` answers a batch, in order: each answer is the completion up to the first
     stop (eos, the template's stop strings and tokens, ``params.stop``), the stop removed.
     ``stream`` yields the answer to one conversation in pieces that join to that same text.
+    Answers and pieces may be :class:`Answer` strings, which carry their token counts.
     ``use_adapter(name)`` switches among the loaded adapters (``None``: the base model).
     ``batch_size`` is how many conversations ``generate`` runs at once.
     """

@@ -32,11 +32,14 @@ PREDICTIONS_FILE = "generated_predictions.jsonl"
 RESULTS_FILE = "predict_results.json"
 SAMPLES_FILE = "predict_samples.jsonl"
 SPLITS = ("train", "eval", "test")
+# Records per generate call, in backend batches: the backend groups prompts of similar
+# length into its batches (less padding), and the file grows a chunk at a time.
+CHUNK_BATCHES = 4
 
 Reference = str | list[str]
 # The passages a retriever added to a prompt, as JSON (None: no retriever).
 Context = list[dict[str, Any]] | None
-# Called after each batch with (records answered so far, records in all).
+# Called after each chunk with (records answered so far, records in all).
 Progress = Callable[[int, int], None]
 
 
@@ -125,7 +128,7 @@ def predict(
     """Answer the first ``limit`` records of ``split`` and score them with
     ``config.evaluation.metrics``. ``backend``: one already loaded (else the config's).
 
-    With ``out`` (a ``generated_predictions.jsonl``), each batch's lines are appended and
+    With ``out`` (a ``generated_predictions.jsonl``), each chunk's lines are appended and
     flushed as soon as they are generated, and a file left by an interrupted run is
     resumed: its complete lines must be the first records of the split (same origins and
     prompts), which are not answered again; anything else is an error unless
@@ -160,8 +163,9 @@ def predict(
         injector = _context_injector(config, session)
         sink = out.open("a", encoding="utf-8") if out is not None else None
         try:
-            for start in range(resumed, len(prompts), backend.batch_size):
-                stop = min(start + backend.batch_size, len(prompts))
+            chunk = backend.batch_size * CHUNK_BATCHES
+            for start in range(resumed, len(prompts), chunk):
+                stop = min(start + chunk, len(prompts))
                 asked, context = _with_context(injector, prompts[start:stop])
                 batch = backend.generate(asked, config.generation)
                 if sink is not None:

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from plugtune.core.config import GenerationConfig
 from plugtune.core.errors import PlugtuneError
-from plugtune.core.interfaces import Backend
+from plugtune.core.interfaces import Backend, joined
 from plugtune.core.records import ROLES, Conversation, Message, RecordError
 from plugtune.inference.batching import Batcher
 
@@ -196,9 +196,10 @@ class TokenCounter:
     """Prompt and completion token counts, when the backend exposes its tokenizer and
     template (the transformers backend does); otherwise usage is reported as null.
 
-    Completion tokens are counted by re-tokenizing the answer text, with a private copy
-    of the tokenizer: counting runs in the request threads while a batch is encoded with
-    padding in the batcher's (see :func:`~plugtune.data.tokenizer.unpadded_copy`)."""
+    Completion tokens are the backend's count (``Answer.tokens``), else the answer text
+    re-tokenized. Counting uses a private copy of the tokenizer: it runs in the request
+    threads while the batcher's thread encodes a batch with padding (see
+    :func:`~plugtune.data.tokenizer.unpadded_copy`)."""
 
     def __init__(self, backend: Any) -> None:
         from plugtune.data.tokenizer import unpadded_copy
@@ -217,7 +218,10 @@ class TokenCounter:
             return None
         prompt = self.template.render(conversation, add_generation_prompt=True)
         prompt_tokens = self._count(prompt)
-        completion_tokens = self._count(answer)
+        # A backend's Answer knows its generated tokens; a streamed answer is re-tokenized.
+        completion_tokens = getattr(answer, "tokens", None)
+        if completion_tokens is None:
+            completion_tokens = self._count(answer)
         return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                 "total_tokens": prompt_tokens + completion_tokens}
 
@@ -345,7 +349,7 @@ def create_app(backend: Backend, model_name: str,
                     await run_in_threadpool(close)
             if acquired:
                 lock.release()
-        usage = counter.usage(conversation, "".join(pieces))
+        usage = counter.usage(conversation, joined(pieces))
         yield chunk({}, _finish_reason(usage, params))
         if include_usage:
             data = {"id": completion_id, "object": "chat.completion.chunk", "created": stamp,

@@ -10,9 +10,19 @@ import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from plugtune.core.interfaces import Answer
+
 # How every backend turns ids into text: special tokens (eos, end-of-turn) are not text,
 # and no tokenization-space clean-up, which would make pieces differ from the whole.
 DECODE_KWARGS = {"skip_special_tokens": True, "clean_up_tokenization_spaces": False}
+
+
+def answer_from_ids(tokenizer: Any, ids: Sequence[int], stop_ids: Iterable[int],
+                    stops: Iterable[str]) -> Answer:
+    """The answer in generated ``ids``: decoded up to the first stop token, cut at the
+    first stop string; ``tokens`` counts the ids before the stop token."""
+    kept = until_stop_token(ids, stop_ids)
+    return Answer(cut_at_stop(tokenizer.decode(kept, **DECODE_KWARGS), stops), len(kept))
 
 
 def cut_at_stop(text: str, stops: Iterable[str]) -> str:

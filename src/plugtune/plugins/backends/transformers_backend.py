@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import Answer
 from plugtune.core.records import Conversation, check_messages
 from plugtune.plugins.backends import vision
 from plugtune.plugins.backends.adapters import (
@@ -26,13 +27,11 @@ from plugtune.plugins.backends.adapters import (
     select_adapter,
 )
 from plugtune.plugins.backends.decoding import (
-    DECODE_KWARGS,
     IncrementalDecoder,
     StopCutter,
     TokenQueue,
-    cut_at_stop,
+    answer_from_ids,
     streamed_until_stop,
-    until_stop_token,
 )
 from plugtune.plugins.backends.stopping import StopCriteria
 
@@ -138,8 +137,8 @@ class TransformersBackend:
             output = self._run(model, inputs, params)
             completions = output[:, inputs["input_ids"].shape[1] :].tolist()
             for index, ids in zip(batch, completions, strict=True):
-                text = self.tokenizer.decode(until_stop_token(ids, self.stop_ids), **DECODE_KWARGS)
-                answers[index] = cut_at_stop(text, self._stops(params))
+                answers[index] = answer_from_ids(self.tokenizer, ids, self.stop_ids,
+                                                 self._stops(params))
         return answers
 
     def stream(
@@ -157,13 +156,16 @@ class TransformersBackend:
         thread.start()
         try:
             decoder, cutter = IncrementalDecoder(self.tokenizer), StopCutter(self._stops(params))
+            count = 0  # tokens since the last piece
             for token in streamed_until_stop(tokens, self.stop_ids):
+                count += 1
                 if piece := cutter.feed(decoder.add(token)):
-                    yield piece
+                    yield Answer(piece, count)
+                    count = 0
                 if cutter.stopped:
                     return
             if tail := cutter.feed(decoder.flush()) + cutter.flush():
-                yield tail
+                yield Answer(tail, count)
         finally:  # also when the reader stops early: end generation, then the thread
             cancelled.set()
             thread.join()

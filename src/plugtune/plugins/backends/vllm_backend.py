@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import Answer
 from plugtune.core.records import Conversation, check_messages
 from plugtune.plugins.backends.adapters import CONFIG_ADAPTER
 from plugtune.plugins.backends.decoding import (
-    DECODE_KWARGS,
     IncrementalDecoder,
     StopCutter,
-    cut_at_stop,
-    until_stop_token,
+    answer_from_ids,
 )
 
 if TYPE_CHECKING:
@@ -144,9 +143,7 @@ class VLLMBackend:
         try:
             for request in requests:
                 ids = [token for delta in engine.deltas(request) for token in delta]
-                text = self.tokenizer.decode(until_stop_token(ids, self.stop_ids),
-                                             **DECODE_KWARGS)
-                answers.append(cut_at_stop(text, stops))
+                answers.append(answer_from_ids(self.tokenizer, ids, self.stop_ids, stops))
         finally:  # an interrupted call leaves nothing running
             for request in requests:
                 engine.abort(request)
@@ -160,17 +157,20 @@ class VLLMBackend:
         request = engine.add(self._encode(conversation), self._sampling(params), self._lora())
         decoder, cutter = IncrementalDecoder(self.tokenizer), StopCutter(self._stops(params))
         stops = set(self.stop_ids)
+        count = 0  # tokens since the last piece
         try:
             for delta in engine.deltas(request):
                 for token in delta:
                     if token in stops:
                         return
+                    count += 1
                     if piece := cutter.feed(decoder.add(token)):
-                        yield piece
+                        yield Answer(piece, count)
+                        count = 0
                     if cutter.stopped:
                         return
             if tail := cutter.feed(decoder.flush()) + cutter.flush():
-                yield tail
+                yield Answer(tail, count)
         finally:  # also when the reader stops early
             engine.abort(request)
 
