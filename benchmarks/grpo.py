@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machine import CORES, IDLE_SHARE, TRIES, cpu_seconds, foreign_share
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
@@ -51,9 +53,6 @@ PROMPTS = 64
 GENERATIONS, COMPLETION_TOKENS, BATCH, LR, SEED, LOG_EVERY = 4, 32, 8, 1e-4, 42, 5
 LENGTH_TARGET = 20
 TARGET = 0.95
-CORES = os.cpu_count() or 1
-IDLE_SHARE = 0.1
-TRIES = 3
 CONTENDERS = {"plugtune": "plugtune grpo", "trl": "TRL GRPOTrainer"}
 
 
@@ -197,17 +196,6 @@ def same_prompts(data: Path) -> None:
 # -- the driver --
 
 
-def cpu_seconds() -> float | None:
-    """Busy CPU seconds of the whole machine since boot (Linux), else None."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    jiffies = [int(value) for value in fields]
-    idle = jiffies[3] + (jiffies[4] if len(jiffies) > 4 else 0)
-    return (sum(jiffies[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -223,10 +211,7 @@ def launch_once(name: str, data: Path, args: argparse.Namespace) -> dict[str, An
     started, busy, own = time.perf_counter(), cpu_seconds(), children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, env=environment)
     wall = time.perf_counter() - started
-    after = cpu_seconds()
-    foreign = 0.0
-    if busy is not None and after is not None:
-        foreign = max(0.0, (after - busy) - (children_cpu() - own)) / (wall * CORES)
+    foreign = foreign_share(busy, cpu_seconds(), children_cpu() - own, wall)
     lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
     if done.returncode != 0 or not lines:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from machine import CORES, IDLE_SHARE, TRIES, cpu_seconds, foreign_share
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -63,9 +65,6 @@ MODEL = "tiny://qwen2"
 NEW_TOKENS, BATCH, CLIENTS = 64, 16, 32
 TARGETS = {"transformers": 6.0}
 OTHER_BACKEND_TARGET = 10.0
-CORES = os.cpu_count() or 1
-IDLE_SHARE = 0.1
-TRIES = 3
 SERVER_START_S = 180
 
 
@@ -114,17 +113,6 @@ def run_config(data: Path, backend: str | dict[str, Any]) -> Any:
 # -- measuring --
 
 
-def cpu_seconds() -> float | None:
-    """Busy CPU seconds of the whole machine since boot (Linux), else None."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    jiffies = [int(value) for value in fields]
-    idle = jiffies[3] + (jiffies[4] if len(jiffies) > 4 else 0)
-    return (sum(jiffies[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def own_cpu() -> float:
     """CPU seconds of this process and its children (the server, vLLM's engine)."""
     import psutil  # accelerate's dependency
@@ -147,10 +135,7 @@ def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
         busy, own, started = cpu_seconds(), own_cpu(), time.perf_counter()
         result = work()
         wall = time.perf_counter() - started
-        after = cpu_seconds()
-        foreign = 0.0
-        if busy is not None and after is not None:
-            foreign = max(0.0, (after - busy) - (own_cpu() - own)) / (wall * CORES)
+        foreign = foreign_share(busy, cpu_seconds(), own_cpu() - own, wall)
         tries.append((result, wall, foreign))
         if foreign < IDLE_SHARE:
             break

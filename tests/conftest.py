@@ -58,6 +58,25 @@ def make_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MakeDi
         sys.modules.pop(module, None)
 
 
+class EchoBackend:
+    """A backend that answers with the last user message: metrics over its answers are
+    known in advance, and it holds no model (like the openai backend)."""
+
+    batch_size = 2
+
+    def load(self, config, session) -> None:
+        pass
+
+    def generate(self, conversations, params=None) -> list[str]:
+        return [conversation.messages[-1].content for conversation in conversations]
+
+    def stream(self, conversation, params=None):
+        yield from self.generate([conversation])
+
+    def use_adapter(self, name) -> None:
+        pass
+
+
 def write_json(path: Path, data: object) -> Path:
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return path

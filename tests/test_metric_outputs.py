@@ -17,25 +17,13 @@ from plugtune.evaluation.scoring import build_metrics, score_metrics
 from plugtune.inference import predict
 from plugtune.plugins.metrics.rouge import Rouge
 from plugtune.plugins.metrics.sacrebleu_metrics import Bleu
-from tests.conftest import REPO
+from tests.conftest import REPO, EchoBackend
 
 ALPACA = REPO / "examples" / "data" / "tiny_alpaca.jsonl"
 
 
 def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-class EchoBackend:
-    """Answers with the last user message: predictions differ from the references."""
-
-    batch_size = 4
-
-    def load(self, config, session):
-        pass
-
-    def generate(self, conversations, params=None):
-        return [conversation.messages[-1].content for conversation in conversations]
 
 
 def test_evaluation_language_reaches_metrics_unless_they_set_their_own():

@@ -18,7 +18,7 @@ from plugtune.evaluation.model_metrics import AnswerLoss
 from plugtune.inference import predict
 from plugtune.inference.predict import load_backend
 from plugtune.plugins.metrics.perplexity import Perplexity
-from tests.conftest import REPO
+from tests.conftest import REPO, EchoBackend
 
 ALPACA = REPO / "examples" / "data" / "tiny_alpaca.jsonl"
 PROMPTS = [
@@ -95,18 +95,6 @@ def test_predict_scores_perplexity_of_the_references(tmp_path, backend):
     assert [s["perplexity"]["perplexity"] for s in samples] == pytest.approx(
         [math.exp(loss) for loss, _ in hand], rel=1e-5)
     assert result.metrics["perplexity"] > 1
-
-
-class EchoBackend:
-    """A backend without an in-process model (like openai): the scorer loads the config's."""
-
-    batch_size = 4
-
-    def load(self, config, session):
-        pass
-
-    def generate(self, conversations, params=None):
-        return [conversation.messages[-1].content for conversation in conversations]
 
 
 def test_perplexity_with_another_backend_loads_the_config_model(tmp_path, backend):

@@ -15,7 +15,7 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.hookspecs import hookimpl
 from plugtune.core.records import Conversation, LabeledCompletion, Message, Preference, Text
 from plugtune.inference import PredictionResult, predict, prompt_and_reference
-from tests.conftest import REPO, write_jsonl
+from tests.conftest import REPO, EchoBackend, write_jsonl
 
 ALPACA = REPO / "examples" / "data" / "tiny_alpaca.jsonl"
 ALPACA_ROWS = [json.loads(line) for line in ALPACA.read_text(encoding="utf-8").splitlines()]
@@ -68,24 +68,6 @@ def test_predict_answers_every_record_and_writes_the_files(tmp_path, one_batch_p
     assert set(summary["metrics"]) == {"exact_match"}
     hits = sum(line["predict"].strip() == line["label"].strip() for line in lines)
     assert summary["metrics"]["exact_match"] == hits / 12
-
-
-class EchoBackend:
-    """Answers with the last user message, so that the metrics are known in advance."""
-
-    batch_size = 2
-
-    def load(self, config, session):
-        pass
-
-    def generate(self, conversations, params=None):
-        return [conversation.messages[-1].content for conversation in conversations]
-
-    def stream(self, conversation, params=None):
-        yield from self.generate([conversation])
-
-    def use_adapter(self, name):
-        pass
 
 
 class PromptOnlyLoader:

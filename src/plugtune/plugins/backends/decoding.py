@@ -54,6 +54,23 @@ def streamed_until_stop(batches: Iterable[list[int]], stop_ids: Iterable[int]) -
             yield token
 
 
+def answer_pieces(tokens: Iterable[int], tokenizer: Any, stops: Iterable[str]
+                  ) -> Iterator[Answer]:
+    """Streamed token ids (already cut at the first stop token) as text pieces that join
+    to :func:`answer_from_ids`' answer; each piece counts the tokens since the last."""
+    decoder, cutter = IncrementalDecoder(tokenizer), StopCutter(stops)
+    count = 0
+    for token in tokens:
+        count += 1
+        if piece := cutter.feed(decoder.add(token)):
+            yield Answer(piece, count)
+            count = 0
+        if cutter.stopped:
+            return
+    if tail := cutter.feed(decoder.flush()) + cutter.flush():
+        yield Answer(tail, count)
+
+
 class StopCutter:
     """Cuts a stream of text pieces at the first stop string.
 

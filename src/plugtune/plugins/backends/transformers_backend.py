@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
-from plugtune.core.interfaces import Answer
 from plugtune.core.records import Conversation, check_messages
 from plugtune.plugins.backends import vision
 from plugtune.plugins.backends.adapters import (
@@ -27,10 +26,9 @@ from plugtune.plugins.backends.adapters import (
     select_adapter,
 )
 from plugtune.plugins.backends.decoding import (
-    IncrementalDecoder,
-    StopCutter,
     TokenQueue,
     answer_from_ids,
+    answer_pieces,
     streamed_until_stop,
 )
 from plugtune.plugins.backends.stopping import StopCriteria
@@ -155,17 +153,8 @@ class TransformersBackend:
         )
         thread.start()
         try:
-            decoder, cutter = IncrementalDecoder(self.tokenizer), StopCutter(self._stops(params))
-            count = 0  # tokens since the last piece
-            for token in streamed_until_stop(tokens, self.stop_ids):
-                count += 1
-                if piece := cutter.feed(decoder.add(token)):
-                    yield Answer(piece, count)
-                    count = 0
-                if cutter.stopped:
-                    return
-            if tail := cutter.feed(decoder.flush()) + cutter.flush():
-                yield Answer(tail, count)
+            yield from answer_pieces(streamed_until_stop(tokens, self.stop_ids),
+                                     self.tokenizer, self._stops(params))
         finally:  # also when the reader stops early: end generation, then the thread
             cancelled.set()
             thread.join()

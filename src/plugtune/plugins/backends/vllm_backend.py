@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
-from plugtune.core.interfaces import Answer
 from plugtune.core.records import Conversation, check_messages
 from plugtune.plugins.backends.adapters import CONFIG_ADAPTER
 from plugtune.plugins.backends.decoding import (
-    IncrementalDecoder,
-    StopCutter,
     answer_from_ids,
+    answer_pieces,
+    streamed_until_stop,
 )
 
 if TYPE_CHECKING:
@@ -155,22 +154,9 @@ class VLLMBackend:
         """The answer to ``conversation`` in pieces, as the engine generates the tokens."""
         engine, params = self._loaded(), params or self.generation
         request = engine.add(self._encode(conversation), self._sampling(params), self._lora())
-        decoder, cutter = IncrementalDecoder(self.tokenizer), StopCutter(self._stops(params))
-        stops = set(self.stop_ids)
-        count = 0  # tokens since the last piece
         try:
-            for delta in engine.deltas(request):
-                for token in delta:
-                    if token in stops:
-                        return
-                    count += 1
-                    if piece := cutter.feed(decoder.add(token)):
-                        yield Answer(piece, count)
-                        count = 0
-                    if cutter.stopped:
-                        return
-            if tail := cutter.feed(decoder.flush()) + cutter.flush():
-                yield Answer(tail, count)
+            yield from answer_pieces(streamed_until_stop(engine.deltas(request), self.stop_ids),
+                                     self.tokenizer, self._stops(params))
         finally:  # also when the reader stops early
             engine.abort(request)
 
