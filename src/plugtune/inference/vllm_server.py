@@ -119,8 +119,12 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def _start(server: VLLMServer, **streams: Any) -> subprocess.Popen[bytes]:
     # Its own process group, so that stopping it also stops vLLM's engine processes.
+    # Unbuffered: vLLM logs to stdout, and a log file would otherwise lose its last lines
+    # (those an error message quotes) when the server dies or is stopped.
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
-        return subprocess.Popen(server.command(), start_new_session=True, **streams)
+        return subprocess.Popen(server.command(), start_new_session=True, env=environment,
+                                **streams)
     except OSError as error:
         raise ConfigError(f"cannot start vLLM's server with {server.python!r} "
                           f"({error}); set {PYTHON_ENV} to a python that has vllm") from None
