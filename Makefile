@@ -22,7 +22,7 @@ install: $(BIN)/plugtune wordnet
 # data path and METEOR is checked with it. Fails if that does not work; without apt-get
 # (not Debian) it says it skipped, and the METEOR tests skip.
 wordnet: $(BIN)/plugtune
-	$(BIN)/python -c "from plugtune.plugins.metrics.meteor import main; raise SystemExit(main(['--install']))"
+	$(BIN)/python -c "from plugtune.plugins.metrics.wordnet import main; raise SystemExit(main(['--install']))"
 
 quickstart: install
 	PATH="$(abspath $(BIN)):$$PATH" bash examples/quickstart.sh

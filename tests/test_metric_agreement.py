@@ -13,7 +13,7 @@ import pytest
 import sacrebleu
 from rouge_score import rouge_scorer
 
-from plugtune.plugins.metrics import meteor
+from plugtune.plugins.metrics import wordnet
 from plugtune.plugins.metrics.meteor import Meteor
 from plugtune.plugins.metrics.rouge import Rouge
 from plugtune.plugins.metrics.sacrebleu_metrics import Bleu, Chrf, Ter
@@ -228,9 +228,9 @@ def wordnet_folder(tmp_path_factory):
     source = _debian_wordnet()
     if source is None:
         pytest.skip("no Debian WordNet here: apt-get install (or download) wordnet-base")
-    folder = meteor.setup_wordnet(source, tmp_path_factory.mktemp("nltk") / "wordnet")
+    folder = wordnet.setup_wordnet(source, tmp_path_factory.mktemp("nltk") / "wordnet")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(meteor.WORDNET_ENV_VAR, str(folder))
+        patch.setenv(wordnet.WORDNET_ENV_VAR, str(folder))
         yield folder
 
 
@@ -239,10 +239,10 @@ def test_meteor_agrees_with_nltk(language, wordnet_folder):
     from nltk.translate.meteor_score import meteor_score
 
     # nltk's WordNet reader on that folder (plugtune's loader only says where it is)
-    wordnet = meteor.load_wordnet()
+    reader = wordnet.load_wordnet()
     predictions, references = LANGUAGES[language]
     words = jieba_words if language == "zh" else en_words
-    theirs = [meteor_score([words(r)], words(p), wordnet=wordnet)
+    theirs = [meteor_score([words(r)], words(p), wordnet=reader)
               for p, r in zip(predictions, references, strict=True)]
     metric = Meteor(language=language)
     close([s["meteor"] for s in metric.score_samples(predictions, references)], theirs)

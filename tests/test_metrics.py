@@ -9,7 +9,7 @@ import pytest
 
 from plugtune import Session
 from plugtune.core.errors import ConfigError, PlugtuneError
-from plugtune.plugins.metrics import meteor
+from plugtune.plugins.metrics import meteor, wordnet
 from plugtune.plugins.metrics.accuracy import Accuracy, normalize_label
 from plugtune.plugins.metrics.rouge import Rouge
 from plugtune.plugins.metrics.sacrebleu_metrics import Bleu, Chrf, Ter
@@ -89,13 +89,13 @@ def test_the_registry_lists_and_builds_every_metric():
 
 
 def test_meteor_without_wordnet_says_how_to_install_it(monkeypatch, tmp_path):
-    monkeypatch.delenv(meteor.WORDNET_ENV_VAR, raising=False)
+    monkeypatch.delenv(wordnet.WORDNET_ENV_VAR, raising=False)
     monkeypatch.setenv("PLUGTUNE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(meteor, "DEBIAN_WORDNET", tmp_path / "none")
-    monkeypatch.setattr(meteor, "_nltk_has_wordnet", lambda: False)
+    monkeypatch.setattr(wordnet, "DEBIAN_WORDNET", tmp_path / "none")
+    monkeypatch.setattr(wordnet, "_nltk_has_wordnet", lambda: False)
     with pytest.raises(PlugtuneError, match="apt-get install wordnet-base"):
         meteor.Meteor()([REF], [REF])
-    monkeypatch.setenv(meteor.WORDNET_ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(wordnet.WORDNET_ENV_VAR, str(tmp_path))
     with pytest.raises(PlugtuneError, match="not a WordNet folder"):
         meteor.Meteor()([REF], [REF])
 
@@ -103,17 +103,17 @@ def test_meteor_without_wordnet_says_how_to_install_it(monkeypatch, tmp_path):
 def _debian_wordnet() -> Path | None:
     """Debian's WordNet files: `make install` (its `wordnet` step) provides them wherever
     apt-get exists, or fails; so a METEOR test skips only on a machine without apt."""
-    return meteor.debian_wordnet_source()
+    return wordnet.debian_wordnet_source()
 
 
 def test_meteor_scores_with_wordnet_set_up_from_debian_files(monkeypatch, tmp_path):
     source = _debian_wordnet()
     if source is None:
         pytest.skip("no Debian WordNet here: apt-get install (or download) wordnet-base")
-    folder = meteor.setup_wordnet(source, tmp_path / "wordnet")
-    monkeypatch.setenv(meteor.WORDNET_ENV_VAR, str(folder))
-    wordnet = meteor.load_wordnet()
-    assert wordnet.lemma_from_key("dog%1:05:00::").synset().name() == "dog.n.01"
+    folder = wordnet.setup_wordnet(source, tmp_path / "wordnet")
+    monkeypatch.setenv(wordnet.WORDNET_ENV_VAR, str(folder))
+    reader = wordnet.load_wordnet()
+    assert reader.lemma_from_key("dog%1:05:00::").synset().name() == "dog.n.01"
     scores = meteor.Meteor().score_samples(
         ["the cat was sitting on the rug", REF, "the auto is red"],
         [REF, REF, "the car is red"])
