@@ -154,6 +154,36 @@ class Bleu(TextMetric):
                 for hyp, candidates in zip(hyps, refs, strict=True)]
 
 
+class _SentenceLevel(TextMetric):
+    """A sacrebleu metric whose corpus score is ``corpus_score`` over every pair and whose
+    per-sample scores are ``sentence_score`` of each: subclasses give the scorer and how
+    texts are prepared (segmented for Chinese)."""
+
+    def _scorer(self) -> Any:
+        raise NotImplementedError
+
+    def _prepare(
+        self, predictions: Sequence[str], references: References
+    ) -> tuple[list[str], list[list[str]]]:
+        raise NotImplementedError
+
+    def __call__(self, predictions: Sequence[str], references: References) -> dict[str, float]:
+        hyps, refs = self._prepare(predictions, references)
+        if not hyps:
+            return {self.name: 0.0}
+        return {self.name: self._scorer().corpus_score(hyps, _reference_streams(refs)).score}
+
+    def score_samples(
+        self, predictions: Sequence[str], references: References
+    ) -> list[dict[str, float]]:
+        hyps, refs = self._prepare(predictions, references)
+        scorer = self._scorer()
+        return [
+            {self.name: scorer.sentence_score(hyp, candidates).score}
+            for hyp, candidates in zip(hyps, refs, strict=True)
+        ]
+
+
 class ChrfOptions(MetricOptions):
     char_order: int = Field(6, ge=1, description="Character n-grams up to this length.")
     word_order: int = Field(0, ge=0, description="2 gives chrF++.")
@@ -161,7 +191,7 @@ class ChrfOptions(MetricOptions):
     lowercase: bool = False
 
 
-class Chrf(TextMetric):
+class Chrf(_SentenceLevel):
     """chrF (sacrebleu): character n-gram F-score, 0–100; chrF++ with ``word_order: 2``.
     For ``language: zh`` the text is segmented with jieba first (only word n-grams see it)."""
 
@@ -188,22 +218,6 @@ class Chrf(TextMetric):
             )
         return list(predictions), refs
 
-    def __call__(self, predictions: Sequence[str], references: References) -> dict[str, float]:
-        hyps, refs = self._prepare(predictions, references)
-        if not hyps:
-            return {"chrf": 0.0}
-        return {"chrf": self._scorer().corpus_score(hyps, _reference_streams(refs)).score}
-
-    def score_samples(
-        self, predictions: Sequence[str], references: References
-    ) -> list[dict[str, float]]:
-        hyps, refs = self._prepare(predictions, references)
-        scorer = self._scorer()
-        return [
-            {"chrf": scorer.sentence_score(hyp, candidates).score}
-            for hyp, candidates in zip(hyps, refs, strict=True)
-        ]
-
 
 class TerOptions(MetricOptions):
     normalized: bool = False
@@ -211,7 +225,7 @@ class TerOptions(MetricOptions):
     case_sensitive: bool = False
 
 
-class Ter(TextMetric):
+class Ter(_SentenceLevel):
     """TER (sacrebleu): edits per reference word, 0 for identical texts (lower is
     better; can exceed 100). ``language: zh`` segments Chinese with jieba first."""
 
@@ -226,12 +240,6 @@ class Ter(TextMetric):
             case_sensitive=self.options.case_sensitive,
         )
 
-    def __call__(self, predictions: Sequence[str], references: References) -> dict[str, float]:
-        hyps, refs = self._prepare(predictions, references)
-        if not refs:
-            return {"ter": 0.0}
-        return {"ter": self._scorer().corpus_score(hyps, _reference_streams(refs)).score}
-
     def _prepare(
         self, predictions: Sequence[str], references: References
     ) -> tuple[list[str], list[list[str]]]:
@@ -242,13 +250,3 @@ class Ter(TextMetric):
             [segment(text, "zh") for text in predictions],
             [[segment(text, "zh") for text in candidates] for candidates in refs],
         )
-
-    def score_samples(
-        self, predictions: Sequence[str], references: References
-    ) -> list[dict[str, float]]:
-        hyps, refs = self._prepare(predictions, references)
-        scorer = self._scorer()
-        return [
-            {"ter": scorer.sentence_score(hyp, candidates).score}
-            for hyp, candidates in zip(hyps, refs, strict=True)
-        ]
