@@ -18,6 +18,7 @@ def test_example_config_validates(path):
         assert (REPO / config.training.model_extra["deepspeed"]).is_file()
 
 
-def test_the_examples_cover_deepspeed_and_fsdp():
+def test_the_examples_cover_each_kind_of_run():
     names = {path.name for path in CONFIGS}
-    assert {"quickstart.yaml", "sft_deepspeed_zero2.yaml", "sft_fsdp.yaml"} <= names
+    assert {"quickstart.yaml", "sft_deepspeed_zero2.yaml", "sft_fsdp.yaml", "dpo.yaml",
+            "grpo.yaml", "ppo.yaml", "rag.yaml", "eval.yaml"} <= names

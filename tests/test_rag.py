@@ -337,6 +337,13 @@ def test_chat_rag_without_a_retriever_is_a_clear_error(tmp_path):
     assert "RAG needs a retriever in the config" in result.output
 
 
+def test_a_missing_store_fails_when_the_retriever_loads_not_at_the_first_question(tmp_path):
+    config = RunConfig.model_validate(
+        {"retriever": {"name": "chroma", "db": str(tmp_path / "no-store")}})
+    with pytest.raises(ConfigError, match="no-store"):
+        load_injector(config, Session())
+
+
 def test_the_server_applies_the_retriever_to_each_request(store_dir):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient

@@ -119,7 +119,13 @@ def load_injector(config: RunConfig, session: Session) -> ContextInjector:
             "retriever: {name: chroma, db: path/to/store} (build the store with "
             "`plugtune rag index DOCS --db path/to/store`)"
         )
-    return ContextInjector.for_retriever(session.build("retrievers", config.retriever))
+    retriever = session.build("retrievers", config.retriever)
+    # A retriever that opens lazily (chroma: for config validation) opens now, so that
+    # a missing store fails before the model loads and no first answer waits on it.
+    open_now = getattr(retriever, "open", None)
+    if callable(open_now):
+        open_now()
+    return ContextInjector.for_retriever(retriever)
 
 
 def _last_user(conversation: Conversation) -> int | None:

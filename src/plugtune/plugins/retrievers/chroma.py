@@ -72,5 +72,9 @@ class ChromaRetriever:
             self._store = DocumentStore.open(self.db, self.collection, self.embedding_model)
         return self._store
 
+    def open(self) -> None:
+        """Open the store and its embedding model now rather than on the first question."""
+        _ = self.store
+
     def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
         return self.store.query(question, k or self.k)
