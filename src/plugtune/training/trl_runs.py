@@ -148,3 +148,19 @@ def loaded_records(run: TrainingRun) -> tuple[list[Record], list[Record], Any, A
     tokenizer = load_tokenizer(config.model)
     template = resolve_template(run.session, config.template, tokenizer)
     return loaded.train, loaded.eval, tokenizer, template
+
+
+def pair_rows_by_split(run: TrainingRun, trainer: str, *, whole: bool = False
+                       ) -> tuple[dict[str, list[dict[str, list[int]]]], Any]:
+    """The run's preference pairs as token rows, ``{"train": …, "eval": …}``, and the
+    tokenizer (what dpo and rm train on; ``whole``: see ``pair_rows``)."""
+    from plugtune.training.preference import pair_rows, preference_pairs
+
+    train, evaluation, tokenizer, template = loaded_records(run)
+    policy = run.config.data.on_bad_record
+    rows = {
+        split: pair_rows(preference_pairs(records, trainer, policy), template, tokenizer,
+                         run.config, split, whole=whole)
+        for split, records in (("train", train), ("eval", evaluation))
+    }
+    return rows, tokenizer

@@ -91,12 +91,8 @@ class DirectPreferenceOptimization:
         from trl import DPOConfig, DPOTrainer
 
         from plugtune.training.finetuning import trainable_model
-        from plugtune.training.preference import (
-            pair_rows,
-            preference_pairs,
-        )
         from plugtune.training.trl_runs import (
-            loaded_records,
+            pair_rows_by_split,
             pretokenized,
             reference_model,
             train_with_trl,
@@ -104,13 +100,7 @@ class DirectPreferenceOptimization:
         )
 
         config = run.config
-        train, evaluation, tokenizer, template = loaded_records(run)
-        policy = config.data.on_bad_record
-        rows = {
-            split: pair_rows(preference_pairs(records, "dpo", policy), template, tokenizer,
-                             config, split)
-            for split, records in (("train", train), ("eval", evaluation))
-        }
+        rows, tokenizer = pair_rows_by_split(run, "dpo")
         args = trl_arguments(run, DPOConfig, "dpo", self.options.model_dump(exclude={"ref_model"}),
                              has_eval=bool(rows["eval"]))
         set_seed(config.training.seed)  # before the adapter is initialised: runs repeat

@@ -43,24 +43,10 @@ class RewardModeling:
         from trl import RewardConfig, RewardTrainer
 
         from plugtune.training.finetuning import trainable_model
-        from plugtune.training.preference import (
-            pair_rows,
-            preference_pairs,
-        )
-        from plugtune.training.trl_runs import (
-            loaded_records,
-            train_with_trl,
-            trl_arguments,
-        )
+        from plugtune.training.trl_runs import pair_rows_by_split, train_with_trl, trl_arguments
 
         config = run.config
-        train, evaluation, tokenizer, template = loaded_records(run)
-        policy = config.data.on_bad_record
-        rows = {
-            split: pair_rows(preference_pairs(records, "rm", policy), template, tokenizer,
-                             config, split, whole=True)
-            for split, records in (("train", train), ("eval", evaluation))
-        }
+        rows, tokenizer = pair_rows_by_split(run, "rm", whole=True)
         # The rows fit data.cutoff_len already; TRL's max_length would only run a filter.
         options = {**self.options.model_dump(), "max_length": None}
         args = trl_arguments(run, RewardConfig, "rm", options, has_eval=bool(rows["eval"]))
