@@ -165,7 +165,7 @@ class Plain:
 
     def generate(self, prompts: Sequence[str]) -> list[list[int]]:
         """The generated ids of each prompt, up to its first stop token."""
-        from plugtune.plugins.backends.decoding import until_stop_token
+        from plugtune.sdk.backends.decoding import until_stop_token
 
         inputs = self.tokenizer(list(prompts), return_tensors="pt", padding=True,
                                 add_special_tokens=False)
@@ -185,7 +185,7 @@ class Plain:
                 for ids in self.generate(self.prompts[start:start + BATCH])]
 
     def text(self, ids: list[int]) -> str:
-        from plugtune.plugins.backends.decoding import DECODE_KWARGS, cut_at_stop
+        from plugtune.sdk.backends.decoding import DECODE_KWARGS, cut_at_stop
 
         return cut_at_stop(self.tokenizer.decode(ids, **DECODE_KWARGS), self.stop_strings)
 
@@ -411,10 +411,10 @@ def main() -> None:
 
 def measure(folder: Path, data: Path, backends: list[str], args: argparse.Namespace) -> list[Row]:
     from plugtune import Session
+    from plugtune.core.records import prompt_and_reference
     from plugtune.data.datasets import load_datasets
     from plugtune.data.templates import resolve_template, stop_token_ids
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.inference.predict import prompt_and_reference
 
     config, session = run_config(data, "transformers"), Session()
     tokenizer = load_tokenizer(config.model)

@@ -10,7 +10,8 @@ from typing import Any
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from plugtune import Session
-from plugtune.core.records import Conversation, Message, ToolCall, check_messages
+from plugtune.core.records import Conversation, Message, ToolCall
+from plugtune.sdk.turns import check_messages
 from tests.conftest import FIXTURES
 
 UPSTREAM = {

@@ -10,12 +10,13 @@ from plugtune import Session
 from plugtune.core.config import GenerationConfig, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.hookspecs import hookimpl
-from plugtune.core.interfaces import Backend, joined
+from plugtune.core.interfaces import Backend
 from plugtune.core.records import Conversation, Message, RecordError
-from plugtune.plugins.backends.decoding import (
+from plugtune.sdk.backends.decoding import (
     IncrementalDecoder,
     StopCutter,
     cut_at_stop,
+    joined,
     until_stop_token,
 )
 

@@ -7,10 +7,10 @@ import textwrap
 
 from click.testing import CliRunner
 
-from plugtune.core.cli import cli
-from plugtune.core.cli.state import CliState
+from plugtune.cli import cli
 from plugtune.core.records import Conversation, Message
 from plugtune.inference.chat import ChatSession
+from plugtune.sdk.cli import CliState
 
 RECORDER = '''
 import json

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from plugtune.core.cli import cli
+from plugtune.cli import cli
 
 HEAVY = ("torch", "transformers", "trl", "peft")
 
@@ -123,7 +123,7 @@ def test_version_and_env():
 @pytest.mark.parametrize("args", [["--help"], ["plugins", "list"], ["config", "schema"]])
 def test_startup_commands_import_no_heavy_library(args):
     code = (
-        "import sys\nfrom plugtune.core.cli import cli\n"
+        "import sys\nfrom plugtune.cli import cli\n"
         f"try:\n    cli({args!r}, standalone_mode=False)\nexcept SystemExit:\n    pass\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )

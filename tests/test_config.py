@@ -77,8 +77,21 @@ def test_an_unknown_section_without_a_close_match_lists_the_known_keys(tmp_path)
 def test_wrong_types_and_ranges_name_the_key():
     with pytest.raises(ConfigError, match=r"data.val_size: Input should be less than 1"):
         load_config(None, ["data.val_size=1.5"])
-    with pytest.raises(ConfigError, match=r"peft.type: Input should be 'lora'"):
-        load_config(None, ["peft.type=lorra"])
+    # A peft method is a plugin with its own options model, checked by the session.
+    from plugtune import Session
+    from plugtune.core.errors import UnknownComponentError
+
+    session = Session()
+    with pytest.raises(ConfigError, match=r"peft: peft 'lora'.*\n  r: Input should be greater"):
+        session.validate(load_config(None, ["peft.r=0"]))
+    with pytest.raises(UnknownComponentError,
+                       match=r"peft: no peft named 'lorra' \(did you mean 'lora'"):
+        session.validate(load_config(None, ["peft.type=lorra"]))
+    with pytest.raises(ConfigError, match=r"peft 'freeze'.*\n  r: unknown key"):
+        session.validate(load_config(None, ["peft.type=freeze", "peft.r=4"]))
+    resolved = session.validate(load_config(None, ["peft.type=dora"]))
+    assert resolved.model_dump()["peft"] == {"type": "dora", "r": 8, "alpha": 16, "dropout": 0.0,
+                                            "target": "all", "modules_to_save": []}
 
 
 def test_unreadable_and_malformed_files_name_the_file(tmp_path):
@@ -114,6 +127,7 @@ def test_component_refs_take_a_name_or_a_mapping_with_options():
     assert dumped["callbacks"] == [{"name": "early_stopping", "patience": 2}]
     keys = [(key, kind) for key, kind, _ in config.component_refs()]
     assert keys == [
+        ("peft", "peft"),
         ("template", "templates"),
         ("rewards[0]", "rewards"),
         ("rewards[1]", "rewards"),
@@ -150,12 +164,12 @@ def test_the_json_schema_describes_every_section():
 def test_dataset_formats_are_component_refs_checked_by_the_session():
     config = load_config(None, ["data.train=[{path: a.jsonl, format: {name: alpca}}]"])
     keys = [(key, kind) for key, kind, _ in config.component_refs()]
-    assert keys == [("data.train[0].format", "loaders")]
+    assert keys == [("peft", "peft"), ("data.train[0].format", "loaders")]
     with pytest.raises(Exception, match="no loader named 'alpca' \\(did you mean 'alpaca'"):
         Session().validate(config)
 
 
 def test_template_auto_is_left_to_the_tokenizer():
     config = load_config(None, ["template=auto"])
-    assert list(config.component_refs()) == []
+    assert [key for key, _, _ in config.component_refs()] == ["peft"]
     assert Session().validate(config).template.name == "auto"

@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from plugtune import ConfigError, Session
-from plugtune.core.cli import cli
+from plugtune.cli import cli
 from plugtune.core.config import ModelConfig, load_config
 from plugtune.core.records import Conversation, Message
 from plugtune.data.encoding import encode_conversations

@@ -10,14 +10,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from plugtune import Session
 from plugtune.core.config import BenchmarkConfig, ModelConfig, load_config
 from plugtune.core.errors import ConfigError
 from plugtune.evaluation.benchmarks import (
-    LAYOUTS,
+    Benchmark,
     detect_layout,
-    discover,
-    load_questions,
-    read_rows,
     run_benchmark,
 )
 from plugtune.evaluation.choices import (
@@ -31,6 +29,12 @@ from plugtune.plugins.loaders.multiple_choice import CevalLoader, CmmluLoader, M
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / "examples" / "benchmarks"
 SPLIT = {"ceval": "val", "mmlu": "test", "cmmlu": "test"}
+LAYOUTS = list(SPLIT)
+SESSION = Session()
+
+
+def benchmark(layout: str) -> Benchmark:
+    return Benchmark.named(layout, SESSION)
 SUBJECTS = {
     "ceval": ["chinese_geography", "elementary_mathematics"],
     "mmlu": ["astronomy", "elementary_mathematics"],
@@ -67,21 +71,29 @@ def config_for(layout: str, tmp_path: Path, **bench: Any) -> Any:
 # --- layouts ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_layouts_are_plugins() -> None:
+    assert SESSION.registry("benchmarks").names() == sorted(LAYOUTS)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_layout_discovery_and_detection(layout: str) -> None:
-    assert detect_layout(BENCHMARKS / layout) == layout
-    files = discover(BENCHMARKS / layout, layout, SPLIT[layout])
+    assert detect_layout(BENCHMARKS / layout, SESSION) == layout
+    bench = benchmark(layout)
+    files = bench.files(BENCHMARKS / layout, SPLIT[layout])
     assert list(files) == SUBJECTS[layout]
-    assert list(discover(BENCHMARKS / layout, layout, "dev")) == SUBJECTS[layout]
+    dev = bench.files(BENCHMARKS / layout, "dev")
+    assert list(dev) == SUBJECTS[layout]
     for subject, file in files.items():
-        questions = load_questions(file, layout, subject)
+        questions = bench.questions(file, subject)
         assert len(questions) == 8
         assert all(q.answer in "ABCD" and set(q.choices) == set("ABCD") for q in questions)
-        assert len(load_questions(discover(BENCHMARKS / layout, layout, "dev")[subject],
-                                  layout, subject)) == 5
+        assert len(bench.questions(dev[subject], subject)) == 5
 
 
 def test_parsing_header_and_headerless() -> None:
+    def read_rows(file: Path, layout: str) -> list[dict[str, str]]:
+        return benchmark(layout).layout.rows(file)
+
     mmlu = read_rows(BENCHMARKS / "mmlu/data/dev/astronomy_dev.csv", "mmlu")
     # No header: the first line is a question, not column names.
     assert mmlu[0] == {"question": "Which planet is closest to the Sun?", "A": "Venus",
@@ -122,17 +134,25 @@ def test_loaders_are_registered_and_reject_bad_answers() -> None:
         MmluLoader().convert(row, "f.csv:1")
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_bad_folder_names_path_and_layout(layout: str, tmp_path: Path) -> None:
     (tmp_path / "dev").mkdir()
     (tmp_path / "dev" / "notes.txt").write_text("x")
     with pytest.raises(ConfigError) as error:
-        discover(tmp_path, layout, SPLIT[layout])
+        benchmark(layout).files(tmp_path, SPLIT[layout])
     message = str(error.value)
     assert str(tmp_path) in message and f"the {layout} layout" in message
-    assert LAYOUTS[layout].description in message
-    with pytest.raises(ConfigError, match="expected one of the layouts"):
-        detect_layout(tmp_path)
+    assert benchmark(layout).layout.description in message
+    with pytest.raises(ConfigError, match="no layout matches.*Expected one of the layouts"):
+        detect_layout(tmp_path, SESSION)
+
+
+def test_a_headerless_line_with_too_few_cells_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "data" / "dev").mkdir(parents=True)
+    bad = tmp_path / "data" / "dev" / "x_dev.csv"
+    bad.write_text("Q?,a,b,c,d,A\nQ2?,a,b\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"x_dev.csv: line 2 has 3 columns, expected 6"):
+        benchmark("mmlu").questions(bad, "x")
 
 
 # --- prompt and choice tokens ----------------------------------------------------------
@@ -203,23 +223,22 @@ class FakeModel:
 
 
 def answers_of(layout: str) -> dict[str, str]:
-    files = discover(BENCHMARKS / layout, layout, SPLIT[layout])
-    return {
-        q.question: str(q.answer) for s, f in files.items() for q in load_questions(f, layout, s)
-    }
+    bench = benchmark(layout)
+    files = bench.files(BENCHMARKS / layout, SPLIT[layout])
+    return {q.question: str(q.answer) for s, f in files.items() for q in bench.questions(f, s)}
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_scorer_with_fake_model(layout: str, tokenizer: Any, tmp_path: Path) -> None:
     spaced = layout == "mmlu"
     right = FakeModel(tokenizer, answers_of(layout), spaced=spaced)
     config = config_for(layout, tmp_path, shots=2, batch_size=3)
-    result = run_benchmark(config, model=right, tokenizer=tokenizer)
+    result = run_benchmark(config, SESSION, model=right, tokenizer=tokenizer)
     assert result.macro_accuracy == 1.0 and result.micro_accuracy == 1.0
     assert right.calls == [3, 3, 3, 3, 3, 1]  # 16 questions in batches of 3
 
     always_a = FakeModel(tokenizer, {}, fixed="A", spaced=spaced)
-    result = run_benchmark(config, model=always_a, tokenizer=tokenizer)
+    result = run_benchmark(config, SESSION, model=always_a, tokenizer=tokenizer)
     expected = A_SHARE[layout]
     assert {s: r.accuracy for s, r in result.subjects.items()} == pytest.approx(expected)
     assert result.macro_accuracy == pytest.approx(sum(expected.values()) / 2)
@@ -229,7 +248,7 @@ def test_scorer_with_fake_model(layout: str, tokenizer: Any, tmp_path: Path) -> 
 def test_scorer_rejects_wrong_letter_mapping(tokenizer: Any, tmp_path: Path) -> None:
     # The fake model answers with the bare-letter tokens while MMLU reads " A".." D".
     wrong = FakeModel(tokenizer, answers_of("mmlu"), spaced=False)
-    result = run_benchmark(config_for("mmlu", tmp_path, shots=0), model=wrong,
+    result = run_benchmark(config_for("mmlu", tmp_path, shots=0), SESSION, model=wrong,
                            tokenizer=tokenizer)
     assert result.macro_accuracy < 1.0
 
@@ -237,21 +256,21 @@ def test_scorer_rejects_wrong_letter_mapping(tokenizer: Any, tmp_path: Path) -> 
 def test_subjects_limit_and_unknown_subject(tokenizer: Any, tmp_path: Path) -> None:
     model = FakeModel(tokenizer, answers_of("mmlu"))
     config = config_for("mmlu", tmp_path, shots=0, subjects=["astronomy"])
-    result = run_benchmark(config, model=model, tokenizer=tokenizer, limit=3)
+    result = run_benchmark(config, SESSION, model=model, tokenizer=tokenizer, limit=3)
     assert list(result.subjects) == ["astronomy"] and result.subjects["astronomy"].total == 3
     with pytest.raises(ConfigError, match="no physics in"):
-        run_benchmark(config_for("mmlu", tmp_path, subjects=["physics"]), model=model,
+        run_benchmark(config_for("mmlu", tmp_path, subjects=["physics"]), SESSION, model=model,
                       tokenizer=tokenizer)
 
 
 # --- the tiny model end to end ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_tiny_model_end_to_end(layout: str, tiny_model: Any, tokenizer: Any,
                                tmp_path: Path) -> None:
     config = config_for(layout, tmp_path, shots=1, chat=layout == "cmmlu")
-    result = run_benchmark(config, model=tiny_model, tokenizer=tokenizer)
+    result = run_benchmark(config, SESSION, model=tiny_model, tokenizer=tokenizer)
     files = result.write(tmp_path)
     summary = json.loads((tmp_path / "eval_results.json").read_text(encoding="utf-8"))
     assert set(summary["subjects"]) == set(SUBJECTS[layout])
@@ -278,8 +297,8 @@ def test_padding_does_not_change_predictions(tiny_model: Any, tokenizer: Any) ->
 
 
 def test_cli_eval(tmp_path: Path) -> None:
-    from plugtune.core.cli import cli
-    from plugtune.core.cli.state import CliState
+    from plugtune.cli import cli
+    from plugtune.sdk.cli import CliState
 
     config = tmp_path / "run.yaml"
     config.write_text(

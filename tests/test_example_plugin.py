@@ -80,7 +80,7 @@ def test_the_command_joins_the_cli(installed, monkeypatch, tmp_path):
     monkeypatch.setenv("PLUGTUNE_LOAD_PLUGINS", "plugtune-example")
     text = tmp_path / "words.txt"
     text.write_text("to be or not to be")
-    from plugtune.core.cli import cli
+    from plugtune.cli import cli
 
     result = CliRunner().invoke(cli, ["example-words", str(text), "--top", "2"])
     assert result.exit_code == 0, result.output

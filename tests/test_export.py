@@ -20,14 +20,14 @@ import yaml
 from click.testing import CliRunner
 
 from plugtune import Session, load_config
-from plugtune.core.cli import cli
-from plugtune.core.cli.state import CliState
+from plugtune.cli import cli
 from plugtune.core.config import ModelConfig, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import Conversation, Message
 from plugtune.data.templates import resolve_template, stop_token_ids
 from plugtune.data.tokenizer import load_tokenizer
 from plugtune.models import load_causal_lm
+from plugtune.sdk.cli import CliState
 from plugtune.tiny import resolve_model_path
 from plugtune.training.export import export_model
 
@@ -152,22 +152,49 @@ def test_tokenizer_keeps_the_runs_template_and_generation_stops_on_it(
 def test_a_template_the_tokenizer_does_not_render_is_refused(
     base_dir: Path, adapter_dir: Path, tmp_path: Path
 ) -> None:
-    config = run_config(base_dir, tmp_path / "run", template="llama3")
+    # glm4 writes no Jinja of its own (its logic is more than slots): the tokenizer's
+    # template would have to render it, and the tiny Qwen tokenizer's does not.
+    config = run_config(base_dir, tmp_path / "run", template="glm4")
     with pytest.raises(ConfigError) as info:
         export_model(config, Session(), adapter=adapter_dir)
     message = str(info.value)
-    assert "'llama3'" in message and "--keep-tokenizer-template" in message
-    assert "<|begin_of_text|>" in message and "<|im_start|>" in message  # where they part
+    assert "'glm4'" in message and "--keep-tokenizer-template" in message
+    assert "[gMASK]" in message and "<|im_start|>" in message  # where they part
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_keep_tokenizer_template_exports_despite_the_mismatch(
     base_dir: Path, adapter_dir: Path, tmp_path: Path
 ) -> None:
-    config = run_config(base_dir, tmp_path, template="llama3")
+    config = run_config(base_dir, tmp_path, template="glm4")
     target = export_model(config, Session(), adapter=adapter_dir, keep_tokenizer_template=True)
     record = json.loads((target / "export.json").read_text())
-    assert record["template"] == "llama3" and record["tokenizer_template_matches"] is False
+    assert record["template"] == "glm4" and record["tokenizer_template_matches"] is False
+    assert record["chat_template"] == "tokenizer"
+
+
+def test_a_slot_template_exports_its_own_jinja(
+    base_dir: Path, adapter_dir: Path, tmp_path: Path
+) -> None:
+    """A run trained with another family's template ships that template, not the base
+    tokenizer's: the exported tokenizer renders exactly what training rendered."""
+    from transformers import AutoTokenizer
+
+    from plugtune.core.records import Conversation, Message
+    from plugtune.sdk.templates import template_messages
+
+    config = run_config(base_dir, tmp_path, template="llama3")
+    target = export_model(config, Session(), adapter=adapter_dir)
+    record = json.loads((target / "export.json").read_text())
+    assert record["chat_template"] == "template" and record["tokenizer_template_matches"]
+    template = Session().build("templates", "llama3")
+    conversation = Conversation((Message("system", "Be brief."), Message("user", "Hi"),
+                                 Message("assistant", "Hello!"), Message("user", "Bye")))
+    exported = AutoTokenizer.from_pretrained(target)
+    for prompt in (False, True):
+        assert exported.apply_chat_template(
+            template_messages(conversation), tokenize=False, add_generation_prompt=prompt
+        ) == template.render(conversation, add_generation_prompt=prompt)
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ import textwrap
 import pytest
 
 from plugtune import ConfigError, Session, load_config
-from plugtune.core.errors import RewardError
 from plugtune.core.records import Conversation, Message, Preference
+from plugtune.rewards import RewardError
 from plugtune.training import train
 from tests.conftest import REPO, write_jsonl
 
@@ -206,7 +206,7 @@ def test_completions_cut_off_by_the_length_limit_warn_loudly(tmp_path, prompts_f
                                                             caplog):
     config = grpo_config(tmp_path, prompts_file, "[format]", "training.max_steps=2",
                          trainer="{name: grpo, max_completion_length: 4}")
-    with caplog.at_level(logging.WARNING, logger="plugtune.training.grpo_checks"):
+    with caplog.at_level(logging.WARNING, logger="plugtune.plugins.trainers.grpo.checks"):
         train(config, session)
     # The random model never emits its end-of-turn token.
     assert "100% of the completions were cut off at max_completion_length (4 tokens)" in (
@@ -225,7 +225,7 @@ def test_prompts_are_rendered_by_the_template_and_carry_their_columns(session):
     from plugtune.core.config import ModelConfig
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.plugins.trainers.grpo import prompt_rows
+    from plugtune.training.prompts import prompt_rows
 
     question = Message("user", "Two plus two?")
     records = [

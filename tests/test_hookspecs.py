@@ -86,6 +86,18 @@ class EveryKind:
         register("marker", Marker("callbacks"))
 
     @hookspecs.hookimpl
+    def register_peft(self, register):
+        register("marker", Marker("peft"))
+
+    @hookspecs.hookimpl
+    def register_benchmarks(self, register):
+        register("marker", Marker("benchmarks"))
+
+    @hookspecs.hookimpl
+    def register_config_readers(self, register):
+        register("marker", Marker("config_readers"))
+
+    @hookspecs.hookimpl
     def register_commands(self, register):
         import click
 

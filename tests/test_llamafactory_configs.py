@@ -12,11 +12,14 @@ import yaml
 from click.testing import CliRunner
 
 from plugtune import ConfigError, load_config
-from plugtune.compat.llamafactory import convert_llamafactory, is_llamafactory_config
-from plugtune.compat.llamafactory_keys import TEMPLATES
-from plugtune.core.cli import cli
-from plugtune.core.cli.state import CliState
+from plugtune.cli import cli
+from plugtune.plugins.config_readers.llamafactory.conversion import (
+    convert_llamafactory,
+    is_llamafactory_config,
+)
+from plugtune.plugins.config_readers.llamafactory.keys import TEMPLATES
 from plugtune.plugins.templates import TEMPLATES as PLUGTUNE_TEMPLATES
+from plugtune.sdk.cli import CliState
 from tests.conftest import FIXTURES
 
 NEW, OLD = "llamafactory_examples", "llamafactory_examples_v0.9.3"
@@ -358,7 +361,8 @@ def test_config_convert_errors(tmp_path):
     plugtune_config = tmp_path / "run.yaml"
     plugtune_config.write_text(yaml.safe_dump({"model": {"path": "tiny://qwen2"}}))
     result = CliRunner().invoke(cli, ["config", "convert", str(plugtune_config)], obj=CliState())
-    assert result.exit_code == 1 and "not a LLaMA-Factory config" in result.output
+    assert result.exit_code == 1 and "no config reader claims it" in result.output
+    assert "known: llamafactory" in result.output
     ray = FIXTURES / NEW / "train_lora/qwen3_lora_sft_ray.yaml"
     result = CliRunner().invoke(cli, ["config", "convert", str(ray)], obj=CliState())
     assert result.exit_code == 1 and "ray_num_workers: a Ray setting" in result.output
@@ -366,7 +370,8 @@ def test_config_convert_errors(tmp_path):
 
 def test_the_converter_imports_no_heavy_library():
     code = (
-        "import sys, plugtune.compat.llamafactory, plugtune.core.config\n"
+        "import sys, plugtune.core.config\n"
+        "import plugtune.plugins.config_readers.llamafactory.conversion\n"
         "assert not {'torch', 'transformers'} & set(sys.modules), sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,8 +9,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from plugtune.core.cli import cli
-from plugtune.core.cli.state import CliState
+from plugtune.cli import cli
+from plugtune.sdk.cli import CliState
 from tests.conftest import FIXTURES
 
 EXAMPLES = [

@@ -22,9 +22,9 @@ from plugtune.core.records import (
     Preference,
     RecordError,
     Text,
-    check_messages,
 )
 from plugtune.data import load_dataset
+from plugtune.sdk.turns import check_messages
 
 MUTANTS_PER_SEED = 200
 MAX_MUTATIONS = 3

@@ -10,13 +10,13 @@ import yaml
 from click.testing import CliRunner
 
 from plugtune import Session
-from plugtune.core.cli import cli
-from plugtune.core.cli.state import CliState
+from plugtune.cli import cli
 from plugtune.core.config import RunConfig
 from plugtune.evaluation.scoring import build_metrics, score_metrics
 from plugtune.inference import predict
 from plugtune.plugins.metrics.rouge import Rouge
 from plugtune.plugins.metrics.sacrebleu_metrics import Bleu
+from plugtune.sdk.cli import CliState
 from tests.conftest import REPO, EchoBackend
 
 ALPACA = REPO / "examples" / "data" / "tiny_alpaca.jsonl"

@@ -11,10 +11,10 @@ import torch
 from plugtune import Session
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import AnswerLoss
 from plugtune.core.records import Conversation, Message
 from plugtune.data.encoding import IGNORE_INDEX, EncodingOptions, encode_conversations
 from plugtune.evaluation.answer_scoring import TeacherForcingScorer
-from plugtune.evaluation.model_metrics import AnswerLoss
 from plugtune.inference import predict
 from plugtune.inference.predict import load_backend
 from plugtune.plugins.metrics.perplexity import Perplexity
@@ -69,7 +69,8 @@ def _hand_loss(backend, prompt, answer):
 
 
 def test_perplexity_matches_model_loss_on_the_same_tokens(backend):
-    scorer = TeacherForcingScorer.from_backend(backend)
+    scorer = backend.scorer()
+    assert isinstance(scorer, TeacherForcingScorer)
     scorer.batch_size = 2  # both samples in one right-padded batch
     hand = [_hand_loss(backend, p, a) for p, a in zip(PROMPTS, ANSWERS, strict=True)]
     scores = Perplexity().score_with_model(scorer, PROMPTS, ANSWERS)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from plugtune import ConfigError, Session, load_config
+from plugtune.plugins.trainers.ppo import math as ppo_math
 from plugtune.training import train
-from plugtune.training.ppo import math as ppo_math
 from tests.conftest import write_jsonl
 from tests.test_grpo import PROMPTS, SHARE_OF_E
 
@@ -177,7 +177,7 @@ def test_ppo_raises_a_learnable_reward_and_writes_its_outputs(tmp_path, prompts_
         assert (output / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any((output / "runs").iterdir())  # TensorBoard events
 
-    from plugtune.training.ppo import ValueHead
+    from plugtune.plugins.trainers.ppo.value_head import ValueHead
 
     head = ValueHead.load(output)
     assert head.linear.weight.abs().sum() > 0  # it trained
@@ -247,7 +247,7 @@ def reward_model_dir(tmp_path_factory, session):
 
 def test_reward_model_scorer_prefers_the_marker(reward_model_dir, session):
     from plugtune.core.records import Conversation, Message
-    from plugtune.training.ppo.reward_model import load_reward_scorer
+    from plugtune.plugins.trainers.ppo.reward_model import load_reward_scorer
 
     config = load_config(None, [])
     scorer = load_reward_scorer(str(reward_model_dir), config, session)
@@ -270,8 +270,8 @@ def test_reward_model_scorer_prefers_the_marker(reward_model_dir, session):
 def test_reward_model_scorer_tokenizes_as_the_rm_trained(reward_model_dir, session):
     """The scored ids are the rm's training sequence: prompt + answer + end-of-turn."""
     from plugtune.core.records import Conversation, Message, Preference
-    from plugtune.training.ppo.reward_model import load_reward_scorer
-    from plugtune.training.preference import pair_rows
+    from plugtune.plugins.trainers.ppo.reward_model import load_reward_scorer
+    from plugtune.plugins.trainers.preference.rows import pair_rows
 
     config = load_config(None, [])
     scorer = load_reward_scorer(str(reward_model_dir), config, session)

@@ -8,13 +8,21 @@ import pytest
 from click.testing import CliRunner
 
 from plugtune import Session
-from plugtune.core.cli import cli
-from plugtune.core.cli.state import CliState
+from plugtune.cli import cli
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.hookspecs import hookimpl
-from plugtune.core.records import Conversation, LabeledCompletion, Message, Preference, Text
-from plugtune.inference import PredictionResult, predict, prompt_and_reference
+from plugtune.core.records import (
+    Conversation,
+    LabeledCompletion,
+    Message,
+    Preference,
+    RecordError,
+    Text,
+    prompt_and_reference,
+)
+from plugtune.inference import PredictionResult, predict
+from plugtune.sdk.cli import CliState
 from tests.conftest import REPO, EchoBackend, write_jsonl
 
 ALPACA = REPO / "examples" / "data" / "tiny_alpaca.jsonl"
@@ -127,7 +135,7 @@ def test_prompt_and_reference_of_each_record_kind():
     assert prompt_and_reference(LabeledCompletion(Conversation((user, answer)), False)) == (
         prompt, None
     )
-    with pytest.raises(ConfigError, match="t.txt:3: a text record has no prompt"):
+    with pytest.raises(RecordError, match="t.txt:3: raw text has no prompt"):
         prompt_and_reference(Text("plain", origin="t.txt:3"))
 
 

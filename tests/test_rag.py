@@ -10,11 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from plugtune import Session
-from plugtune.core.cli import cli
-from plugtune.core.cli.state import CliState
+from plugtune.cli import cli
 from plugtune.core.config import ComponentRef, RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.core.records import Conversation, Message, RecordError
+from plugtune.core.records import Conversation, Message, Passage, RecordError
 from plugtune.inference import predict
 from plugtune.rag.chunking import (
     Document,
@@ -24,7 +23,8 @@ from plugtune.rag.chunking import (
     split_text,
 )
 from plugtune.rag.context import ContextInjector, inject_context, load_injector
-from plugtune.rag.store import DocumentStore, Passage
+from plugtune.rag.store import DocumentStore
+from plugtune.sdk.cli import CliState
 from tests.conftest import write_jsonl
 
 DOCS = {

@@ -9,13 +9,18 @@ import textwrap
 import pytest
 
 from plugtune import ConfigError, PlugtuneError, RunConfig, Session
-from plugtune.core.errors import RewardError
 from plugtune.plugins.rewards.accuracy import accuracy_reward, answer_matches
 from plugtune.plugins.rewards.format import format_reward
 from plugtune.plugins.rewards.length import length_reward
 from plugtune.plugins.rewards.similarity import jaccard, similarity_reward
-from plugtune.plugins.rewards.text import completion_text, normalize, prompt_text, words
-from plugtune.rewards import NamedReward, load_rewards, trl_reward_functions, weighted_total
+from plugtune.rewards import (
+    NamedReward,
+    RewardError,
+    load_rewards,
+    trl_reward_functions,
+    weighted_total,
+)
+from plugtune.sdk.reward_text import completion_text, normalize, prompt_text, words
 
 BUILT_INS = ["accuracy", "format", "length", "similarity"]
 

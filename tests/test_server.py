@@ -156,9 +156,9 @@ def test_text_content_parts_are_joined(client, backend):
 def test_the_serve_command_builds_the_app_from_the_config(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from plugtune.core.cli import cli
-    from plugtune.core.cli.state import CliState
+    from plugtune.cli import cli
     from plugtune.inference import server
+    from plugtune.sdk.cli import CliState
 
     started = {}
     monkeypatch.setattr(server, "serve", lambda app, host, port: started.update(
@@ -192,9 +192,9 @@ def test_an_api_key_is_required_when_set(backend, tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from plugtune.core.cli import cli
-    from plugtune.core.cli.state import CliState
+    from plugtune.cli import cli
     from plugtune.inference import server
+    from plugtune.sdk.cli import CliState
 
     started = {}
     monkeypatch.setattr(server, "serve", lambda app, host, port: started.update(app=app))

@@ -7,8 +7,8 @@ import pytest
 from plugtune import ConfigError
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation, Message, ToolCall
-from plugtune.plugins.templates.base import TemplateError
-from plugtune.testing import check_chat_template
+from plugtune.sdk.templates.family import TemplateError
+from plugtune.sdk.testing import check_chat_template
 from tests.template_cases import (
     DEEPSEEK_R1,
     GEMMA2,

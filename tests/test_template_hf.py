@@ -10,9 +10,9 @@ import pytest
 from plugtune import ConfigError
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation, Message
-from plugtune.plugins.templates.base import TemplateError
 from plugtune.plugins.templates.hf import HFTemplate
-from plugtune.plugins.templates.matching import (
+from plugtune.sdk.templates.family import TemplateError
+from plugtune.sdk.templates.matching import (
     digest_chat_template,
     match_chat_template,
     normalize_chat_template,

@@ -136,23 +136,24 @@ def test_dora_adapter(tmp_path, answers_file, session):
     assert adapter["use_dora"] is True
 
 
-def test_freeze_trains_the_last_layers_only():
+def test_freeze_trains_the_last_layers_only(session):
     from plugtune.training.finetuning import trainable_model
 
     config = load_config(None, ["peft.type=freeze", "peft.trainable_layers=1"])
-    model = trainable_model(config)
+    model = trainable_model(config, session)
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trained and all(name.startswith("model.layers.3.") for name in trained)
 
     config = load_config(None, ["peft.type=freeze", "peft.trainable_layers=-2",
                                 "peft.trainable_modules=[mlp]"])
-    trained = {n for n, p in trainable_model(config).named_parameters() if p.requires_grad}
+    trained = {n for n, p in trainable_model(config, session).named_parameters()
+               if p.requires_grad}
     assert trained and all(n.startswith(("model.layers.0.mlp", "model.layers.1.mlp"))
                            for n in trained)
 
     config = load_config(None, ["peft.type=freeze", "peft.trainable_modules=[mlpp]"])
     with pytest.raises(ConfigError, match="mlpp"):
-        trainable_model(config)
+        trainable_model(config, session)
 
 
 def test_pt_trains_on_raw_text_blocks(tmp_path, session):
@@ -232,7 +233,7 @@ def test_training_continues_from_an_adapter(tmp_path, answers_file, session):
     train(config_for(tmp_path, answers_file, "training.max_steps=3", "training.learning_rate=1e-2"),
           session)
     saved = load_file(tmp_path / "run" / "adapter_model.safetensors")
-    model = trainable_model(load_config(None, [f"model.adapter={tmp_path / 'run'}"]))
+    model = trainable_model(load_config(None, [f"model.adapter={tmp_path / 'run'}"]), session)
     loaded = {name: p for name, p in model.named_parameters() if "lora_" in name}
     assert loaded and all(p.requires_grad for p in loaded.values())
     for name, weight in saved.items():

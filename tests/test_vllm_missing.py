@@ -70,8 +70,8 @@ def test_a_vllm_server_that_cannot_start_is_an_error_with_its_log(tmp_path):
 def test_serve_engine_vllm_runs_vllms_server_and_passes_its_exit_code(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from plugtune.core.cli import cli
-    from plugtune.core.cli.state import CliState
+    from plugtune.cli import cli
+    from plugtune.sdk.cli import CliState
 
     monkeypatch.setenv("PLUGTUNE_VLLM_PYTHON", sys.executable)  # no vllm: exits with 1
     config = tmp_path / "run.yaml"

@@ -1,6 +1,6 @@
 """``python -m plugtune`` (what ``accelerate launch -m plugtune`` runs)."""
 
-from plugtune.core.cli import main
+from plugtune.cli import main
 
 if __name__ == "__main__":
     main()

@@ -9,15 +9,22 @@ algorithm brings its options without touching this file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from plugtune.core.errors import ConfigError
 from plugtune.core.validation import validate_model
+
+if TYPE_CHECKING:
+    from plugtune.core.interfaces import ReadConfig
+    from plugtune.core.registry import Component
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tiny://qwen2"
 # ``template: auto`` (or none) is matched to the tokenizer when the data is prepared.
@@ -167,27 +174,30 @@ class DataConfig(Section):
     on_bad_record: Literal["error", "skip"] = "error"
 
 
-class PeftConfig(Section):
-    """What trains: adapters (lora, dora, qlora), the last layers (freeze), or everything."""
+class PeftConfig(ComponentRef):
+    """What trains: ``{type: lora, r: 16, …}`` (or just ``lora``). ``type`` names a
+    ``peft`` plugin (lora, dora, qlora, freeze, full, or a plugin's method); the other
+    keys are that method's options, validated by it."""
 
-    type: Literal["lora", "dora", "qlora", "freeze", "full"] = "lora"
-    r: int = Field(8, gt=0, description="LoRA rank.")
-    alpha: int = Field(16, gt=0)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    target: list[str] | Literal["all"] = Field(
-        "all", description="Module names for adapters; all: every linear layer but the head."
-    )
-    modules_to_save: list[str] = Field(
-        default_factory=list, description="Trained in full next to the adapter (embed_tokens…)."
-    )
-    trainable_layers: int = Field(
-        2, description="freeze: train the last N decoder layers (negative: the first N)."
-    )
-    trainable_modules: list[str] = Field(
-        default_factory=list,
-        description="freeze: train only these parts of those layers (mlp, self_attn…); "
-        "empty: the whole layers.",
-    )
+    name: str = Field("lora", min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, Mapping) and "type" in value:
+            return {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
+        return value
+
+    @property
+    def type(self) -> str:
+        return self.name
+
+    @model_serializer(mode="wrap")
+    def _as_name_when_bare(self, handler: Any) -> Any:
+        data = handler(self)
+        return {"type": data.pop("name"), **data}
 
 
 class QuantizationConfig(Section):
@@ -232,12 +242,10 @@ class BenchmarkConfig(Section):
     """A multiple-choice benchmark folder for ``plugtune eval`` (docs/evaluation.md)."""
 
     path: str | None = Field(None, description="Folder in the C-Eval, MMLU or CMMLU layout.")
-    layout: Literal["ceval", "mmlu", "cmmlu"] | None = Field(
-        None, description="None: recognised from the folder."
+    layout: str | None = Field(
+        None, description="A benchmarks plugin (ceval, mmlu, cmmlu, …); None: recognised."
     )
-    split: Literal["dev", "val", "test"] | None = Field(
-        None, description="None: val for ceval, test for mmlu and cmmlu."
-    )
+    split: str | None = Field(None, description="None: the layout's default split.")
     shots: int = Field(5, ge=0, description="Solved dev questions before each question.")
     subjects: list[str] | None = Field(None, description="None: every subject.")
     batch_size: int = Field(8, ge=1)
@@ -286,8 +294,12 @@ class RunConfig(Section):
 
     def component_refs(self) -> Iterator[tuple[str, str, ComponentRef]]:
         """Every component the config names, as ``(config key, kind, ref)``."""
+        benchmark = self.evaluation.benchmark
+        layout = benchmark.layout if benchmark is not None else None
         singles = {
             "data.loader": ("loaders", self.data.loader),
+            "peft": ("peft", self.peft),
+            "evaluation.benchmark.layout": ("benchmarks", layout and ComponentRef(name=layout)),
             "template": ("templates", None if _is_auto(self.template) else self.template),
             "trainer": ("trainers", self.trainer),
             "backend": ("backends", self.backend),
@@ -356,19 +368,45 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     return result
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+def load_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    readers: Iterable[Component] | None = None,
+) -> RunConfig:
     """Read, override and validate a run config (component options are checked later).
 
-    A LLaMA-Factory config (``model_name_or_path`` or ``stage`` at the top level, no
-    plugtune section) is converted first; overrides then use plugtune's keys."""
+    A file in another tool's format (LLaMA-Factory's flat YAML, …) is read by the
+    ``config_readers`` plugin that claims it (:func:`read_foreign_config`); overrides
+    then use plugtune's keys."""
     data = read_config_file(path) if path is not None else {}
     where = str(path) if path is not None else "config"
-    from plugtune.compat.llamafactory import is_llamafactory_config, read_llamafactory
-
-    if is_llamafactory_config(data):
-        data = read_llamafactory(data, source=where)
-        where = f"{where} (converted from LLaMA-Factory)"
+    if set(data) - set(RunConfig.model_fields):  # not plugtune's sections alone
+        found = read_foreign_config(data, where, readers)
+        if found is not None:
+            name, read = found
+            log.info("%s: read as a %s config (`plugtune config convert` shows it)",
+                     where, name)
+            for note in read.notes:
+                log.warning("%s: %s", where, note)
+            data, where = read.config, f"{where} (read as {name})"
     return validate_model(RunConfig, apply_overrides(data, overrides), where=where)
+
+
+def read_foreign_config(
+    data: Mapping[str, Any], where: str, readers: Iterable[Component] | None = None
+) -> tuple[str, ReadConfig] | None:
+    """The name of the config reader that claims ``data`` and what it reads, or None
+    when none does. ``readers``: those to ask (default: the installed plugins')."""
+    if readers is None:
+        from plugtune.core.plugins import PluginSelection, collect, load_plugins
+
+        readers = collect(load_plugins(PluginSelection.from_environment()), "config_readers")
+    for component in readers:
+        reader = component.build()
+        if reader.claims(data):
+            return component.name, reader.read(data, where)
+    return None
 
 
 def config_schema() -> dict[str, Any]:

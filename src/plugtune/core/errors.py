@@ -24,13 +24,3 @@ class UnknownComponentError(PlugtuneError, KeyError):
 
 class DuplicateComponentError(PluginError):
     """Two plugins registered the same name and the config did not say which wins."""
-
-
-class RewardError(PlugtuneError):
-    """A reward function raised, or returned something other than one number (or None)
-    per completion; the message names the reward, its plugin and the sample."""
-
-    def __init__(self, message: str, *, reward: str, index: int | None = None) -> None:
-        super().__init__(message)
-        self.reward = reward
-        self.index = index

@@ -1,23 +1,21 @@
 """The contract with plugin authors: one hook per kind of component.
 
-Every hook receives a ``register`` callable. Registering is cheap: it records a name
-and the component (an object, or a ``"package.module:attr"`` string imported on first
-use), never loads a model. Import heavy libraries inside the component, not at the top
-of the plugin module, so ``plugtune --help`` stays fast.
-
-``register(name, component, *, options=None, doc=None)``: ``options`` is a pydantic
-model validating the component's section of a run config (by default the component's
-``Options`` attribute, if it has one); ``doc`` defaults to the first docstring line.
-Loaders, templates, trainers, backends, retrievers and callbacks are factories, called
-with their validated options; a reward or metric with an options model is a factory too,
-one without is used as registered.
+Every hook receives ``register`` (:class:`~plugtune.core.interfaces.Register`):
+``register("name", component)`` records a name and a component (the object, or a
+``"package.module:attr"`` string imported on first use), never loads a model. Import
+heavy libraries inside the component, not at the top of the plugin module, so that
+``plugtune --help`` stays fast. A component with an options model (its ``Options``
+attribute, or ``options=``) is a factory called with its validated config options;
+so are loaders, templates, trainers, backends, retrievers, callbacks, peft methods,
+benchmarks and config readers even without options. docs/plugins.md has an example
+of each kind; the Protocols of :mod:`plugtune.core.interfaces` are their shapes.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pluggy
+
+from plugtune.core.interfaces import Register
 
 PROJECT_NAME = "plugtune"
 
@@ -26,57 +24,62 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def register_loaders(register: Any) -> None:
-    """Register data formats: ``factory(**options)`` returning an object whose
-    ``convert(row, origin) -> record`` turns one source row into a canonical record."""
+def register_loaders(register: Register) -> None:
+    """Data formats: a :class:`Loader` turns one source row into a canonical record."""
 
 
 @hookspec
-def register_templates(register: Any) -> None:
-    """Register chat templates: ``factory(**options)`` returning a ``ChatTemplate``
-    whose ``segments(conversation)`` join to the model's own rendering, answers marked
-    trainable, with ``stop_strings`` that end an assistant turn."""
+def register_templates(register: Register) -> None:
+    """Chat templates: a :class:`ChatTemplate` renders conversations as segments that
+    join to the model's own rendering, answers marked trainable."""
 
 
 @hookspec
-def register_trainers(register: Any) -> None:
-    """Register training algorithms (sft, dpo, grpo, …): ``factory(**options)`` returning
-    an object whose ``train(run)`` trains and writes its outputs to the run's output dir."""
+def register_trainers(register: Register) -> None:
+    """Training algorithms (sft, dpo, grpo, …): a :class:`Trainer` trains a run."""
 
 
 @hookspec
-def register_rewards(register: Any) -> None:
-    """Register reward functions: ``fn(prompts, completions, **columns) -> list[float | None]``
-    (TRL's shape, called with keywords; None: does not apply to that sample), or a factory
-    taking the config's options and returning such a function (docs/rewards.md)."""
+def register_peft(register: Register) -> None:
+    """What trains (``peft.type``): a :class:`PeftMethod` makes a model trainable."""
 
 
 @hookspec
-def register_backends(register: Any) -> None:
-    """Register inference backends: ``factory(**options)`` returning a ``Backend`` that
-    ``load(config, session)`` binds to the run's model, then ``generate(conversations,
-    params) -> list[str]``, ``stream(conversation, params)`` and ``use_adapter(name)``."""
+def register_rewards(register: Register) -> None:
+    """Rewards for GRPO / PPO: a :class:`Reward`, ``fn(prompts, completions, **columns)``."""
 
 
 @hookspec
-def register_metrics(register: Any) -> None:
-    """Register metrics: ``fn(predictions, references, **options) -> dict[str, float]``
-    for the corpus, or an object that also scores each sample."""
+def register_backends(register: Register) -> None:
+    """Inference engines: a :class:`Backend` loads the run's model and answers."""
 
 
 @hookspec
-def register_retrievers(register: Any) -> None:
-    """Register retrievers for RAG: ``factory(**options)`` returning an object whose
-    ``retrieve(question, k) -> list[passage]`` finds context passages."""
+def register_metrics(register: Register) -> None:
+    """Metrics: a :class:`Metric` scores predictions against references (per sample
+    too, as a :class:`SampleMetric`; with the model, as a :class:`ModelMetric`)."""
 
 
 @hookspec
-def register_callbacks(register: Any) -> None:
-    """Register trainer callbacks: ``factory(**options)`` returning a
-    ``transformers.TrainerCallback`` (early stopping, sample generation, …)."""
+def register_benchmarks(register: Register) -> None:
+    """Multiple-choice benchmark folders: a :class:`BenchmarkLayout` for ``plugtune eval``."""
 
 
 @hookspec
-def register_commands(register: Any) -> None:
-    """Register CLI commands: ``register(command)`` with a ``click.Command`` or group;
-    it becomes ``plugtune <command.name>``."""
+def register_retrievers(register: Register) -> None:
+    """RAG: a :class:`Retriever` finds passages for a question."""
+
+
+@hookspec
+def register_callbacks(register: Register) -> None:
+    """Trainer callbacks: a ``transformers.TrainerCallback`` (early stopping, …)."""
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """CLI commands: ``register(click_command)`` adds ``plugtune <command.name>``."""
+
+
+@hookspec
+def register_config_readers(register: Register) -> None:
+    """Other tools' config files: a :class:`ConfigReader` reads one as a plugtune run."""

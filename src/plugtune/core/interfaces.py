@@ -1,40 +1,48 @@
-"""The typed interfaces between plugin kinds: what a loader returns, what a template
-produces, what a trainer is handed. Plugins implement these; they never import each other."""
+"""The typed interfaces between plugin kinds: one Protocol per kind, what a loader
+returns, what a template produces, what a trainer is handed.
+
+Plugins implement these and never import each other; the library calls them and never
+asks which class it holds. An optional capability (a template that writes its own
+Jinja, a backend that scores answers) is a Protocol of its own, checked with
+``isinstance`` against that Protocol, never against a built-in class.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from plugtune.core.records import Conversation, Record
+from plugtune.core.records import Conversation, Passage, Record
 
 if TYPE_CHECKING:
-    from plugtune.core.config import RunConfig
+    from plugtune.core.config import GenerationConfig, QuantizationConfig, RunConfig
     from plugtune.core.session import Session
+
+
+class Register(Protocol):
+    """What every ``register_<kind>`` hook receives (see :mod:`plugtune.core.hookspecs`);
+    a command is registered bare: ``register(click_command)``."""
+
+    def __call__(self, name: Any, component: object = None, *, options: Any = None,
+                 doc: str | None = None) -> None: ...
 
 
 @runtime_checkable
 class Loader(Protocol):
-    """A data format: turns one row of a source file into a canonical record.
-
-    File reading, registries, mixing, splitting and the bad-record policy are shared
-    (``plugtune.data``); a format only says what its rows mean. ``origin`` locates the
-    row (``data.jsonl:12``) and must prefix every :class:`~plugtune.core.records.RecordError`.
-    """
+    """A data format: one row of a source file as a canonical record. Reading files,
+    registries, mixing, splitting and the bad-record policy are shared (``plugtune.data``);
+    ``origin`` (``data.jsonl:12``) prefixes every :class:`~plugtune.core.records.RecordError`."""
 
     def convert(self, row: Mapping[str, Any], origin: str) -> Record: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A piece of a rendered conversation.
-
-    ``trainable`` pieces are what the loss is computed on: an assistant answer and the
-    end-of-turn token that makes generation stop. ``message`` is the index of the
-    message the piece renders (``-1`` for a prefix or a generation prompt).
-    """
+    """A piece of a rendered conversation. ``trainable`` pieces are in the loss: an answer
+    and the end-of-turn token that makes generation stop. ``message``: the index of the
+    message it renders (-1: a prefix or the generation prompt)."""
 
     text: str
     trainable: bool = False
@@ -43,12 +51,9 @@ class Segment:
 
 @runtime_checkable
 class ChatTemplate(Protocol):
-    """A model family's chat format.
-
-    ``segments`` must join to exactly what the model's own Jinja chat template renders
-    for the same conversation. ``stop_strings`` end an assistant turn (the end-of-turn
-    token first); backends stop on them, and every trainable answer ends with one.
-    """
+    """A model family's chat format: ``segments`` join to exactly what the model's own
+    Jinja template renders; ``stop_strings`` end an assistant turn (the end-of-turn token
+    first), backends stop on them and every trainable answer ends with one."""
 
     name: str
     stop_strings: tuple[str, ...]
@@ -60,15 +65,19 @@ class ChatTemplate(Protocol):
     def render(self, conversation: Conversation, *, add_generation_prompt: bool = False) -> str: ...
 
 
+@runtime_checkable
+class WritesJinja(Protocol):
+    """A template that writes itself as the Jinja chat template a trained run ships with
+    (its tokenizer, GGUF or Ollama model); None: it cannot."""
+
+    def jinja(self) -> str | None: ...
+
+
 @dataclass
 class TrainingRun:
-    """Everything a trainer is handed: the validated config, the session that resolves
-    components, where to write, and whether to resume.
-
-    ``resume`` is ``None`` (start afresh), ``"auto"`` (the newest complete checkpoint in
-    ``output_dir``, if any) or a checkpoint folder. ``callbacks`` are built callback
-    objects added to the config's own (``plugtune train --callback``).
-    """
+    """What a trainer is handed: the validated config, the session that builds components,
+    where to write, ``resume`` (None, ``"auto"``: the newest complete checkpoint, or a
+    folder) and callbacks added to the config's own (``plugtune train --callback``)."""
 
     config: RunConfig
     session: Session
@@ -79,61 +88,96 @@ class TrainingRun:
 
 @runtime_checkable
 class Trainer(Protocol):
-    """A training algorithm (sft, pt, dpo, …): trains and writes its outputs.
-
-    Returns the final metrics (what ``all_results.json`` holds).
-    """
+    """A training algorithm: trains, writes to the run's output dir, and returns the final
+    metrics (what ``all_results.json`` holds)."""
 
     def train(self, run: TrainingRun) -> dict[str, float]: ...
 
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+@runtime_checkable
+class PeftMethod(Protocol):
+    """What trains (``peft.type``). ``adapter``: it trains a PEFT adapter, so an alignment
+    run's reference is the model with the adapter disabled, a quantized base is allowed
+    and ``model.adapter`` continues. ``quantization``: the base model's, given the config's
+    section (qlora: 4-bit without one). ``prepare`` makes the model trainable (``task``:
+    ``causal_lm``, or ``reward``, whose new score head must train too)."""
 
-    from plugtune.core.config import GenerationConfig
+    adapter: bool
+
+    def quantization(self, configured: QuantizationConfig | None) -> QuantizationConfig | None:
+        ...
+
+    def prepare(self, model: Any, config: RunConfig, task: str) -> Any: ...
 
 
-class Answer(str):
-    """Generated text that knows how many tokens were generated for it.
+class Reward(Protocol):
+    """TRL's shape: one number per completion, or None where it does not apply; ``columns``
+    are the records' other fields (``answer``, ``gold_answers``, …), one value each."""
 
-    Re-tokenizing the text does not give that number back: ids a random or small model
-    emits may decode to text (partial UTF-8 as U+FFFD, say) that encodes to other ids.
-    Token counts (a server's usage, a throughput benchmark) read ``tokens`` instead; to
-    everything else an answer is the plain string.
-    """
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],
+                 **columns: Any) -> Sequence[float | None]: ...
 
+
+class Metric(Protocol):
+    """Corpus scores of predictions against references (a string, or a list of
+    acceptable strings, each)."""
+
+    def __call__(self, predictions: Sequence[str],
+                 references: Sequence[Any]) -> Mapping[str, float]: ...
+
+
+@runtime_checkable
+class SampleMetric(Protocol):
+    """A metric that also scores each prediction (``predict_samples.jsonl``)."""
+
+    def score_samples(self, predictions: Sequence[str],
+                      references: Sequence[Any]) -> list[dict[str, float]]: ...
+
+
+@dataclass(frozen=True)
+class AnswerLoss:
+    """An answer's summed negative log-likelihood (nats) over its ``tokens`` tokens."""
+
+    nll: float
     tokens: int
 
-    def __new__(cls, text: str, tokens: int) -> Answer:
-        answer = super().__new__(cls, text)
-        answer.tokens = tokens
-        return answer
+
+class AnswerScorer(Protocol):
+    """Teacher-forced likelihoods of answers given their prompts, under the run's model and
+    chat template (the answer tokens and end of turn, as training masks them)."""
+
+    def answer_losses(self, prompts: Sequence[Conversation],
+                      answers: Sequence[str]) -> list[AnswerLoss]: ...
 
 
-def joined(pieces: Sequence[str]) -> str:
-    """Streamed pieces as one answer: an :class:`Answer` when every piece is one (each
-    counting the tokens generated since the one before), else the plain text."""
-    text = "".join(pieces)
-    if all(isinstance(piece, Answer) for piece in pieces):
-        return Answer(text, sum(piece.tokens for piece in pieces))  # type: ignore[attr-defined]
-    return text
+@dataclass
+class MetricScores:
+    """A metric's corpus scores and, when it has them, one score dict per sample."""
+
+    corpus: dict[str, float]
+    samples: list[dict[str, float]] | None = None
+
+
+@runtime_checkable
+class ModelMetric(Protocol):
+    """A metric that scores with the model (perplexity): ``needs_model = True``; it is
+    handed an :class:`AnswerScorer`, never the model."""
+
+    needs_model: bool
+
+    def score_with_model(self, scorer: AnswerScorer, prompts: Sequence[Conversation],
+                         references: Sequence[Any]) -> MetricScores: ...
 
 
 @runtime_checkable
 class Backend(Protocol):
-    """An inference engine: answers conversations with the run's model.
-
-    The plugin's factory takes the ``backend:`` options and returns an unloaded backend;
-    ``load(config, session)`` binds it to ``config.model`` (``adapter`` included),
-    ``quantization`` and ``template``, and takes ``generation`` as the default ``params``.
-
-    ``generate`` answers a batch, in order: each answer is the completion up to the first
-    stop (eos, the template's stop strings and tokens, ``params.stop``), the stop removed.
-    ``stream`` yields the answer to one conversation in pieces that join to that same text.
-    Answers and pieces may be :class:`Answer` strings, which carry their token counts.
-    ``use_adapter(name)`` switches among the loaded adapters (``None``: the base model).
-    ``batch_size`` is how many conversations ``generate`` runs at once.
-    """
+    """An inference engine. Built unloaded from the ``backend:`` options; ``load`` binds
+    it to the config's model (``adapter`` included), quantization and template, with
+    ``generation`` as the default ``params``. ``generate`` answers a batch in order, each
+    answer cut at its first stop (eos, the template's stops, ``params.stop``); ``stream``
+    yields pieces that join to the same answer. Answers may be strings that also carry a
+    ``tokens`` count. ``use_adapter(None)`` generates with the base model; ``batch_size``
+    is how many conversations one ``generate`` runs at once."""
 
     batch_size: int
 
@@ -148,3 +192,57 @@ class Backend(Protocol):
     ) -> Iterator[str]: ...
 
     def use_adapter(self, name: str | None) -> None: ...
+
+
+@runtime_checkable
+class ScoringBackend(Protocol):
+    """A backend that also scores answers with its loaded model (what model metrics
+    need); None when it cannot (a remote model, say)."""
+
+    def scorer(self) -> AnswerScorer | None: ...
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """RAG: the passages most related to ``question``, closest first (plain strings are
+    passages too)."""
+
+    def retrieve(self, question: str, k: int) -> Sequence[Passage | str]: ...
+
+
+@runtime_checkable
+class BenchmarkLayout(Protocol):
+    """A multiple-choice benchmark's folder layout. ``files``: each subject's file of a
+    split; ``rows``: one file's rows, which the loader plugin named ``loader`` converts;
+    ``detect``: whether a folder is in this layout; ``language`` picks the prompt's
+    wording; ``description`` tells users what the layout looks like."""
+
+    splits: tuple[str, ...]
+    default_split: str
+    language: str
+    loader: str
+    description: str
+
+    def detect(self, root: Path) -> bool: ...
+
+    def files(self, root: Path, split: str) -> dict[str, Path]: ...
+
+    def rows(self, file: Path) -> list[dict[str, str]]: ...
+
+
+@dataclass
+class ReadConfig:
+    """A foreign config read as plugtune's sections, and notes on keys whose meaning
+    changes or that have no effect (logged, and shown by ``config convert``)."""
+
+    config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class ConfigReader(Protocol):
+    """Another tool's config format: ``claims`` a file's top-level mapping, ``read``s it."""
+
+    def claims(self, data: Mapping[str, Any]) -> bool: ...
+
+    def read(self, data: Mapping[str, Any], source: str) -> ReadConfig: ...

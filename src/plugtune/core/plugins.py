@@ -23,7 +23,7 @@ import pluggy
 from plugtune.core import hookspecs
 from plugtune.core.errors import PluginError
 from plugtune.core.importing import import_object
-from plugtune.core.registry import Component, PluginInfo, Registry, first_doc_line
+from plugtune.core.registry import Component, PluginInfo, Registry, doc_summary
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class PluginProblem:
 
     plugin: PluginInfo
     message: str
+    broken: bool = True  # False: it loaded, but a name it registers clashes
 
     def __str__(self) -> str:
         return f"{self.plugin.origin} ({self.plugin.name}): {self.message}"
@@ -189,7 +190,7 @@ def collect(
         message = f"{kind} {name!r} is also registered by: {origins}"
         if strict:
             raise PluginError(message)
-        loaded.problems.append(PluginProblem(claims[-1].plugin, message))
+        loaded.problems.append(PluginProblem(claims[-1].plugin, message, broken=False))
     return registry
 
 
@@ -214,7 +215,7 @@ def _registrar(registry: Registry, kind: str, plugin: PluginInfo) -> Callable[..
                 target=component,
                 plugin=plugin,
                 options=options,
-                doc=doc if doc is not None else first_doc_line(component),
+                doc=doc if doc is not None else doc_summary(component),
             )
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from plugtune.core.errors import PlugtuneError
 
@@ -83,6 +83,10 @@ class Conversation:
     def to_openai(self) -> list[dict[str, Any]]:
         return [message.to_openai() for message in self.messages]
 
+    def answered(self, answer: Message) -> Conversation:
+        """This conversation with ``answer`` appended (tools, meta and origin kept)."""
+        return _replace_messages(self, (*self.messages, answer))
+
     def split_last_answer(self) -> tuple[Conversation, Message | None]:
         """The conversation before the final assistant message, and that message."""
         if self.messages and self.messages[-1].role == "assistant":
@@ -98,6 +102,10 @@ class Preference:
     chosen: Message
     rejected: Message
 
+    @property
+    def origin(self) -> str:
+        return self.prompt.origin
+
 
 @dataclass(frozen=True, slots=True)
 class LabeledCompletion:
@@ -105,6 +113,10 @@ class LabeledCompletion:
 
     conversation: Conversation
     label: bool
+
+    @property
+    def origin(self) -> str:
+        return self.conversation.origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,59 +128,51 @@ class Text:
     origin: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved piece of text (RAG); ``distance`` None: the retriever measures none."""
+
+    text: str
+    source: str | None = None
+    distance: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "source": self.source, "distance": self.distance}
+
+
 Record: TypeAlias = Conversation | Preference | LabeledCompletion | Text
-FinalRole = Literal["assistant", "prompt", "any"]
+# What an answer is scored against: one text, or several that are all acceptable.
+Reference: TypeAlias = str | list[str]
+
+
+def prompt_and_reference(record: Record) -> tuple[Conversation, Reference | None]:
+    """What a model is asked for ``record`` and the answer it should give (None: none
+    known); every trainer, reward and metric that needs a record's prompt asks here.
+
+    The reference is a preference pair's chosen answer; a KTO example's answer only
+    when it is desirable; for a conversation, its ``gold_answers`` (all acceptable),
+    else its final assistant answer, else an ``answer`` field. Raw text has no prompt.
+    """
+    if isinstance(record, Preference):
+        return record.prompt, record.chosen.content
+    if isinstance(record, LabeledCompletion):
+        prompt, answer = record.conversation.split_last_answer()
+        return prompt, answer.content if answer is not None and record.label else None
+    if not isinstance(record, Conversation):
+        raise RecordError(record.origin, "", "raw text has no prompt to answer")
+    prompt, answer = record.split_last_answer()
+    if "gold_answers" in record.meta:
+        return prompt, _as_reference(record.meta["gold_answers"])
+    if answer is not None:
+        return prompt, answer.content
+    if record.meta.get("answer") is not None:
+        return prompt, _as_reference(record.meta["answer"])
+    return prompt, None
+
+
+def _as_reference(value: Any) -> Reference:
+    return [str(item) for item in value] if isinstance(value, (list, tuple)) else str(value)
 
 
 def _replace_messages(conversation: Conversation, messages: Sequence[Message]) -> Conversation:
     return Conversation(tuple(messages), conversation.tools, conversation.meta, conversation.origin)
-
-
-def check_messages(
-    messages: Sequence[Message], *, origin: str, field: str = "messages", final: FinalRole = "any"
-) -> None:
-    """Raise :class:`RecordError` unless the turns are in an order every template accepts.
-
-    A system message may only come first; then a user turn; each user turn is answered
-    by the assistant; tool results follow an assistant turn (usually one with
-    ``tool_calls``; datasets such as glaive's translated demo phrase the call in prose). ``final``
-    requires the conversation to end with an answer (``assistant``: SFT) or to await one
-    (``prompt``: a user or tool turn, for generation and GRPO).
-    """
-    if not messages:
-        raise RecordError(origin, field, "no messages")
-    previous = None
-    for index, message in enumerate(messages):
-        where = f"{field}[{index}]"
-        role = message.role
-        if role not in ROLES:
-            raise RecordError(origin, f"{where}.role", f"unknown role {role!r}")
-        if not isinstance(message.content, str):
-            raise RecordError(origin, f"{where}.content", "must be a string")
-        if not message.content.strip() and role != "system" and not message.tool_calls:
-            raise RecordError(origin, f"{where}.content", f"empty {role} turn")
-        expected = _allowed_after(previous)
-        if role not in expected:
-            after = f"after {previous.role!r}" if previous else "first"
-            wanted = " or ".join(expected)
-            raise RecordError(
-                origin, f"{where}.role", f"{role!r} cannot come {after} (expected {wanted})"
-            )
-        previous = message
-    last = messages[-1].role
-    if final == "assistant" and last != "assistant":
-        raise RecordError(origin, field, f"must end with an assistant answer, ends with {last!r}")
-    if final == "prompt" and last not in ("user", "tool"):
-        raise RecordError(origin, field, f"must end with a user or tool turn, ends with {last!r}")
-
-
-def _allowed_after(previous: Message | None) -> tuple[str, ...]:
-    if previous is None:
-        return ("system", "user")
-    if previous.role == "system":
-        return ("user",)
-    if previous.role == "user":
-        return ("assistant",)
-    if previous.role == "assistant":
-        return ("user", "tool")
-    return ("tool", "assistant")  # after a tool result: more results, or the answer

@@ -26,23 +26,16 @@ from plugtune.core.errors import (
 from plugtune.core.importing import import_object, is_code_reference, qualified_name
 from plugtune.core.validation import did_you_mean, validate_model
 
+# One per hook of :mod:`plugtune.core.hookspecs`, in the order listings show them.
 KINDS = (
-    "loaders",
-    "templates",
-    "trainers",
-    "rewards",
-    "backends",
-    "metrics",
-    "retrievers",
-    "callbacks",
-    "commands",
+    "loaders", "templates", "trainers", "peft", "rewards", "backends", "metrics",
+    "benchmarks", "retrievers", "callbacks", "commands", "config_readers",
 )
 
 # Components of these kinds are factories: building one calls it (with its options).
-# Rewards and metrics are plain functions unless they declare options.
-FACTORY_KINDS = frozenset(
-    {"loaders", "templates", "trainers", "backends", "retrievers", "callbacks"}
-)
+# Rewards and metrics are plain functions unless they declare options; commands are
+# click commands.
+FACTORY_KINDS = frozenset(KINDS) - {"rewards", "metrics", "commands"}
 
 
 @dataclass(frozen=True)
@@ -88,11 +81,12 @@ class Component:
 
     @cached_property
     def options_model(self) -> type[BaseModel] | None:
+        """The options model given at registration, else the component's ``Options``
+        (a lazily registered component is imported to find it: options are checked only
+        when a config names the component)."""
         if self.options is not None:
             return self.options
-        if isinstance(self.target, str):  # options of a lazy target are given explicitly
-            return None
-        declared = getattr(self.target, "Options", None)
+        declared = getattr(self.load(), "Options", None)
         return declared if inspect.isclass(declared) and issubclass(declared, BaseModel) else None
 
     def validate_options(self, options: Mapping[str, Any]) -> BaseModel | None:
@@ -113,9 +107,10 @@ class Component:
         return self.load()() if self.kind in FACTORY_KINDS else self.load()
 
 
-def first_doc_line(obj: object) -> str:
+def doc_summary(obj: object) -> str:
+    """The first paragraph of ``obj``'s docstring on one line (what listings show)."""
     doc = inspect.getdoc(obj) if not isinstance(obj, str) else None
-    return doc.strip().splitlines()[0] if doc else ""
+    return " ".join(doc.strip().split("\n\n")[0].split()) if doc else ""
 
 
 class Registry:
@@ -206,5 +201,5 @@ class Registry:
             name=reference,
             target=target,
             plugin=LOCAL_CODE,
-            doc=first_doc_line(target),
+            doc=doc_summary(target),
         )

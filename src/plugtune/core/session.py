@@ -12,7 +12,7 @@ from typing import Any
 import pluggy
 
 from plugtune.core.config import ComponentRef, RunConfig
-from plugtune.core.errors import ConfigError
+from plugtune.core.errors import ConfigError, UnknownComponentError
 from plugtune.core.plugins import (
     LoadedPlugins,
     PluginProblem,
@@ -83,7 +83,18 @@ class Session:
             yield from self.registry(kind)
 
     def component(self, kind: str, ref: ComponentRef | Mapping[str, Any] | str) -> Component:
-        return self.registry(kind).get(ComponentRef.model_validate(ref).name)
+        """The registered component ``ref`` names; an unknown name also says which
+        plugins failed to load (one of them may have provided it)."""
+        try:
+            return self.registry(kind).get(ComponentRef.model_validate(ref).name)
+        except UnknownComponentError as error:
+            broken = [str(problem) for problem in self._loaded.problems if problem.broken]
+            if not broken:
+                raise
+            raise UnknownComponentError(
+                f"{error}; plugins that failed to load (one may provide it): "
+                + "; ".join(broken)
+            ) from None
 
     def build(self, kind: str, ref: ComponentRef | Mapping[str, Any] | str) -> Any:
         """The component ``ref`` names (``"name"``, ``{"name": …, **options}`` or a
@@ -101,8 +112,8 @@ class Session:
         for key, kind, ref in resolved.component_refs():
             try:
                 options = self.component(kind, ref).validate_options(ref.options)
-            except ConfigError as error:
-                raise ConfigError(f"{key}: {error}") from None
+            except (ConfigError, UnknownComponentError) as error:
+                raise type(error)(f"{key}: {error}") from None
             if options is not None:
                 for option, value in options.model_dump(mode="json").items():
                     setattr(ref, option, value)

@@ -55,10 +55,8 @@ def as_conversations(records: Iterable[Record]) -> Iterator[Conversation]:
         if isinstance(record, Conversation):
             yield record
         elif isinstance(record, Preference):
-            for answer in (record.chosen, record.rejected):
-                prompt = record.prompt
-                yield Conversation((*prompt.messages, answer), prompt.tools, prompt.meta,
-                                   prompt.origin)
+            yield record.prompt.answered(record.chosen)
+            yield record.prompt.answered(record.rejected)
         elif isinstance(record, LabeledCompletion):
             yield record.conversation
 

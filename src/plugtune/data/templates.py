@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from plugtune.core.config import AUTO_TEMPLATE, ComponentRef
+from plugtune.core.config import AUTO_TEMPLATE, ComponentRef, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate
 from plugtune.core.session import Session
@@ -36,8 +36,16 @@ def resolve_template(
     return session.build("templates", ref)
 
 
+def tokenizer_and_template(config: RunConfig, session: Session) -> tuple[Any, ChatTemplate]:
+    """The run's tokenizer (``model``) and its chat template (``template``)."""
+    from plugtune.data.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(config.model)
+    return tokenizer, resolve_template(session, config.template, tokenizer)
+
+
 def _auto(session: Session, tokenizer: Any) -> ChatTemplate:
-    from plugtune.plugins.templates.matching import match_chat_template
+    from plugtune.sdk.templates.matching import match_chat_template
 
     own = _tokenizer_template(tokenizer)
     candidates = [(c.name, c.load()) for c in session.registry("templates") if c.name != HF]

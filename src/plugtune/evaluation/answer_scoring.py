@@ -9,16 +9,12 @@ the prompt masked). torch is imported only when scoring.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import AnswerLoss
 from plugtune.core.records import Conversation, Message
 from plugtune.data.tokenizer import unpadded_copy
-from plugtune.evaluation.model_metrics import AnswerLoss
-
-if TYPE_CHECKING:
-    from plugtune.core.config import RunConfig
-    from plugtune.core.session import Session
 
 # No truncation: a cut answer would silently score fewer tokens.
 _NO_CUTOFF = 1 << 62
@@ -26,7 +22,8 @@ _NO_CUTOFF = 1 << 62
 
 class TeacherForcingScorer:
     """Scores answers with ``model`` (with its adapter ``adapter``, None: the base
-    model, as the backend generates); ``template`` renders the conversations."""
+    model, as the backend generates); ``template`` renders the conversations. What a
+    backend that holds a causal LM returns from ``scorer()``."""
 
     def __init__(self, model: Any, tokenizer: Any, template: Any, batch_size: int = 8,
                  adapter: str | None = None) -> None:
@@ -34,38 +31,13 @@ class TeacherForcingScorer:
         self.tokenizer = unpadded_copy(tokenizer)
         self.batch_size, self.adapter = batch_size, adapter
 
-    @classmethod
-    def from_backend(cls, backend: Any) -> TeacherForcingScorer | None:
-        """The scorer of a loaded ``transformers`` backend's model (None for any other
-        backend)."""
-        from plugtune.plugins.backends.transformers_backend import TransformersBackend
-
-        if not isinstance(backend, TransformersBackend) or backend.template is None:
-            return None
-        return cls(backend.model, backend.tokenizer, backend.template, backend.batch_size,
-                   backend.adapter)
-
-    @classmethod
-    def from_config(cls, config: RunConfig, session: Session) -> TeacherForcingScorer:
-        """Load the config's model, tokenizer and template (e.g. when the answers come
-        from a remote backend)."""
-        from plugtune.inference.predict import load_backend
-
-        backend = load_backend(config.model_copy(update={"backend": None}), session)
-        scorer = cls.from_backend(backend)
-        assert scorer is not None  # the transformers backend
-        return scorer
-
     def answer_losses(
         self, prompts: Sequence[Conversation], answers: Sequence[str]
     ) -> list[AnswerLoss]:
         from plugtune.data.encoding import EncodingOptions, encode_conversations
 
-        conversations = [
-            Conversation((*prompt.messages, Message("assistant", answer)), prompt.tools,
-                         prompt.meta, prompt.origin)
-            for prompt, answer in zip(prompts, answers, strict=True)
-        ]
+        conversations = [prompt.answered(Message("assistant", answer))
+                         for prompt, answer in zip(prompts, answers, strict=True)]
         examples, report = encode_conversations(
             conversations, self.template, self.tokenizer,
             EncodingOptions(cutoff_len=_NO_CUTOFF, train_on="last"),
@@ -84,7 +56,7 @@ class TeacherForcingScorer:
         import torch
 
         from plugtune.data.encoding import IGNORE_INDEX
-        from plugtune.plugins.backends.adapters import adapter_scope
+        from plugtune.sdk.backends.adapters import adapter_scope
 
         width = max(len(row) for row in ids)
         pad = self.tokenizer.pad_token_id or 0

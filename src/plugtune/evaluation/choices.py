@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugtune.core.errors import ConfigError
-from plugtune.plugins.loaders.multiple_choice import LETTERS, format_question
+from plugtune.sdk.multiple_choice import LETTERS, format_question
 
 HEADERS = {
     "en": "The following are multiple choice questions (with answers) about {subject}.\n\n",

@@ -10,18 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from plugtune.core.config import ComponentRef, RunConfig
 from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import AnswerScorer, MetricScores, ModelMetric, SampleMetric
 from plugtune.core.records import Conversation
 from plugtune.core.session import Session
-from plugtune.evaluation.model_metrics import (
-    AnswerScorer,
-    MetricScores,
-    ModelMetric,
-    needs_model,
-)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +65,7 @@ def score_metrics(
                 raise ConfigError(f"metric {ref.name!r} scores with the model, and none is "
                                   "loaded here (use the transformers backend)")
             made = made or scorer()
-            result = cast(ModelMetric, metric).score_with_model(
+            result = metric.score_with_model(
                 made, list(prompts), list(references))
         else:
             result = _text_scores(ref, metric, list(predictions), list(references))
@@ -83,14 +78,19 @@ def score_metrics(
     return scores
 
 
+def needs_model(metric: object) -> bool:
+    """Whether ``metric`` scores with the model (a :class:`ModelMetric` that says so)."""
+    return isinstance(metric, ModelMetric) and metric.needs_model is True
+
+
 def _text_scores(
     ref: ComponentRef, metric: Any, predictions: list[str], references: list[Any]
 ) -> MetricScores:
     corpus = metric(predictions, references)
     if not isinstance(corpus, dict):
         raise ConfigError(f"metric {ref.name!r} returned {type(corpus).__name__}, not a dict")
-    per_sample = getattr(metric, "score_samples", None)
-    samples = per_sample(predictions, references) if per_sample is not None else None
+    samples = (metric.score_samples(predictions, references)
+               if isinstance(metric, SampleMetric) else None)
     if samples is not None and len(samples) != len(predictions):
         raise ConfigError(f"metric {ref.name!r}: {len(samples)} sample scores for "
                           f"{len(predictions)} predictions")

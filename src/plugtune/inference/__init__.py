@@ -13,7 +13,6 @@ from plugtune.inference.predict import (
     PredictionResult,
     load_backend,
     predict,
-    prompt_and_reference,
 )
 
-__all__ = ["Prediction", "PredictionResult", "load_backend", "predict", "prompt_and_reference"]
+__all__ = ["Prediction", "PredictionResult", "load_backend", "predict"]

@@ -20,8 +20,8 @@ from typing import Any
 
 from plugtune.core.config import ComponentRef, RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.core.interfaces import Backend
-from plugtune.core.records import Conversation, LabeledCompletion, Preference, Record
+from plugtune.core.interfaces import AnswerScorer, Backend, ScoringBackend
+from plugtune.core.records import Conversation, Record, Reference, prompt_and_reference
 from plugtune.core.session import Session
 from plugtune.evaluation.scoring import SampleScores, build_metrics, score_metrics
 
@@ -36,7 +36,6 @@ SPLITS = ("train", "eval", "test")
 # length into its batches (less padding), and the file grows a chunk at a time.
 CHUNK_BATCHES = 4
 
-Reference = str | list[str]
 # The passages a retriever added to a prompt, as JSON (None: no retriever).
 Context = list[dict[str, Any]] | None
 # Called after each chunk with (records answered so far, records in all).
@@ -141,56 +140,29 @@ def predict(
     records = getattr(load_datasets(config.data, session), split)[:limit]
     if not records:
         raise ConfigError(f"data: the {split} split has no records (set data.{split})")
-    prompts, references = zip(*(prompt_and_reference(record) for record in records), strict=True)
+    asked = _Asked.of(records)
     metrics = build_metrics(config, session)
     if metrics:
-        _require_references(records, references, metrics)
-    origins = [_origin(record) for record in records]
-    answers: list[str] = []
-    if out is not None:
-        answers = [] if overwrite else _resume(out, origins, prompts)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _keep_lines(out, len(answers))  # drops a half-written last line, or all (overwrite)
+        _require_references(records, asked.references, metrics)
+    answers = _answered_before(out, overwrite, asked, progress)
     resumed = len(answers)
     contexts: list[Context] = [None] * resumed
-    if resumed:
-        log.info("%s: resuming after %d of %d records", out, resumed, len(prompts))
-        if progress is not None:
-            progress(resumed, len(prompts))
     started = time.perf_counter()
-    if resumed < len(prompts):
+    if resumed < len(asked.prompts):
         backend = backend or load_backend(config, session)
-        injector = _context_injector(config, session)
-        sink = out.open("a", encoding="utf-8") if out is not None else None
-        try:
-            chunk = backend.batch_size * CHUNK_BATCHES
-            for start in range(resumed, len(prompts), chunk):
-                stop = min(start + chunk, len(prompts))
-                asked, context = _with_context(injector, prompts[start:stop])
-                batch = backend.generate(asked, config.generation)
-                if sink is not None:
-                    sink.write("".join(
-                        _line(Prediction(origins[i], prompts[i], answer, references[i],
-                                         context[i - start]))
-                        for i, answer in zip(range(start, stop), batch, strict=True)
-                    ))
-                    sink.flush()
-                answers += batch
-                contexts += context
-                if progress is not None:
-                    progress(len(answers), len(prompts))
-        finally:
-            if sink is not None:
-                sink.close()
+        generated, contexts_now = _answer(config, session, backend, asked, resumed, out,
+                                          progress)
+        answers += generated
+        contexts += contexts_now
     runtime = time.perf_counter() - started
     predictions = [
         Prediction(origin, prompt, answer, reference, context)
         for origin, prompt, answer, reference, context in zip(
-            origins, prompts, answers, references, contexts, strict=True
+            asked.origins, asked.prompts, answers, asked.references, contexts, strict=True
         )
     ]
     scores = score_metrics(
-        metrics, answers, references, prompts,
+        metrics, answers, asked.references, asked.prompts,
         scorer=lambda: _answer_scorer(config, session, backend),
     )
     result = PredictionResult(split, predictions, scores.corpus, runtime, resumed,
@@ -198,6 +170,71 @@ def predict(
     if out is not None:
         result.write_results(out)
     return result
+
+
+def _answered_before(out: Path | None, overwrite: bool, asked: _Asked,
+                     progress: Progress | None) -> list[str]:
+    """The answers an interrupted run left in ``out`` (none with ``overwrite``), the
+    file cut to them."""
+    if out is None:
+        return []
+    answers = [] if overwrite else _resume(out, asked.origins, asked.prompts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _keep_lines(out, len(answers))  # drops a half-written last line, or all (overwrite)
+    if answers:
+        log.info("%s: resuming after %d of %d records", out, len(answers), len(asked.prompts))
+        if progress is not None:
+            progress(len(answers), len(asked.prompts))
+    return answers
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A split's records as prompts, with their references and origins."""
+
+    origins: list[str]
+    prompts: list[Conversation]
+    references: list[Reference | None]
+
+    @classmethod
+    def of(cls, records: Sequence[Record]) -> _Asked:
+        pairs = [prompt_and_reference(record) for record in records]
+        return cls([record.origin for record in records], [prompt for prompt, _ in pairs],
+                   [reference for _, reference in pairs])
+
+
+def _answer(
+    config: RunConfig, session: Session, backend: Backend, asked: _Asked, first: int,
+    out: Path | None, progress: Progress | None,
+) -> tuple[list[str], list[Context]]:
+    """Answer the prompts from ``first`` on, a chunk of batches per ``generate`` call,
+    each chunk's lines appended to ``out`` as soon as it is answered."""
+    injector = _context_injector(config, session)
+    answers: list[str] = []
+    contexts: list[Context] = []
+    total = len(asked.prompts)
+    sink = out.open("a", encoding="utf-8") if out is not None else None
+    try:
+        chunk = backend.batch_size * CHUNK_BATCHES
+        for start in range(first, total, chunk):
+            stop = min(start + chunk, total)
+            prompts, context = _with_context(injector, asked.prompts[start:stop])
+            batch = backend.generate(prompts, config.generation)
+            if sink is not None:
+                sink.write("".join(
+                    _line(Prediction(asked.origins[i], asked.prompts[i], answer,
+                                     asked.references[i], context[i - start]))
+                    for i, answer in zip(range(start, stop), batch, strict=True)
+                ))
+                sink.flush()
+            answers += batch
+            contexts += context
+            if progress is not None:
+                progress(first + len(answers), total)
+    finally:
+        if sink is not None:
+            sink.close()
+    return answers, contexts
 
 
 def load_backend(config: RunConfig, session: Session) -> Backend:
@@ -227,32 +264,19 @@ def _with_context(injector: Any, prompts: Sequence[Conversation]
             [[passage.to_json() for passage in passages] for _, passages in augmented])
 
 
-def prompt_and_reference(record: Record) -> tuple[Conversation, Reference | None]:
-    """What the model is asked, and the answer it is scored against."""
-    if isinstance(record, Preference):
-        return record.prompt, record.chosen.content
-    if isinstance(record, LabeledCompletion):
-        prompt, answer = record.conversation.split_last_answer()
-        return prompt, answer.content if answer is not None and record.label else None
-    if not isinstance(record, Conversation):
-        raise ConfigError(f"{_origin(record)}: a text record has no prompt to answer")
-    prompt, answer = record.split_last_answer()
-    if "gold_answers" in record.meta:
-        return prompt, _as_reference(record.meta["gold_answers"])
-    if answer is not None:
-        return prompt, answer.content
-    if "answer" in record.meta:
-        return prompt, _as_reference(record.meta["answer"])
-    return prompt, None
-
-
-def _answer_scorer(config: RunConfig, session: Session, backend: Backend | None) -> Any:
-    """What model metrics (perplexity) score with: the backend's model when it is loaded
-    in-process, else the config's model, loaded for this."""
-    from plugtune.evaluation.answer_scoring import TeacherForcingScorer
-
-    scorer = TeacherForcingScorer.from_backend(backend) if backend is not None else None
-    return scorer or TeacherForcingScorer.from_config(config, session)
+def _answer_scorer(config: RunConfig, session: Session, backend: Backend | None
+                   ) -> AnswerScorer:
+    """What model metrics (perplexity) score with: the backend's own model when it can
+    score (a :class:`ScoringBackend`), else the config's model, loaded for this by the
+    default backend (the answers came from a remote model, say)."""
+    scorer = backend.scorer() if isinstance(backend, ScoringBackend) else None
+    if scorer is None:
+        local = load_backend(config.model_copy(update={"backend": None}), session)
+        scorer = local.scorer() if isinstance(local, ScoringBackend) else None
+    if scorer is None:
+        raise ConfigError(f"evaluation.metrics: a metric scores with the model, and backend "
+                          f"{DEFAULT_BACKEND!r} cannot score answers (it has no scorer())")
+    return scorer
 
 
 def _require_references(
@@ -260,7 +284,7 @@ def _require_references(
     references: Sequence[Reference | None],
     metrics: Sequence[tuple[ComponentRef, Any]],
 ) -> None:
-    missing = [_origin(r) for r, reference in zip(records, references, strict=True)
+    missing = [r.origin for r, reference in zip(records, references, strict=True)
                if reference is None]
     if missing:
         names = ", ".join(ref.name for ref, _ in metrics)
@@ -315,15 +339,3 @@ def _keep_lines(path: Path, count: int) -> None:
     if end + 1 != len(data):
         with path.open("r+b") as handle:
             handle.truncate(end + 1)
-
-
-def _as_reference(value: Any) -> Reference:
-    return [str(item) for item in value] if isinstance(value, list) else str(value)
-
-
-def _origin(record: Record) -> str:
-    if isinstance(record, Preference):
-        return record.prompt.origin
-    if isinstance(record, LabeledCompletion):
-        return record.conversation.origin
-    return record.origin

@@ -37,9 +37,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from plugtune.core.config import GenerationConfig
 from plugtune.core.errors import PlugtuneError
-from plugtune.core.interfaces import Backend, joined
+from plugtune.core.interfaces import Backend
 from plugtune.core.records import ROLES, Conversation, Message, RecordError
 from plugtune.inference.batching import Batcher
+from plugtune.sdk.backends.decoding import joined
 
 # Accepted and ignored: they change nothing about the answer.
 IGNORED_FIELDS = ("user", "stream_options", "logprobs", "metadata", "store")
@@ -145,7 +146,7 @@ def to_conversation(messages: list[dict[str, Any]], *, takes_images: bool = Fals
 
 def _join_parts(parts: list[Any], where: str, takes_images: bool, images: list[Any]) -> str:
     """The text of content parts; each image part is decoded into ``images``."""
-    from plugtune.plugins.backends.vision import IMAGE_PLACEHOLDER, load_image
+    from plugtune.sdk.backends.vision import IMAGE_PLACEHOLDER, load_image
 
     texts = []
     for index, part in enumerate(parts):

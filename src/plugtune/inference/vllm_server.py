@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plugtune.core.errors import ConfigError, PlugtuneError
-from plugtune.plugins.backends.adapters import CONFIG_ADAPTER
+from plugtune.sdk.backends.adapters import CONFIG_ADAPTER
 
 if TYPE_CHECKING:
     from plugtune.core.config import RunConfig

@@ -22,9 +22,8 @@ from typing import Any
 
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.core.records import Conversation, Message
+from plugtune.core.records import Conversation, Message, Passage
 from plugtune.core.session import Session
-from plugtune.rag.store import Passage
 
 DEFAULT_K = 3
 # Cosine distance of normalized MiniLM embeddings: related passages measured here lie

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from plugtune.core.errors import ConfigError
+from plugtune.core.records import Passage
 from plugtune.rag.chunking import Chunk
 from plugtune.rag.embeddings import DEFAULT_EMBEDDING_MODEL, EXTRA_HINT, embedding_function
 
@@ -24,18 +24,6 @@ DEFAULT_COLLECTION = "plugtune"
 EMBEDDING_MODEL_KEY = "plugtune_embedding_model"
 COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
 DEFAULT_BATCH_SIZE = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Passage:
-    """A retrieved chunk; ``distance`` None: the retriever does not measure one."""
-
-    text: str
-    source: str | None = None
-    distance: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "source": self.source, "distance": self.distance}
 
 
 def check_collection_name(name: str) -> None:

@@ -5,9 +5,9 @@ See docs/rewards.md for the contract a reward plugin follows.
 
 from __future__ import annotations
 
-from plugtune.core.errors import RewardError
 from plugtune.rewards.combine import (
     NamedReward,
+    RewardError,
     load_rewards,
     trl_reward_functions,
     weighted_total,

@@ -21,15 +21,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from plugtune.core.config import RewardRef
-from plugtune.core.errors import ConfigError, PluginError, PlugtuneError, RewardError
+from plugtune.core.errors import ConfigError, PluginError, PlugtuneError
 from plugtune.core.importing import is_code_reference
-from plugtune.plugins.rewards.text import completion_text
+from plugtune.sdk.reward_text import completion_text
 
 if TYPE_CHECKING:
     from plugtune.core.registry import Component
     from plugtune.core.session import Session
 
 SHOWN_CHARS = 60  # of a sample's completion, in error messages
+
+class RewardError(PlugtuneError):
+    """A reward function raised, or returned something other than one number (or None)
+    per completion; the message names the reward, its plugin and the sample."""
+
+    def __init__(self, message: str, *, reward: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.reward = reward
+        self.index = index
+
 
 RewardFunction = Callable[..., Sequence[Any]]
 

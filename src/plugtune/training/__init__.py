@@ -1,8 +1,40 @@
-"""Training: the loop, model preparation, arguments, checkpoints and outputs that the
-trainer plugins share. Imports torch and transformers only when a run starts."""
+"""Training: the run machinery trainer plugins share — the documented entry points a
+trainer plugin (built-in or a third party's) builds on. Imports torch and transformers
+only when a run starts.
+
+- :func:`train` runs a config's trainer plugin (what ``plugtune train`` calls);
+- :func:`encoded_rows` turns the run's data into encoded (or packed) rows and their
+  collator, :func:`train_causal_lm` trains a causal LM on them with transformers'
+  ``Trainer`` (the loop ``sft`` and ``pt`` share);
+- :func:`trainable_model` loads the run's model made trainable by its ``peft`` method;
+- :func:`run_callbacks` are every trainer's callbacks (``trainer_log.jsonl``, the
+  checkpoint marker, the progress bar, the configured ones), and :func:`train_and_save`
+  trains any transformers/TRL trainer, resumes, evaluates and saves the plugtune way;
+- :func:`prompt_rows` renders records as prompts with their reward columns (online RL).
+"""
 
 from __future__ import annotations
 
-from plugtune.training.run import train
+from importlib import import_module
+from typing import Any
 
-__all__ = ["train"]
+# Imported on first use: a plugin module that imports one helper (``prompts``, say)
+# must not pull in the whole training stack at ``plugtune --help``.
+_EXPORTS = {
+    "CausalLMData": "causal_lm",
+    "RewardColumns": "prompts",
+    "encoded_rows": "rows",
+    "prompt_rows": "prompts",
+    "run_callbacks": "causal_lm",
+    "train": "run",
+    "train_and_save": "causal_lm",
+    "train_causal_lm": "causal_lm",
+    "trainable_model": "finetuning",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'plugtune.training' has no attribute {name!r}")
+    return getattr(import_module(f"plugtune.training.{_EXPORTS[name]}"), name)

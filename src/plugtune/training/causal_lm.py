@@ -59,7 +59,7 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
 
     config = run.config
     set_seed(config.training.seed)  # before the adapter is initialised: runs repeat
-    model = trainable_model(config)
+    model = trainable_model(config, run.session)
     trainer = CountingTrainer(
         model=model,
         args=training_arguments(config, run.output_dir, has_eval=bool(data.eval)),
@@ -70,12 +70,24 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
         callbacks=run_callbacks(run),
     )
     trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
-    resume = run.resume or config.training.resume_from_checkpoint
+    return train_and_save(run, trainer, evaluate=bool(data.eval))
+
+
+def train_and_save(
+    run: TrainingRun, trainer: Any, *, evaluate: bool,
+    before_save: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    """Train a transformers (or TRL) ``trainer``, resuming as the run says; evaluate when
+    asked; save the weights (adapter or full), the tokenizer and the trainer state to the
+    run's output dir; return the metrics. ``before_save`` runs just before saving."""
+    resume = run.resume or run.config.training.resume_from_checkpoint
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(resume, run.output_dir))
     metrics = dict(result.metrics)
-    if data.eval:
+    if evaluate:
         metrics.update(trainer.evaluate())
     metrics["num_input_tokens_seen"] = trainer.state.num_input_tokens_seen
-    trainer.save_model(str(run.output_dir))  # adapter or full weights, and the tokenizer
+    if before_save is not None:
+        before_save()
+    trainer.save_model(str(run.output_dir))
     trainer.save_state()
     return metrics

@@ -9,8 +9,9 @@ Why each step is the way it is:
   wherever it is served; the adapter is merged in place (no second copy of the model).
 - The tokenizer travels with the chat template the run trained with, and the generation
   config stops on the template's end-of-turn tokens: a served model whose template or
-  stop tokens differ from training keeps talking past its turn. The tokenizer's own
-  template is checked against the run's by rendering probe conversations, not trusted.
+  stop tokens differ from training keeps talking past its turn. A template plugin that
+  writes its own Jinja (a slot family) ships that; otherwise the tokenizer's own template
+  is checked against the run's by rendering probe conversations, not trusted.
 - ``export.json`` records what was merged, so an exported folder traces back to its run.
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from plugtune.core.config import QuantizationConfig, RunConfig
 from plugtune.core.errors import ConfigError, PlugtuneError
-from plugtune.core.interfaces import ChatTemplate
+from plugtune.core.interfaces import ChatTemplate, WritesJinja
 from plugtune.core.records import Conversation, Message
 from plugtune.core.session import Session
 
@@ -77,6 +78,9 @@ def export_model(
     quantization = export_quantization(config, quantize)
     tokenizer = load_tokenizer(config.model)
     template = resolve_template(session, config.template, tokenizer)
+    jinja = template.jinja() if isinstance(template, WritesJinja) else None
+    if jinja is not None:  # the run's own template travels with the model
+        tokenizer.chat_template = jinja
     mismatch = template_mismatch(template, tokenizer)
     if mismatch is not None and not keep_tokenizer_template:
         raise ConfigError(
@@ -97,7 +101,8 @@ def export_model(
             _merge(config, adapter_ref, Path(full), stop_ids, shard_size)
             _quantize(config, quantization, Path(full), target, shard_size)
     tokenizer.save_pretrained(target)
-    _write_record(target, config, adapter_ref, template, stop_ids, quantization, mismatch)
+    _write_record(target, config, adapter_ref, template, stop_ids, quantization, mismatch,
+                  jinja is not None)
     log.info("exported %s + %s to %s", config.model.path, adapter_ref, target)
     return target
 
@@ -179,7 +184,7 @@ def export_quantization(config: RunConfig, quantize: int | None) -> Quantization
 def template_mismatch(template: ChatTemplate, tokenizer: Any) -> str | None:
     """Why the tokenizer's chat_template would not render what ``template`` trained on,
     or ``None`` when both render every probe prompt identically."""
-    from plugtune.plugins.templates.jinja_env import template_messages
+    from plugtune.sdk.templates.jinja import template_messages
 
     if not getattr(tokenizer, "chat_template", None):
         return "the tokenizer has no chat_template"
@@ -271,8 +276,9 @@ def _write_record(
     stop_ids: list[int],
     quantization: QuantizationConfig | None,
     mismatch: str | None,
+    template_written: bool,
 ) -> None:
-    from plugtune.core.environment import installed_version
+    from plugtune.environment import installed_version
 
     record = {
         "base_model": config.model.path,
@@ -282,6 +288,8 @@ def _write_record(
         "shards": sorted(path.name for path in target.glob("*.safetensors")),
         "quantization": quantization.model_dump() if quantization else None,
         "template": template.name,
+        # the chat template saved: the template plugin's own Jinja, or the tokenizer's
+        "chat_template": "template" if template_written else "tokenizer",
         "tokenizer_template_matches": mismatch is None,
         "eos_token_id": stop_ids,
         "plugtune_version": installed_version("plugtune"),

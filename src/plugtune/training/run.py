@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from plugtune.core.config import ComponentRef, RunConfig
-from plugtune.core.interfaces import Trainer, TrainingRun
+from plugtune.core.config import AUTO_TEMPLATE, ComponentRef, RunConfig
+from plugtune.core.interfaces import Trainer, TrainingRun, WritesJinja
 from plugtune.core.session import Session
 from plugtune.training.distributed import is_main_process
 from plugtune.training.outputs import (
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRAINER = "sft"
 LOSS_PLOT = "training_loss.png"
+# Where transformers 5 keeps a tokenizer's chat template (AutoTokenizer reads it).
+CHAT_TEMPLATE_FILE = "chat_template.jinja"
 
 
 def train(
@@ -56,10 +58,30 @@ def train(
     )
     metrics = trainer.train(run)
     if is_main_process():
+        write_chat_template(config, session, output_dir)
         write_results(metrics, output_dir)
         if config.output.plot and plot_losses(output_dir / LOG_FILE, output_dir / LOSS_PLOT):
             log.info("loss curves: %s", output_dir / LOSS_PLOT)
     return metrics
+
+
+def write_chat_template(config: RunConfig, session: Session, output_dir: Path) -> Path | None:
+    """The run's template as the Jinja chat template saved with its tokenizer, when the
+    config names a template that writes one (a template plugin has no Jinja of its own in
+    the base model's tokenizer): served or exported, the run is prompted as it trained.
+    ``template: auto`` matched the tokenizer's own template, which is saved already."""
+    if config.template is None or config.template.name == AUTO_TEMPLATE:
+        return None
+    from plugtune.data.templates import tokenizer_and_template
+
+    _, template = tokenizer_and_template(config, session)
+    jinja = template.jinja() if isinstance(template, WritesJinja) else None
+    if jinja is None:
+        return None
+    path = output_dir / CHAT_TEMPLATE_FILE
+    path.write_text(jinja, encoding="utf-8")
+    log.info("chat template of %r: %s", template.name, path)
+    return path
 
 
 def summary(metrics: dict[str, Any]) -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@
 Batches are left-padded (answers start at the same column) and sorted by length to pad
 little; generation ends at eos, at the template's end-of-turn tokens and at any stop
 string; streaming runs ``generate`` in a thread and decodes the ids as they come.
-Conversations with images (see :mod:`plugtune.plugins.backends.vision`) go through the
+Conversations with images (see :mod:`plugtune.sdk.backends.vision`) go through the
 model's processor when its folder has an image processor; text-only ones never do.
 torch, transformers and peft are imported only when a model is loaded.
 """
@@ -17,21 +17,22 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
-from plugtune.core.records import Conversation, check_messages
-from plugtune.plugins.backends import vision
-from plugtune.plugins.backends.adapters import (
+from plugtune.core.records import Conversation
+from plugtune.sdk.backends import vision
+from plugtune.sdk.backends.adapters import (
     CONFIG_ADAPTER,
     adapter_scope,
     attach_adapters,
     select_adapter,
 )
-from plugtune.plugins.backends.decoding import (
+from plugtune.sdk.backends.decoding import (
     TokenQueue,
     answer_from_ids,
     answer_pieces,
     streamed_until_stop,
 )
-from plugtune.plugins.backends.stopping import StopCriteria
+from plugtune.sdk.backends.stopping import StopCriteria
+from plugtune.sdk.turns import check_messages
 
 if TYPE_CHECKING:
     from plugtune.core.config import GenerationConfig, RunConfig
@@ -115,6 +116,15 @@ class TransformersBackend:
         self.adapters = adapters
         self.use_adapter(CONFIG_ADAPTER if config.model.adapter else None)
         self.generation = config.generation
+
+    def scorer(self) -> Any:
+        """A teacher-forcing scorer on this backend's model, active adapter and template
+        (what perplexity scores with): the answers a run generates and the references
+        it is scored on are read by the same model."""
+        from plugtune.evaluation.answer_scoring import TeacherForcingScorer
+
+        return TeacherForcingScorer(self._loaded(), self.tokenizer, self.template,
+                                    self.batch_size, self.adapter)
 
     def use_adapter(self, name: str | None) -> None:
         """Generate with the adapter called ``name`` from now on (None: the base model)."""

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
-from plugtune.core.records import Conversation, check_messages
-from plugtune.plugins.backends.adapters import CONFIG_ADAPTER
-from plugtune.plugins.backends.decoding import (
+from plugtune.core.records import Conversation
+from plugtune.sdk.backends.adapters import CONFIG_ADAPTER
+from plugtune.sdk.backends.decoding import (
     answer_from_ids,
     answer_pieces,
     streamed_until_stop,
 )
+from plugtune.sdk.turns import check_messages
 
 if TYPE_CHECKING:
     from plugtune.core.config import GenerationConfig, RunConfig

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from plugtune.core.records import FinalRole, Message, RecordError, ToolCall, check_messages
+from plugtune.core.records import Message, RecordError, ToolCall
 from plugtune.plugins.loaders.options import Tags
 from plugtune.plugins.loaders.row import RowContext, describe, parse_json, type_name
+from plugtune.sdk.turns import FinalRole, check_messages
 
 _CHECK_FIELD = re.compile(r"messages\[(\d+)\](?:\.(role|content))?")
 _REASONING_KEYS = ("reasoning_content", "reasoning")

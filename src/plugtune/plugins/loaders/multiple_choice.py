@@ -21,13 +21,7 @@ from plugtune.core.records import Conversation, Message, Record
 from plugtune.plugins.loaders.base import BaseLoader
 from plugtune.plugins.loaders.options import DefaultKey, LoaderOptions
 from plugtune.plugins.loaders.row import describe
-
-LETTERS = ("A", "B", "C", "D")
-
-
-def format_question(question: str, choices: Mapping[str, str]) -> str:
-    """``question\\nA. …\\nB. …\\nC. …\\nD. …`` (the MMLU / C-Eval prompt body)."""
-    return "\n".join([question, *(f"{letter}. {text}" for letter, text in choices.items())])
+from plugtune.sdk.multiple_choice import LETTERS, format_question
 
 
 class MultipleChoiceOptions(LoaderOptions):

@@ -12,7 +12,6 @@ from typing import Any
 
 from plugtune.core.records import (
     Conversation,
-    FinalRole,
     LabeledCompletion,
     Message,
     Preference,
@@ -20,6 +19,7 @@ from plugtune.core.records import (
 )
 from plugtune.plugins.loaders.messages import Source, Turns, read_message
 from plugtune.plugins.loaders.row import RowContext, describe, type_name
+from plugtune.sdk.turns import FinalRole
 
 _LABELS = {"true": True, "false": False}
 

@@ -21,7 +21,7 @@ def register_metrics(register: Any) -> None:
     # with the config's options; called for corpus scores, .score_samples() per sample.
     for metric in (Accuracy, Bleu, Chrf, Ter, Rouge, Meteor):
         register(metric.name, metric)
-    # Perplexity scores with the model (plugtune.evaluation.model_metrics); evaluate
+    # Perplexity scores with the model (a ModelMetric); evaluate
     # wraps a Hugging Face evaluate module from disk.
     register(Perplexity.name, Perplexity)
     register(EvaluateModule.name, EvaluateModule)

@@ -4,7 +4,7 @@
 ``exp(nll / tokens)`` of that sample. Only the answer's tokens count (and the template's
 end of turn), encoded with the run's chat template as training encodes them. With
 several references, the first is scored. It needs the model, so it is a model metric
-(:mod:`plugtune.evaluation.model_metrics`): ``predict`` / ``plugtune eval`` hand it a
+(:class:`~plugtune.core.interfaces.ModelMetric`): ``predict`` / ``plugtune eval`` hand it a
 scorer; called on strings alone it says so.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import AnswerScorer, MetricScores
 from plugtune.core.records import Conversation
-from plugtune.evaluation.model_metrics import AnswerScorer, MetricScores
 from plugtune.plugins.metrics.text import reference_lists
 
 

@@ -13,13 +13,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plugtune.core.errors import ConfigError
+from plugtune.core.records import Passage
 from plugtune.rag.context import (
     DEFAULT_K,
     DEFAULT_MAX_DISTANCE,
     DEFAULT_PROMPT_TEMPLATE,
     check_prompt_template,
 )
-from plugtune.rag.store import DEFAULT_COLLECTION, DocumentStore, Passage, check_collection_name
+from plugtune.rag.store import DEFAULT_COLLECTION, DocumentStore, check_collection_name
 
 
 class ChromaOptions(BaseModel):

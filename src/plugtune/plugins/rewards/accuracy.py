@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from plugtune.plugins.rewards.text import (
+from plugtune.sdk.reward_text import (
     as_list,
     check_pattern,
     column,

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from plugtune.plugins.rewards.text import check_pattern, compile_pattern, completion_text
+from plugtune.sdk.reward_text import check_pattern, compile_pattern, completion_text
 
 REASONING_ANSWER = r"<reasoning>.*?</reasoning>\s*<answer>.*?</answer>"
 

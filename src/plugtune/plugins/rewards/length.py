@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from plugtune.plugins.rewards.text import completion_text, words
+from plugtune.sdk.reward_text import completion_text, words
 
 
 class LengthOptions(BaseModel):

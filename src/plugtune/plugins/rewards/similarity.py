@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from plugtune.core.errors import PlugtuneError
-from plugtune.plugins.rewards.text import (
+from plugtune.sdk.reward_text import (
     as_list,
     check_pattern,
     column,

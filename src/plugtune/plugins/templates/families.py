@@ -3,7 +3,7 @@
 Each class names the upstream template it reproduces; the slots were written from that
 Jinja source (``../shared/fixtures/chat_templates.json`` in the test suite holds the
 texts, and the tests render both on the same conversations). ``jinja_digests`` are the
-normalized digests (:mod:`~plugtune.plugins.templates.matching`) of those texts.
+normalized digests (:mod:`~plugtune.sdk.templates.matching`) of those texts.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from plugtune.core.records import Conversation, Message
-from plugtune.plugins.templates.slots import Slots, SlotTemplate
+from plugtune.sdk.templates.slots import Slots, SlotTemplate
 
 CHATML_USER = "<|im_start|>user\n{content}<|im_end|>\n"
 CHATML_SLOTS = Slots(

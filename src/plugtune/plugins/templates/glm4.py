@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation, Message
-from plugtune.plugins.templates.base import SegmentBuilder, TemplateBase
 from plugtune.plugins.templates.qwen import to_json
+from plugtune.sdk.templates.family import SegmentBuilder, TemplateBase
 
 TOOLS_PROMPT = (
     "<|system|>\n你是一个名为 ChatGLM 的人工智能助手。你是基于智谱AI训练的语言模型 GLM-4 "

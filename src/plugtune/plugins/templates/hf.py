@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation
-from plugtune.plugins.templates.base import TemplateBase
 from plugtune.plugins.templates.hf_source import TemplateSource, read_template_source
 from plugtune.plugins.templates.incremental import NotPrefixStable, incremental_segments
-from plugtune.plugins.templates.jinja_env import render_chat_template, template_messages
+from plugtune.sdk.templates.family import TemplateBase
+from plugtune.sdk.templates.jinja import render_chat_template, template_messages
 
 #: transformers' historical default, used when neither a template nor a source is given.
 CHATML_TEMPLATE = (
@@ -81,6 +81,12 @@ class HFTemplate(TemplateBase):
         self.variables = {key: value for key, value in tokens.items() if value is not None}
         self.variables.update(template_kwargs or {})
         self.stop_strings = tuple(stop_strings or self._find_stop_strings(found.special_tokens))
+        self.template_kwargs = dict(template_kwargs or {})
+
+    def jinja(self) -> str | None:
+        """The Jinja it renders, unless rendering also depends on ``template_kwargs``
+        (which a served template would not be given)."""
+        return None if self.template_kwargs else self.chat_template
 
     def segments(
         self, conversation: Conversation, *, add_generation_prompt: bool = False

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from plugtune.core.interfaces import Segment
-from plugtune.plugins.templates.base import SegmentBuilder, TemplateError
+from plugtune.sdk.templates.family import SegmentBuilder, TemplateError
 
 #: ``render(messages, add_generation_prompt) -> text``
 Renderer = Callable[[list[dict[str, Any]], bool], str]

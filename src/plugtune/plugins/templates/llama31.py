@@ -18,9 +18,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from plugtune.core.records import Conversation, Message
-from plugtune.plugins.templates.base import SegmentBuilder
 from plugtune.plugins.templates.families import Llama3Template
 from plugtune.plugins.templates.qwen import to_json
+from plugtune.sdk.templates.family import SegmentBuilder
 
 HEADER = "<|start_header_id|>{role}<|end_header_id|>\n\n"
 CALL_FORMAT = (

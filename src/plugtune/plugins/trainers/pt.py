@@ -23,7 +23,7 @@ def text_records(records: Iterable[Record]) -> Iterator[Record]:
     for record in records:
         if not isinstance(record, Text):
             raise RecordError(
-                getattr(record, "origin", ""), "text",
+                record.origin, "text",
                 f"pt trains on raw text, not {type(record).__name__} records "
                 "(use the text format, or trainer sft)",
             )
@@ -37,8 +37,7 @@ class Pretraining:
         self.block_size = block_size
 
     def train(self, run: TrainingRun) -> dict[str, float]:
-        from plugtune.training.causal_lm import train_causal_lm
-        from plugtune.training.rows import encoded_rows
+        from plugtune.training import encoded_rows, train_causal_lm
 
         data, tokenizer = encoded_rows(run, text_records, block_size=self.block_size)
         return train_causal_lm(run, data, tokenizer)

@@ -16,9 +16,7 @@ def supervised_records(records: Iterable[Record]) -> Iterator[Record]:
         if isinstance(record, (Conversation, Text)):
             yield record
         elif isinstance(record, Preference):
-            prompt = record.prompt
-            yield Conversation((*prompt.messages, record.chosen), prompt.tools, prompt.meta,
-                               prompt.origin)
+            yield record.prompt.answered(record.chosen)
         elif isinstance(record, LabeledCompletion) and record.label:
             yield record.conversation
 
@@ -27,8 +25,7 @@ class SupervisedFineTuning:
     """Train on the answers of the configured data (``data.packing`` packs rows)."""
 
     def train(self, run: TrainingRun) -> dict[str, float]:
-        from plugtune.training.causal_lm import train_causal_lm
-        from plugtune.training.rows import encoded_rows
+        from plugtune.training import encoded_rows, train_causal_lm
 
         data, tokenizer = encoded_rows(run, supervised_records, packing=run.config.data.packing)
         return train_causal_lm(run, data, tokenizer)

@@ -1,1 +1,0 @@
-"""Reading other tools' configs unchanged: LLaMA-Factory's flat YAML (:mod:`.llamafactory`)."""

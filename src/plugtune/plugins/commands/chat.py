@@ -1,0 +1,42 @@
+"""``plugtune chat``: talk to the config's model in the terminal (or through stdin)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from plugtune.sdk.cli import load_run, set_option
+
+
+@click.command("chat")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@set_option
+@click.option("--system", default=None, metavar="TEXT", help="The system prompt to start with.")
+@click.option("--rag", is_flag=True,
+              help="Add passages from the config's retriever to each question.")
+@click.pass_context
+def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...],
+         system: str | None, rag: bool) -> None:
+    """Chat with the config's backend; replies stream as they are generated.
+
+    Commands: /clear or /reset (forget the history), /system TEXT, /adapter NAME|none, /exit.
+    When stdin is not a terminal, each line of it is one turn."""
+    from rich.console import Console
+
+    from plugtune.inference import load_backend
+    from plugtune.inference.chat import ChatSession, run_chat
+
+    run_config, session = load_run(ctx, path, overrides)
+    augment = None
+    if rag:
+        from plugtune.rag.context import load_injector
+
+        augment = load_injector(run_config, session)  # before the model: fail fast
+    backend = load_backend(run_config, session)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    console = Console() if interactive else Console(file=sys.stdout, force_terminal=False,
+                                                    width=10_000)
+    run_chat(ChatSession(backend, system=system, augment=augment),
+             None if interactive else sys.stdin, console)

@@ -1,0 +1,102 @@
+"""The data and template keys of a LLaMA-Factory config (part of :mod:`.llamafactory`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from plugtune.core.validation import did_you_mean
+from plugtune.plugins.config_readers.llamafactory import keys
+
+if TYPE_CHECKING:
+    from plugtune.plugins.config_readers.llamafactory.conversion import Conversion
+
+
+def map_data(conv: Conversion) -> None:
+    train, evaluation = split_list(conv.get("dataset")), split_list(conv.get("eval_dataset"))
+    if train:
+        conv.put("data.train", train)
+    if evaluation:
+        conv.put("data.eval", evaluation)
+    folder = conv.get("dataset_dir")
+    if isinstance(folder, str) and (folder.startswith("REMOTE:") or folder == "ONLINE"):
+        conv.refuse("dataset_dir", f"{folder!r} fetches datasets from a hub; plugtune reads "
+                    "local files: download the folder (dataset_info.json and the data) "
+                    "and name it here")
+    elif folder or train or evaluation:
+        conv.put("data.dataset_dir", folder or "data")  # LLaMA-Factory's default
+    if conv.training or conv.has("cutoff_len"):
+        conv.put("data.cutoff_len", conv.get("cutoff_len", 2048))
+    for key in ("max_samples", "val_size"):
+        if conv.has(key):
+            conv.put(f"data.{key}", conv.get(key))
+    if conv.get("val_size", 0) >= 1:
+        conv.refuse("val_size", "plugtune takes a share below 1 (a count of records is "
+                    "not supported)")
+    mix = conv.get("mix_strategy", "concat")
+    if mix != "concat":
+        conv.refuse("mix_strategy", f"{mix}: plugtune interleaves one record of each "
+                    "dataset in turn until all are used up (mix: interleave), neither "
+                    "stopping at the shortest nor repeating; use concat or a plugtune config")
+    if conv.get("train_on_prompt", False):
+        conv.refuse("train_on_prompt", "plugtune always leaves the prompt out of the loss")
+    if conv.get("mask_history", False):
+        conv.put("data.train_on", "last")
+    map_packing(conv)
+
+
+def map_packing(conv: Conversion) -> None:
+    packing, neat = conv.get("packing"), conv.get("neat_packing", False)
+    if conv.stage == "pt":
+        if packing is False:
+            conv.refuse("packing", "plugtune's pt trainer always joins the texts and cuts "
+                        "them into cutoff_len blocks (LLaMA-Factory's pt packing)")
+    elif neat:
+        conv.put("data.packing", True)
+    elif packing:
+        conv.put("data.packing", True)
+        conv.note("packing", "plugtune keeps packed examples from attending to each other "
+                  "(LLaMA-Factory's neat_packing); plain packing lets them")
+
+
+def map_template(conv: Conversion) -> None:
+    name, thinking = conv.get("template"), conv.keys.get("enable_thinking")
+    conv.seen.add("enable_thinking")
+    if name is None:
+        if thinking is not None:
+            conv.note("enable_thinking", "no template is named: plugtune uses the "
+                      "model's own chat template as it is; has no effect")
+        return
+    if name in keys.MULTIMODAL_TEMPLATES or any(
+        part in str(name) for part in ("vl", "llava", "omni", "audio", "video")
+    ):
+        conv.refuse("template", f"{name!r} is a template for a multimodal model; "
+                    "plugtune trains and serves text-only models")
+        return
+    if name not in keys.TEMPLATES:
+        known = ", ".join(f"{lf} ({target})" for lf, (target, _) in keys.TEMPLATES.items())
+        conv.refuse("template", f"LLaMA-Factory template {name!r} has no plugtune "
+                    f"counterpart{did_you_mean(str(name), keys.TEMPLATES)}; the ones "
+                    f"plugtune reads (and its template for each): {known}. Or leave "
+                    "template out: plugtune then renders the model's own chat template")
+        return
+    target, difference = keys.TEMPLATES[name]
+    if difference:
+        conv.note("template", f"{name} -> {target}: {difference}")
+    if target == "qwen3" and thinking is not None:
+        conv.put("template", {"name": target, "enable_thinking": bool(thinking)})
+        return
+    conv.put("template", target)
+    if thinking is not None and name == "deepseekr1" and not thinking:
+        conv.refuse("enable_thinking", f"plugtune's {target} has no thinking switch")
+    elif thinking is not None:
+        conv.note("enable_thinking", f"{thinking!r}: template {name} has no thinking "
+                  "switch here; has no effect")
+
+
+
+def split_list(value: Any) -> list[str]:
+    """LLaMA-Factory's comma lists (``identity,alpaca_en_demo``); YAML lists pass."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else [str(item) for item in value]
+    return [item.strip() for item in items if item.strip()]

@@ -1,0 +1,158 @@
+"""Running TRL's preference trainers (``DPOTrainer``, ``KTOTrainer``,
+``RewardTrainer``) the plugtune way: their config from the ``training`` section with
+plugtune's defaults and checks, pre-tokenized rows (:mod:`.rows` makes them), the
+reference model, plugtune's callbacks, resume and outputs, and the reward-curve PNG."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from plugtune.core.errors import ConfigError
+from plugtune.core.interfaces import TrainingRun
+from plugtune.core.records import Record
+
+log = logging.getLogger(__name__)
+
+def trl_arguments(
+    run: TrainingRun, config_class: type, trainer: str, options: Mapping[str, Any], *,
+    has_eval: bool,
+) -> Any:
+    """A TRL config (``DPOConfig``, ``KTOConfig``, ``RewardConfig``) for the run:
+    plugtune's defaults and checks (:mod:`plugtune.training.arguments`: any field of the
+    TRL config passes through ``training`` by name), the trainer's ``options``, and
+    ``max_length`` from ``data.cutoff_len``."""
+    from plugtune.training.arguments import given_keys, training_argument_values
+    from plugtune.training.causal_lm import pad_multiple
+
+    config = run.config
+    clash = sorted(given_keys(config.training) & set(options))
+    if clash:
+        raise ConfigError(
+            f"training.{clash[0]}: a {trainer} option; set it as trainer: "
+            f"{{name: {trainer}, {clash[0]}: …}}"
+        )
+    values = training_argument_values(
+        config, run.output_dir, has_eval=has_eval, config_class=config_class,
+        # transformers counts the real tokens of TRL's batches (plugtune's collators
+        # are not used here).
+        include_num_input_tokens_seen="non_padding",
+        pad_to_multiple_of=pad_multiple(),
+    )
+    values["max_length"] = config.data.cutoff_len  # rows are cut to it already (counted)
+    values.update(options)
+    try:
+        return config_class(**values)
+    except ValueError as error:
+        raise ConfigError(f"training: {error}") from None
+
+
+# -------------------------------------------------------------------------------- run
+
+
+def pretokenized(trainer_class: type) -> type:
+    """``trainer_class`` taking plugtune's tokenized rows as they are (TRL's own dataset
+    preparation renders and tokenizes text)."""
+
+    class Pretokenized(trainer_class):  # type: ignore[misc, valid-type]
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any,
+                             dataset_name: str) -> Any:
+            return dataset
+
+    Pretokenized.__name__ = Pretokenized.__qualname__ = trainer_class.__name__
+    return Pretokenized
+
+
+def reference_model(run: TrainingRun, path: str | None) -> Any:
+    """The frozen reference of dpo and kto, or None for TRL's default.
+
+    ``path`` (the ``ref_model`` option) loads that model, under the run's ``model``
+    settings. Without it, an adapter run needs no second model: TRL keeps a frozen copy
+    of the adapter as it was when training started (so a run that continues an SFT
+    adapter is held near that SFT model, and a new adapter near the base). A run that
+    trains the model's own weights (freeze, full) gets a second copy of the base model,
+    loaded here under plugtune's rules rather than by TRL from the model's name.
+    """
+    from plugtune.models import load_causal_lm
+    from plugtune.training.finetuning import peft_method, quantization_of
+
+    config = run.config
+    if path is not None:
+        reference = config.model.model_copy(update={"path": path, "adapter": None})
+        return load_causal_lm(reference)
+    method = peft_method(config, run.session)
+    if method.adapter:
+        return None
+    return load_causal_lm(config.model, quantization_of(config, method))
+
+
+def train_with_trl(
+    run: TrainingRun, name: str, trainer_class: type, *, model: Any, args: Any, tokenizer: Any,
+    train: list[dict[str, Any]], evaluation: list[dict[str, Any]],
+    plot_keys: Sequence[str], **trainer_kwargs: Any,
+) -> dict[str, float]:
+    """Train with a TRL trainer on plugtune's rows and callbacks; save the weights and
+    the tokenizer to the output dir; plot ``plot_keys`` into ``training_rewards.png``;
+    return the metrics of training (and of a final evaluation)."""
+    from datasets import Dataset
+    from peft import PeftModel
+    from transformers import PrinterCallback
+
+    from plugtune.training.causal_lm import run_callbacks, train_and_save
+    from plugtune.training.plots import plot_rewards
+
+    config = run.config
+    try:
+        trainer = trainer_class(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(train),
+            eval_dataset=Dataset.from_list(evaluation) if evaluation else None,
+            processing_class=tokenizer,
+            callbacks=run_callbacks(run),
+            **trainer_kwargs,
+        )
+    except ValueError as error:  # TRL's checks of its settings
+        raise ConfigError(f"trainer {name}: {error}") from None
+    trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
+
+    def without_reference() -> None:
+        trained = trainer.accelerator.unwrap_model(trainer.model)
+        if isinstance(trained, PeftModel) and "ref" in trained.peft_config:
+            trained.delete_adapter("ref")  # TRL's frozen reference copy: not the result
+
+    metrics = train_and_save(run, trainer, evaluate=bool(evaluation),
+                             before_save=without_reference)
+    if config.output.plot and trainer.is_world_process_zero():
+        plot_rewards(run.output_dir, (*plot_keys, *(f"eval_{key}" for key in plot_keys)))
+    return metrics
+
+
+def loaded_records(run: TrainingRun) -> tuple[list[Record], list[Record], Any, Any]:
+    """The run's train and eval records, its tokenizer and its template."""
+    from plugtune.data.datasets import load_datasets
+    from plugtune.data.templates import tokenizer_and_template
+
+    loaded = load_datasets(run.config.data, run.session)
+    if not loaded.train:
+        raise ConfigError("data.train: no training records (name a dataset in data.train)")
+    tokenizer, template = tokenizer_and_template(run.config, run.session)
+    return loaded.train, loaded.eval, tokenizer, template
+
+
+def pair_rows_by_split(run: TrainingRun, trainer: str, *, whole: bool = False
+                       ) -> tuple[dict[str, list[dict[str, list[int]]]], Any]:
+    """The run's preference pairs as token rows, ``{"train": …, "eval": …}``, and the
+    tokenizer (what dpo and rm train on; ``whole``: see ``pair_rows``)."""
+    from plugtune.plugins.trainers.preference.examples import preference_pairs
+    from plugtune.plugins.trainers.preference.rows import pair_rows
+
+    train, evaluation, tokenizer, template = loaded_records(run)
+    policy = run.config.data.on_bad_record
+    rows = {
+        split: pair_rows(preference_pairs(records, trainer, policy), template, tokenizer,
+                         run.config, split, whole=whole)
+        for split, records in (("train", train), ("eval", evaluation))
+    }
+    return rows, tokenizer

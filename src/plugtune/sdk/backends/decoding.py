@@ -1,0 +1,211 @@
+"""From generated token ids to answer text: stop strings, incremental decoding, streaming.
+
+Shared by ``generate`` and ``stream`` so a streamed answer joins to the generated one.
+Nothing here imports torch at module level.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+
+class Answer(str):
+    """Generated text that knows how many tokens were generated for it.
+
+    Re-tokenizing the text does not give that number back: ids a random or small model
+    emits may decode to text (partial UTF-8 as U+FFFD, say) that encodes to other ids.
+    Token counts (a server's usage, a throughput benchmark) read ``tokens`` instead; to
+    everything else an answer is the plain string.
+    """
+
+    tokens: int
+
+    def __new__(cls, text: str, tokens: int) -> Answer:
+        answer = super().__new__(cls, text)
+        answer.tokens = tokens
+        return answer
+
+
+def joined(pieces: Sequence[str]) -> str:
+    """Streamed pieces as one answer: an :class:`Answer` when every piece is one (each
+    counting the tokens generated since the one before), else the plain text."""
+    text = "".join(pieces)
+    if all(isinstance(piece, Answer) for piece in pieces):
+        return Answer(text, sum(piece.tokens for piece in pieces))  # type: ignore[attr-defined]
+    return text
+
+
+# How every backend turns ids into text: special tokens (eos, end-of-turn) are not text,
+# and no tokenization-space clean-up, which would make pieces differ from the whole.
+DECODE_KWARGS = {"skip_special_tokens": True, "clean_up_tokenization_spaces": False}
+
+
+def answer_from_ids(tokenizer: Any, ids: Sequence[int], stop_ids: Iterable[int],
+                    stops: Iterable[str]) -> Answer:
+    """The answer in generated ``ids``: decoded up to the first stop token, cut at the
+    first stop string; ``tokens`` counts the ids before the stop token."""
+    kept = until_stop_token(ids, stop_ids)
+    return Answer(cut_at_stop(tokenizer.decode(kept, **DECODE_KWARGS), stops), len(kept))
+
+
+def cut_at_stop(text: str, stops: Iterable[str]) -> str:
+    """The text before the first occurrence of any stop string.
+
+    >>> cut_at_stop("Paris.\\nUser: and Rome?", ["\\nUser:", "<|im_end|>"])
+    'Paris.'
+    """
+    positions = [index for stop in stops if stop and (index := text.find(stop)) >= 0]
+    return text[: min(positions)] if positions else text
+
+
+def until_stop_token(ids: Sequence[int], stop_ids: Iterable[int]) -> list[int]:
+    """The ids before the first stop token (eos, end of turn; padding follows it)."""
+    stops = set(stop_ids)
+    for index, token in enumerate(ids):
+        if token in stops:
+            return list(ids[:index])
+    return list(ids)
+
+
+def streamed_until_stop(batches: Iterable[list[int]], stop_ids: Iterable[int]) -> Iterator[int]:
+    """The streamed token ids before the first stop token."""
+    stops = set(stop_ids)
+    for ids in batches:
+        for token in ids:
+            if token in stops:
+                return
+            yield token
+
+
+def answer_pieces(tokens: Iterable[int], tokenizer: Any, stops: Iterable[str]
+                  ) -> Iterator[Answer]:
+    """Streamed token ids (already cut at the first stop token) as text pieces that join
+    to :func:`answer_from_ids`' answer; each piece counts the tokens since the last."""
+    decoder, cutter = IncrementalDecoder(tokenizer), StopCutter(stops)
+    count = 0
+    for token in tokens:
+        count += 1
+        if piece := cutter.feed(decoder.add(token)):
+            yield Answer(piece, count)
+            count = 0
+        if cutter.stopped:
+            return
+    if tail := cutter.feed(decoder.flush()) + cutter.flush():
+        yield Answer(tail, count)
+
+
+class StopCutter:
+    """Cuts a stream of text pieces at the first stop string.
+
+    A tail that could still grow into a stop string is held back until it cannot; the
+    pieces returned by ``feed`` and ``flush`` join to ``cut_at_stop(whole text)``.
+    """
+
+    def __init__(self, stops: Iterable[str]) -> None:
+        self.stops = [stop for stop in stops if stop]
+        self.stopped = False
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        """The text that is safe to show now (``""`` while a stop may be forming)."""
+        if self.stopped:
+            return ""
+        self._pending += piece
+        cut = cut_at_stop(self._pending, self.stops)
+        if len(cut) < len(self._pending):
+            self.stopped, self._pending = True, ""
+            return cut
+        held = self._held_back(self._pending)
+        ready = self._pending[: len(self._pending) - held]
+        self._pending = self._pending[len(ready) :]
+        return ready
+
+    def flush(self) -> str:
+        """What was held back, once the text is complete."""
+        rest, self._pending = self._pending, ""
+        return "" if self.stopped else rest
+
+    def _held_back(self, text: str) -> int:
+        """Length of the longest end of ``text`` that begins some stop string."""
+        longest = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(text)), longest, -1):
+                if stop.startswith(text[-size:]):
+                    longest = size
+                    break
+        return longest
+
+
+class IncrementalDecoder:
+    """Decodes a growing list of token ids piece by piece.
+
+    Each new token is decoded together with the previous window of tokens and only the
+    new characters are returned, so byte-level pieces of one character and
+    SentencePiece's leading spaces come out as the whole decode has them.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self._prefix = 0  # start of the window decoded for context
+        self._read = 0  # end of what was returned already
+
+    def add(self, token: int) -> str:
+        """The text the token completes (``""`` while a character is still incomplete)."""
+        self.ids.append(token)
+        seen = self._decode(self.ids[self._prefix : self._read])
+        text = self._decode(self.ids[self._prefix :])
+        if len(text) > len(seen) and not text.endswith("\ufffd"):
+            self._prefix, self._read = self._read, len(self.ids)
+            return text[len(seen) :]
+        return ""
+
+    def flush(self) -> str:
+        """Whatever is left (an incomplete character decodes as ``\\ufffd``)."""
+        seen = self._decode(self.ids[self._prefix : self._read])
+        text = self._decode(self.ids[self._prefix :])
+        self._prefix = self._read = len(self.ids)
+        return text[len(seen) :]
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, **DECODE_KWARGS) if ids else ""
+
+
+_END = object()
+
+
+class TokenQueue:
+    """A transformers streamer that hands the generated token ids to another thread.
+
+    ``run(generate)`` calls ``generate`` (which calls ``put``/``end``) and passes on an
+    exception it raises; iterating yields lists of new ids, the prompt skipped.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() puts the prompt first
+            self._prompt_seen = True
+            return
+        self._queue.put(value.reshape(-1).tolist())
+
+    def end(self) -> None:
+        self._queue.put(_END)
+
+    def run(self, generate: Callable[[], Any]) -> None:
+        try:
+            generate()
+        except BaseException as error:
+            self._queue.put(error)
+        finally:
+            self._queue.put(_END)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        while (item := self._queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item

@@ -1,0 +1,147 @@
+"""What every built-in chat template shares: building segments and refusing what it cannot render.
+
+A template turns a :class:`~plugtune.core.records.Conversation` into
+:class:`~plugtune.core.interfaces.Segment` pieces whose texts join to exactly what the
+model's own Jinja template renders. The trainable pieces are what the model writes after
+the generation prompt: the answer and the end-of-turn token that makes it stop, never
+the role header and never the newline after the end-of-turn token.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, NoReturn
+
+from plugtune.core.errors import PlugtuneError
+from plugtune.core.interfaces import Segment
+from plugtune.core.records import Conversation
+
+
+class TemplateError(PlugtuneError, ValueError):
+    """A conversation the template cannot render the way the model expects."""
+
+
+class SegmentBuilder:
+    """Collects pieces, merging neighbours that belong to the same message and loss mask.
+
+    Some families (GLM, Baichuan 2) never write an end-of-turn token: an answer ends where
+    the next turn's role token begins. ``open_answer`` marks such an answer; the next piece
+    of another message then gives its leading stop string to that answer, trainable, so
+    the model learns to emit it. ``close_answer`` supplies one when no turn follows.
+    """
+
+    def __init__(self, stop_strings: tuple[str, ...] = ()) -> None:
+        self._texts: list[str] = []
+        self._keys: list[tuple[bool, int]] = []
+        self._stop_strings = stop_strings
+        self._open: int | None = None
+
+    def add(self, text: str, message: int = -1, trainable: bool = False) -> None:
+        if not text:
+            return
+        if self._open is not None and message != self._open:
+            stop = next((s for s in self._stop_strings if text.startswith(s)), None)
+            if stop is not None:
+                self._append(stop, self._open, True)
+                text = text[len(stop) :]
+            self._open = None
+        if text:
+            self._append(text, message, trainable)
+
+    def open_answer(self, message: int) -> None:
+        self._open = message
+
+    def close_answer(self, stop: str) -> None:
+        """End a still-open answer with ``stop`` (trainable); a no-op if none is open."""
+        if self._open is not None:
+            self._append(stop, self._open, True)
+            self._open = None
+
+    def _append(self, text: str, message: int, trainable: bool) -> None:
+        key = (trainable, message)
+        if self._keys and self._keys[-1] == key:
+            self._texts[-1] += text
+        else:
+            self._texts.append(text)
+            self._keys.append(key)
+
+    def build(self) -> list[Segment]:
+        return [
+            Segment(text, trainable, message)
+            for text, (trainable, message) in zip(self._texts, self._keys, strict=True)
+        ]
+
+
+class TemplateBase:
+    """Attributes and checks common to every built-in family.
+
+    Subclasses set ``name``, ``stop_strings`` (end-of-turn token first), the tokens the
+    upstream Jinja template reads (``bos_token``/``eos_token``, passed as
+    ``apply_chat_template`` passes them), ``jinja_digests`` (normalized digests of the
+    upstream templates they reproduce, for ``template: auto``) and what they support.
+    """
+
+    name: str
+    stop_strings: tuple[str, ...]
+    jinja_digests: ClassVar[frozenset[str]] = frozenset()
+    bos_token: str | None = None
+    eos_token: str | None = None
+    supports_system: ClassVar[bool | None] = True
+    supports_tools: ClassVar[bool | None] = False
+    #: Roles must alternate user/assistant (the template raises otherwise).
+    alternating: ClassVar[bool] = False
+    #: For families whose answers end only where the next turn starts: the stop string
+    #: appended after a final answer. The one place plugtune adds text the upstream
+    #: template does not render, so that the last answer also teaches the model to stop.
+    final_answer_stop: ClassVar[str | None] = None
+
+    def segments(
+        self, conversation: Conversation, *, add_generation_prompt: bool = False
+    ) -> list[Segment]:
+        raise NotImplementedError
+
+    def render(self, conversation: Conversation, *, add_generation_prompt: bool = False) -> str:
+        pieces = self.segments(conversation, add_generation_prompt=add_generation_prompt)
+        return "".join(piece.text for piece in pieces)
+
+    def jinja(self) -> str | None:
+        """The Jinja chat template that renders what this template renders (what a
+        trained run's tokenizer, GGUF or Ollama model carries); None: this family cannot
+        write one, and export keeps the tokenizer's own after checking it renders alike.
+        Slot families write theirs from their slots (:mod:`.slots_jinja`)."""
+        return None
+
+    def new_builder(self) -> SegmentBuilder:
+        return SegmentBuilder(self.stop_strings if self.final_answer_stop else ())
+
+    def check(self, conversation: Conversation) -> None:
+        """Refuse, with a message saying why, what the upstream template would refuse or
+        silently drop: a misplaced system message, tools a family cannot render, …"""
+        messages = conversation.messages
+        for index, message in enumerate(messages):
+            if message.role == "system" and index:
+                self.fail(conversation, f"messages[{index}]: a system message must come first")
+            if message.role == "tool" or message.tool_calls:
+                self._require_tools(conversation, f"messages[{index}] ({message.role})")
+        if conversation.tools:
+            self._require_tools(conversation, "tools")
+        if not self.supports_system and conversation.system is not None:
+            self.fail(conversation, "the model's template has no system role (it raises on one)")
+        if self.alternating:
+            for index, message in enumerate(messages):
+                if message.role != ("user" if index % 2 == 0 else "assistant"):
+                    self.fail(
+                        conversation,
+                        f"messages[{index}]: roles must alternate user/assistant/…",
+                    )
+
+    def _require_tools(self, conversation: Conversation, where: str) -> None:
+        if not self.supports_tools:
+            self.fail(
+                conversation,
+                f"{where}: the {self.name!r} template cannot render tool specs, tool calls or "
+                "tool results (its model's template drops or rejects them)",
+            )
+
+    def fail(self, conversation: Conversation, problem: str) -> NoReturn:
+        origin = f"{conversation.origin}: " if conversation.origin else ""
+        raise TemplateError(f"{origin}template {self.name!r}: {problem}")
