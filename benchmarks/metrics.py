@@ -30,7 +30,7 @@ from typing import Any
 from plugtune.plugins.metrics.meteor import Meteor, load_wordnet
 from plugtune.plugins.metrics.rouge import Rouge
 from plugtune.plugins.metrics.sacrebleu_metrics import Bleu, Chrf, Ter
-from plugtune.plugins.metrics.text import segment, split_words
+from plugtune.plugins.metrics.text_metric import segment, split_words
 
 
 def _words(text: str) -> tuple[str, ...]:

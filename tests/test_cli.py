@@ -156,3 +156,25 @@ def test_tiny_model_unknown_arch_is_a_usage_error(tmp_path):
     assert result.exit_code == 2
     assert "unknown tiny architecture 'gpt5'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_plugin_command_named_like_a_built_in_is_a_clash_not_a_shadow(tmp_path):
+    plugin = tmp_path / "my_train.py"
+    plugin.write_text(
+        "import click\nfrom plugtune import hookimpl\n\n"
+        "@click.command('train')\ndef train():\n"
+        "    '''Not plugtune's.'''\n    click.echo('mine')\n\n"
+        "@hookimpl\ndef register_commands(register):\n    register(train)\n"
+    )
+    result = CliRunner().invoke(cli, ["--plugin", str(plugin), "train", "x.yaml"])
+    assert result.exit_code == 2 and "mine" not in result.output
+    assert "commands 'train' is registered by several plugins: plugtune" in result.output
+    assert "plugins: {prefer: {commands.train:" in result.output
+
+
+def test_plugins_list_piped_keeps_whole_descriptions():
+    """Piped (no terminal), each component is one line with its whole description."""
+    output = run("plugins", "list").output
+    line = next(line for line in output.splitlines() if line.split()[:2] == ["trainers", "dpo"])
+    assert line.endswith("(TRL's DPOTrainer on plugtune's rows, model and callbacks).")
+    assert not [line for line in output.splitlines() if line.endswith("…")]  # none cut

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from plugtune import Session
 from plugtune.cli import cli
 from plugtune.core.config import RunConfig
-from plugtune.evaluation.scoring import build_metrics, score_metrics
+from plugtune.evaluation.metric_scores import build_metrics, score_metrics
 from plugtune.inference import predict
 from plugtune.plugins.metrics.rouge import Rouge
 from plugtune.plugins.metrics.sacrebleu_metrics import Bleu

@@ -14,7 +14,7 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import AnswerLoss
 from plugtune.core.records import Conversation, Message
 from plugtune.data.encoding import IGNORE_INDEX, EncodingOptions, encode_conversations
-from plugtune.evaluation.answer_scoring import TeacherForcingScorer
+from plugtune.evaluation.teacher_forcing import TeacherForcingScorer
 from plugtune.inference import predict
 from plugtune.inference.predict import load_backend
 from plugtune.plugins.metrics.perplexity import Perplexity

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from plugtune import DuplicateComponentError, PluginError, PluginSelection, Session
+from plugtune import (
+    DuplicateComponentError,
+    PluginError,
+    PluginSelection,
+    Session,
+    UnknownComponentError,
+)
 
 GOOD = """
 from plugtune import hookimpl
@@ -166,3 +172,16 @@ def test_sessions_do_not_share_plugins(tmp_path):
 def test_an_unknown_kind_is_an_error_with_a_suggestion():
     with pytest.raises(Exception, match="no component kind 'reward' \\(did you mean 'rewards'"):
         Session().registry("reward")
+
+
+def test_a_missing_component_names_the_plugins_that_failed_to_load(make_distribution):
+    make_distribution(
+        "plugtune-broken", {"broken": "broken_metrics"}, broken_metrics="import no_such_module_y\n"
+    )
+    session = Session(selection=EVERYONE)
+    with pytest.raises(UnknownComponentError) as error:
+        session.build("metrics", "bleurt")
+    message = str(error.value)
+    assert "no metric named 'bleurt'" in message
+    assert "plugins that failed to load (one may provide it): plugtune-broken" in message
+    assert "no_such_module_y" in message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from pydantic import BaseModel, ConfigDict
 
@@ -166,3 +168,24 @@ def test_factory_kinds_are_called_even_without_options():
     assert callback.build() == "callback" and made == [1]
     with pytest.raises(ConfigError, match="takes no options"):
         callback.build({"patience": 1})
+
+
+def test_a_lazily_registered_component_keeps_its_options_class(tmp_path, monkeypatch):
+    """``register("scaled", "module:Scaled")``: the string is imported when options are
+    checked, and the class's ``Options`` validates them (it was lost before)."""
+    (tmp_path / "lazy_rewards.py").write_text(
+        "from pydantic import BaseModel, ConfigDict\n\n"
+        "class Scaled:\n"
+        "    class Options(BaseModel):\n"
+        "        model_config = ConfigDict(extra='forbid')\n"
+        "        factor: float = 1.0\n\n"
+        "    def __init__(self, factor=1.0):\n"
+        "        self.factor = factor\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    lazy = component("scaled", "lazy_rewards:Scaled")
+    assert "lazy_rewards" not in sys.modules  # registering imported nothing
+    assert lazy.build({"factor": 3}).factor == 3
+    with pytest.raises(ConfigError, match=r"factr: unknown key \(did you mean 'factor'\?\)"):
+        lazy.validate_options({"factr": 3})
+    sys.modules.pop("lazy_rewards", None)

@@ -19,7 +19,7 @@ Importing this package imports no torch, transformers or trl.
 
 from __future__ import annotations
 
-from plugtune.core.config import ComponentRef, RunConfig, config_schema, load_config
+from plugtune.core.config import ComponentRef, RunConfig, config_schema
 from plugtune.core.errors import (
     ConfigError,
     DuplicateComponentError,
@@ -54,7 +54,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """``Predictor`` is imported on first use (it pulls in the inference code)."""
+    """Imported on first use, so that importing the core loads nothing above it:
+    ``load_config`` (which also reads other tools' configs through ``config_readers``
+    plugins) and ``Predictor`` (which pulls in the inference code)."""
+    if name == "load_config":
+        from plugtune.sdk.configs import load_config
+
+        return load_config
     if name == "Predictor":
         from plugtune.inference.predictor import Predictor
 

@@ -1,1 +1,2 @@
-"""The core: plugin discovery, registries, configs and the CLI. No heavy ML imports here."""
+"""The core: hookspecs, plugins, registries, sessions, the run config, records and
+interfaces. It imports nothing above it, and no heavy ML library."""

@@ -1,30 +1,22 @@
 """The run config: pydantic models, YAML/JSON files, ``--set a.b=c`` overrides, JSON schema.
 
-Sections that name a component (``template``, ``trainer``, ``rewards``, …) take either a
-name or ``{name: …, <options>}``. The options are validated by the component's own
-options model once plugins are loaded (:meth:`plugtune.Session.validate`), so a new
-algorithm brings its options without touching this file.
-"""
+A section naming a component (``template``, ``trainer``, ``rewards``, …) takes a name or
+``{name: …, <options>}``; the component's own options model validates the options once
+plugins are loaded (:meth:`plugtune.Session.validate`), so a new algorithm brings its
+options without touching this file."""
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from plugtune.core.errors import ConfigError
 from plugtune.core.validation import validate_model
-
-if TYPE_CHECKING:
-    from plugtune.core.interfaces import ReadConfig
-    from plugtune.core.registry import Component
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "tiny://qwen2"
 # ``template: auto`` (or none) is matched to the tokenizer when the data is prepared.
@@ -38,10 +30,8 @@ class Section(BaseModel):
 
 
 class ComponentRef(BaseModel):
-    """A component by name, plus its options: ``length`` or ``{name: length, target: 64}``.
-
-    ``name`` may also be code: ``path/to/file.py:function`` or ``package.module:obj``.
-    """
+    """A component by name, plus its options: ``length`` or ``{name: length, target: 64}``;
+    ``name`` may also be code: ``path/to/file.py:function`` or ``package.module:obj``."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -79,7 +69,7 @@ class ModelConfig(Section):
 
 
 def _string_or_object(schema: dict[str, Any]) -> None:
-    """JSON schema of a model that a plain string may stand for (editors accept both)."""
+    """A model a plain string may stand for: JSON schema accepts both (for editors)."""
     described = {key: schema.pop(key) for key in ("title", "description") if key in schema}
     as_object = dict(schema)
     schema.clear()
@@ -87,24 +77,19 @@ def _string_or_object(schema: dict[str, Any]) -> None:
 
 
 class DatasetSpec(Section):
-    """One dataset and its own settings; a plain string in a dataset list is ``{name: …}``.
-
-    ``name`` is looked up in the registry, else taken as a file or folder; ``path`` is
-    always a file or folder. ``format`` (a loader name, or ``{name: …, **options}``)
-    replaces the registry's ``formatting``; ``columns``, ``tags`` and ``ranking`` go to
-    the loader. Compares equal to its name when it is only a name.
-    """
+    """One dataset and its own settings; a plain string in a list is ``{name: …}`` (and
+    compares equal to it). ``name``: a registry entry, else a file or folder; ``path``:
+    always one. ``format`` (a loader) replaces the registry's ``formatting``; ``columns``,
+    ``tags`` and ``ranking`` go to the loader."""
 
     model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, json_schema_extra=_string_or_object
-    )
+        extra="forbid", validate_assignment=True, json_schema_extra=_string_or_object)
 
     name: str | None = Field(None, min_length=1, description="Registry entry, file or folder.")
     path: str | None = Field(None, min_length=1, description="A file or folder.")
     format: ComponentRef | None = Field(None, description="Loader; None: registry or detected.")
     columns: dict[str, str | None] = Field(
-        default_factory=dict, description="Logical column -> key in the rows (docs/data.md)."
-    )
+        default_factory=dict, description="Logical column -> key in the rows (docs/data.md).")
     tags: dict[str, str] = Field(default_factory=dict, description="sharegpt role tags.")
     ranking: bool | None = Field(None, description="Rows are chosen/rejected pairs.")
     split: str | None = Field(None, description="Split of a saved DatasetDict folder.")
@@ -146,29 +131,23 @@ class DataConfig(Section):
     """What to train, evaluate and test on, and how to read it (docs/data.md)."""
 
     train: list[DatasetSpec] = Field(
-        default_factory=list, description="Dataset names, files or folders, mixed in order."
-    )
+        default_factory=list, description="Dataset names, files or folders, mixed in order.")
     eval: list[DatasetSpec] = Field(
-        default_factory=list, description="Empty: registry dev files, else val_size."
-    )
+        default_factory=list, description="Empty: registry dev files, else val_size.")
     test: list[DatasetSpec] = Field(default_factory=list, description="Empty: registry test files.")
     dataset_dir: str | None = Field(
-        None, description="Folder for relative paths and the default registry."
-    )
+        None, description="Folder for relative paths and the default registry.")
     registry: str | None = Field(None, description="dataset_info.json or present.json.")
     loader: ComponentRef | None = Field(
-        None, description="For datasets without a format of their own; None: detected."
-    )
+        None, description="For datasets without a format of their own; None: detected.")
     max_samples: int | None = Field(None, gt=0, description="At most this many per dataset.")
     val_size: float = Field(0.0, ge=0.0, lt=1.0)
     seed: int = 42
     mix: Literal["concat", "interleave"] = Field(
-        "concat", description="concat: one dataset after another; interleave: round-robin."
-    )
+        "concat", description="concat: one dataset after another; interleave: round-robin.")
     cutoff_len: int = Field(1024, gt=0, description="Longest example, in tokens.")
     overflow: Literal["truncate", "drop"] = Field(
-        "truncate", description="Longer examples are cut (counted) or dropped (reported)."
-    )
+        "truncate", description="Longer examples are cut (counted) or dropped (reported).")
     train_on: Literal["all", "last"] = Field("all", description="Assistant turns in the loss.")
     packing: bool = Field(False, description="Several examples per row, kept apart.")
     on_bad_record: Literal["error", "skip"] = "error"
@@ -184,11 +163,9 @@ class PeftConfig(ComponentRef):
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return {"name": value}
         if isinstance(value, Mapping) and "type" in value:
             return {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
-        return value
+        return {"name": value} if isinstance(value, str) else value
 
     @property
     def type(self) -> str:
@@ -225,8 +202,7 @@ class TrainingConfig(Section):
     seed: int = 42
     logging_steps: int = Field(10, gt=0)
     resume_from_checkpoint: str | None = Field(
-        None, description="auto: the newest complete checkpoint in output.dir; or a folder."
-    )
+        None, description="auto: the newest complete checkpoint in output.dir; or a folder.")
 
 
 class GenerationConfig(Section):
@@ -243,8 +219,7 @@ class BenchmarkConfig(Section):
 
     path: str | None = Field(None, description="Folder in the C-Eval, MMLU or CMMLU layout.")
     layout: str | None = Field(
-        None, description="A benchmarks plugin (ceval, mmlu, cmmlu, …); None: recognised."
-    )
+        None, description="A benchmarks plugin (ceval, mmlu, cmmlu, …); None: recognised.")
     split: str | None = Field(None, description="None: the layout's default split.")
     shots: int = Field(5, ge=0, description="Solved dev questions before each question.")
     subjects: list[str] | None = Field(None, description="None: every subject.")
@@ -267,8 +242,7 @@ class OutputConfig(Section):
 class PluginsConfig(Section):
     paths: list[str] = Field(default_factory=list, description="file.py or module:obj.")
     prefer: dict[str, str] = Field(
-        default_factory=dict, description="'<kind>.<name>': distribution that wins a clash."
-    )
+        default_factory=dict, description="'<kind>.<name>': distribution that wins a clash.")
 
 
 class RunConfig(Section):
@@ -277,8 +251,7 @@ class RunConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     template: ComponentRef | None = Field(
-        None, description="None or auto: recognised from the tokenizer's chat template."
-    )
+        None, description="None or auto: recognised from the tokenizer's chat template.")
     trainer: ComponentRef | None = None
     peft: PeftConfig = Field(default_factory=PeftConfig)
     quantization: QuantizationConfig | None = None
@@ -294,33 +267,25 @@ class RunConfig(Section):
 
     def component_refs(self) -> Iterator[tuple[str, str, ComponentRef]]:
         """Every component the config names, as ``(config key, kind, ref)``."""
-        benchmark = self.evaluation.benchmark
-        layout = benchmark.layout if benchmark is not None else None
-        singles = {
-            "data.loader": ("loaders", self.data.loader),
-            "peft": ("peft", self.peft),
-            "evaluation.benchmark.layout": ("benchmarks", layout and ComponentRef(name=layout)),
-            "template": ("templates", None if _is_auto(self.template) else self.template),
-            "trainer": ("trainers", self.trainer),
-            "backend": ("backends", self.backend),
-            "retriever": ("retrievers", self.retriever),
-        }
-        for key, (kind, ref) in singles.items():
-            if ref is not None:
-                yield key, kind, ref
-        lists = {
-            "rewards": ("rewards", self.rewards),
-            "callbacks": ("callbacks", self.callbacks),
-            "evaluation.metrics": ("metrics", self.evaluation.metrics),
-        }
-        for key, (kind, refs) in lists.items():
-            for index, ref in enumerate(refs):
-                yield f"{key}[{index}]", kind, ref
-        for part in ("train", "eval", "test"):
-            for index, spec in enumerate(getattr(self.data, part)):
-                if spec.format is not None:
-                    yield f"data.{part}[{index}].format", "loaders", spec.format
-
+        bench = self.evaluation.benchmark
+        layout = ComponentRef(name=bench.layout) if bench and bench.layout else None
+        named: list[tuple[str, str, ComponentRef | None]] = [
+            ("data.loader", "loaders", self.data.loader),
+            ("peft", "peft", self.peft),
+            ("evaluation.benchmark.layout", "benchmarks", layout),
+            ("template", "templates", None if _is_auto(self.template) else self.template),
+            ("trainer", "trainers", self.trainer),
+            ("backend", "backends", self.backend),
+            ("retriever", "retrievers", self.retriever),
+            *((f"rewards[{i}]", "rewards", ref) for i, ref in enumerate(self.rewards)),
+            *((f"callbacks[{i}]", "callbacks", ref) for i, ref in enumerate(self.callbacks)),
+            *((f"evaluation.metrics[{i}]", "metrics", ref)
+              for i, ref in enumerate(self.evaluation.metrics)),
+            *((f"data.{part}[{i}].format", "loaders", spec.format)
+              for part in ("train", "eval", "test")
+              for i, spec in enumerate(getattr(self.data, part))),
+        ]
+        return ((key, kind, ref) for key, kind, ref in named if ref is not None)
 
 
 def _is_auto(ref: ComponentRef | None) -> bool:
@@ -368,45 +333,17 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     return result
 
 
-def load_config(
-    path: str | Path | None = None,
-    overrides: Sequence[str] = (),
-    *,
-    readers: Iterable[Component] | None = None,
-) -> RunConfig:
-    """Read, override and validate a run config (component options are checked later).
-
-    A file in another tool's format (LLaMA-Factory's flat YAML, …) is read by the
-    ``config_readers`` plugin that claims it (:func:`read_foreign_config`); overrides
-    then use plugtune's keys."""
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read, override and validate a run config in plugtune's format (component options
+    are checked later, by the session). ``plugtune.load_config`` also reads other tools'
+    formats, through ``config_readers`` plugins."""
     data = read_config_file(path) if path is not None else {}
-    where = str(path) if path is not None else "config"
-    if set(data) - set(RunConfig.model_fields):  # not plugtune's sections alone
-        found = read_foreign_config(data, where, readers)
-        if found is not None:
-            name, read = found
-            log.info("%s: read as a %s config (`plugtune config convert` shows it)",
-                     where, name)
-            for note in read.notes:
-                log.warning("%s: %s", where, note)
-            data, where = read.config, f"{where} (read as {name})"
+    return run_config(data, overrides, str(path) if path is not None else "config")
+
+
+def run_config(data: Mapping[str, Any], overrides: Sequence[str], where: str) -> RunConfig:
+    """``data`` with ``a.b=c`` overrides applied, validated; errors name ``where``."""
     return validate_model(RunConfig, apply_overrides(data, overrides), where=where)
-
-
-def read_foreign_config(
-    data: Mapping[str, Any], where: str, readers: Iterable[Component] | None = None
-) -> tuple[str, ReadConfig] | None:
-    """The name of the config reader that claims ``data`` and what it reads, or None
-    when none does. ``readers``: those to ask (default: the installed plugins')."""
-    if readers is None:
-        from plugtune.core.plugins import PluginSelection, collect, load_plugins
-
-        readers = collect(load_plugins(PluginSelection.from_environment()), "config_readers")
-    for component in readers:
-        reader = component.build()
-        if reader.claims(data):
-            return component.name, reader.read(data, where)
-    return None
 
 
 def config_schema() -> dict[str, Any]:

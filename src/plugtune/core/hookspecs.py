@@ -1,14 +1,12 @@
 """The contract with plugin authors: one hook per kind of component.
 
-Every hook receives ``register`` (:class:`~plugtune.core.interfaces.Register`):
-``register("name", component)`` records a name and a component (the object, or a
-``"package.module:attr"`` string imported on first use), never loads a model. Import
-heavy libraries inside the component, not at the top of the plugin module, so that
-``plugtune --help`` stays fast. A component with an options model (its ``Options``
-attribute, or ``options=``) is a factory called with its validated config options;
-so are loaders, templates, trainers, backends, retrievers, callbacks, peft methods,
-benchmarks and config readers even without options. docs/plugins.md has an example
-of each kind; the Protocols of :mod:`plugtune.core.interfaces` are their shapes.
+Every hook receives ``register``: ``register("name", component, *, options=None,
+doc=None)`` records a name and the component (or a ``"package.module:attr"`` string
+imported on first use) and never loads a model, so ``plugtune --help`` stays fast. A
+component with an options model (``options=`` or its ``Options``) is a factory called
+with its validated options; so is every kind but rewards, metrics and commands even
+without. The Protocols of :mod:`plugtune.core.interfaces` are the shapes;
+docs/plugins.md has an example of each kind.
 """
 
 from __future__ import annotations

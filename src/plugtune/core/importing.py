@@ -1,9 +1,6 @@
 """Import code named by the user: ``pkg.module``, ``pkg.module:attr`` or ``path/file.py:attr``.
-
-Files get a module name derived from their resolved path, and the module is kept in
-``sys.modules``, so naming the same file twice (or from two processes that re-import,
-as ``torchrun`` does) yields the same objects instead of duplicates.
-"""
+A file's module is named after its resolved path and kept in ``sys.modules``, so naming
+it twice (or re-importing it, as ``torchrun`` does) gives the same objects."""
 
 from __future__ import annotations
 

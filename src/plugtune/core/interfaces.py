@@ -1,11 +1,7 @@
-"""The typed interfaces between plugin kinds: one Protocol per kind, what a loader
-returns, what a template produces, what a trainer is handed.
-
-Plugins implement these and never import each other; the library calls them and never
-asks which class it holds. An optional capability (a template that writes its own
-Jinja, a backend that scores answers) is a Protocol of its own, checked with
-``isinstance`` against that Protocol, never against a built-in class.
-"""
+"""The typed interfaces between plugin kinds: a Protocol per kind, and what they exchange.
+Plugins implement these and never import each other; the library never asks which class
+it holds. An optional capability (a template writing its own Jinja, a backend scoring
+answers) is a Protocol of its own, checked with ``isinstance`` against it."""
 
 from __future__ import annotations
 
@@ -58,9 +54,8 @@ class ChatTemplate(Protocol):
     name: str
     stop_strings: tuple[str, ...]
 
-    def segments(
-        self, conversation: Conversation, *, add_generation_prompt: bool = False
-    ) -> list[Segment]: ...
+    def segments(self, conversation: Conversation, *,
+                 add_generation_prompt: bool = False) -> list[Segment]: ...
 
     def render(self, conversation: Conversation, *, add_generation_prompt: bool = False) -> str: ...
 
@@ -96,11 +91,10 @@ class Trainer(Protocol):
 
 @runtime_checkable
 class PeftMethod(Protocol):
-    """What trains (``peft.type``). ``adapter``: it trains a PEFT adapter, so an alignment
-    run's reference is the model with the adapter disabled, a quantized base is allowed
-    and ``model.adapter`` continues. ``quantization``: the base model's, given the config's
-    section (qlora: 4-bit without one). ``prepare`` makes the model trainable (``task``:
-    ``causal_lm``, or ``reward``, whose new score head must train too)."""
+    """What trains (``peft.type``). ``adapter``: a PEFT adapter trains (an alignment run's
+    reference is the model with it disabled; a quantized base is allowed). ``quantization``:
+    the base's, given the config's (qlora: 4-bit regardless). ``prepare``: the model made
+    trainable (``task``: ``causal_lm``, or ``reward``: its new score head trains too)."""
 
     adapter: bool
 
@@ -171,25 +165,21 @@ class ModelMetric(Protocol):
 
 @runtime_checkable
 class Backend(Protocol):
-    """An inference engine. Built unloaded from the ``backend:`` options; ``load`` binds
-    it to the config's model (``adapter`` included), quantization and template, with
-    ``generation`` as the default ``params``. ``generate`` answers a batch in order, each
-    answer cut at its first stop (eos, the template's stops, ``params.stop``); ``stream``
-    yields pieces that join to the same answer. Answers may be strings that also carry a
-    ``tokens`` count. ``use_adapter(None)`` generates with the base model; ``batch_size``
-    is how many conversations one ``generate`` runs at once."""
+    """An inference engine, built unloaded from the ``backend:`` options; ``load`` binds it
+    to the config's model, adapter, quantization, template and ``generation`` defaults.
+    ``generate`` answers a batch in order, each cut at its first stop (eos, the template's
+    stops, ``params.stop``); ``stream``'s pieces join to the same answer. Answers may be
+    strings with a ``tokens`` count. ``use_adapter(None)``: the base model."""
 
     batch_size: int
 
     def load(self, config: RunConfig, session: Session) -> None: ...
 
-    def generate(
-        self, conversations: Sequence[Conversation], params: GenerationConfig | None = None
-    ) -> list[str]: ...
+    def generate(self, conversations: Sequence[Conversation],
+                 params: GenerationConfig | None = None) -> list[str]: ...
 
-    def stream(
-        self, conversation: Conversation, params: GenerationConfig | None = None
-    ) -> Iterator[str]: ...
+    def stream(self, conversation: Conversation,
+               params: GenerationConfig | None = None) -> Iterator[str]: ...
 
     def use_adapter(self, name: str | None) -> None: ...
 

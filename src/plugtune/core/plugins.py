@@ -1,11 +1,8 @@
-"""Find plugins and collect what they register.
-
-Built-ins and third-party plugins load the same way, through the ``plugtune`` entry-point
-group; local code comes in as ``path/to/file.py`` or ``package.module:obj``. Each plugin
-is imported and each of its hooks is called on its own, so one that fails to import,
-implements a hook that does not exist, or raises is reported by name while the others
-keep working. ``strict=True`` turns any such report into an error.
-"""
+"""Find plugins and collect what they register. Built-ins and third-party plugins load
+the same way, through the ``plugtune`` entry-point group; local code as ``file.py`` or
+``module:obj``. Each plugin is imported, and each hook called, on its own: one that fails
+to import, implements an unknown hook or raises is reported by name while the others keep
+working (``strict=True``: an error)."""
 
 from __future__ import annotations
 
@@ -109,10 +106,7 @@ class LoadedPlugins:
 
 
 def load_plugins(
-    selection: PluginSelection,
-    local: Sequence[str | object] = (),
-    *,
-    strict: bool = False,
+    selection: PluginSelection, local: Sequence[str | object] = (), *, strict: bool = False
 ) -> LoadedPlugins:
     """Import the selected entry-point plugins, then the ``local`` ones: code references
     (``file.py``, ``module:obj``) or plugin objects an embedding tool passes directly."""
@@ -125,19 +119,13 @@ def load_plugins(
         found_builtins |= normalize(distribution) == BUILTIN_DISTRIBUTION
         if not selection.wants(entry_point, distribution):
             continue
-        info = PluginInfo(
-            name=f"{distribution}:{entry_point.name}",
-            distribution=distribution,
-            version=entry_point.dist.version if entry_point.dist else None,
-        )
+        version = entry_point.dist.version if entry_point.dist else None
+        info = PluginInfo(f"{distribution}:{entry_point.name}", distribution, version)
         _import_and_add(loaded, info, entry_point.load)
     if not found_builtins:
-        loaded.problems.append(
-            PluginProblem(
-                PluginInfo(BUILTIN_DISTRIBUTION, BUILTIN_DISTRIBUTION),
-                "plugtune's own entry points are missing; install it (pip install -e .)",
-            )
-        )
+        builtins = PluginInfo(BUILTIN_DISTRIBUTION, BUILTIN_DISTRIBUTION)
+        loaded.problems.append(PluginProblem(
+            builtins, "plugtune's own entry points are missing; install it (pip install -e .)"))
     for plugin in local:
         if isinstance(plugin, str):
             _import_and_add(loaded, PluginInfo(name=plugin), lambda r=plugin: import_object(r))
@@ -159,10 +147,7 @@ def _import_and_add(loaded: LoadedPlugins, info: PluginInfo, importer: Callable[
 
 
 def collect(
-    loaded: LoadedPlugins,
-    kind: str,
-    prefer: Mapping[str, str] | None = None,
-    *,
+    loaded: LoadedPlugins, kind: str, prefer: Mapping[str, str] | None = None, *,
     strict: bool = False,
 ) -> Registry:
     """Call every plugin's ``register_<kind>`` hook, each on its own, into a registry."""
@@ -197,27 +182,14 @@ def collect(
 def _registrar(registry: Registry, kind: str, plugin: PluginInfo) -> Callable[..., None]:
     """The ``register`` callable a hook receives, bound to the plugin that calls it."""
 
-    def register(
-        name: Any,
-        component: object = None,
-        *,
-        options: Any = None,
-        doc: str | None = None,
-    ) -> None:
+    def register(name: Any, component: object = None, *, options: Any = None,
+                 doc: str | None = None) -> None:
         if kind == "commands" and component is None:  # register(click_command)
             name, component = getattr(name, "name", None), name
         if not isinstance(name, str) or not name or component is None:
             raise PluginError(f"register({name!r}, …): a {kind} needs a name and a component")
-        registry.add(
-            Component(
-                kind=kind,
-                name=name,
-                target=component,
-                plugin=plugin,
-                options=options,
-                doc=doc if doc is not None else doc_summary(component),
-            )
-        )
+        summary = doc if doc is not None else doc_summary(component)
+        registry.add(Component(kind, name, component, plugin, options, summary))
 
     return register
 

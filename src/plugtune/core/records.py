@@ -1,10 +1,7 @@
-"""The canonical data model every plugin speaks.
-
-Loaders turn files into these records; templates turn them into tokens; trainers,
-rewards and backends read them. Plugins never exchange anything else, so a new loader
-works with every template and trainer. Records are frozen slotted dataclasses: cheap
-to build by the hundred thousand and safe to share.
-"""
+"""The canonical data model every plugin speaks: loaders make these records, templates
+turn them into tokens, trainers, rewards and backends read them. Plugins exchange nothing
+else, so a new loader works with every template and trainer. Frozen slotted dataclasses:
+cheap to build by the hundred thousand, safe to share."""
 
 from __future__ import annotations
 
@@ -47,11 +44,8 @@ class Message:
         message: dict[str, Any] = {"role": self.role, "content": self.content}
         if self.tool_calls:
             message["tool_calls"] = [
-                {
-                    "type": "function",
-                    **({"id": call.id} if call.id else {}),
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
+                {"type": "function", **({"id": call.id} if call.id else {}),
+                 "function": {"name": call.name, "arguments": call.arguments}}
                 for call in self.tool_calls
             ]
         if self.reasoning is not None:

@@ -1,10 +1,7 @@
-"""Named components of one kind (rewards, templates, …) and the rules for finding them.
-
-Registration is cheap: a name, the component (or a ``"module:attr"`` string imported on
-first use) and the plugin that registered it. Lookup enforces the rules of the design:
-an unknown name suggests the closest one, and two plugins claiming one name is an error
-naming both distributions unless the config says which wins.
-"""
+"""Named components of one kind and the rules for finding them. Registration is cheap (a
+name, the component or a ``"module:attr"`` string imported on first use, its plugin);
+lookup suggests the closest name for an unknown one, and two plugins claiming one name
+is an error naming both, unless the config says which wins."""
 
 from __future__ import annotations
 
@@ -74,9 +71,8 @@ class Component:
     def load(self) -> Any:
         """The component itself, importing it if it was registered as a string."""
         if self._loaded is None:
-            self._loaded = (
-                import_object(self.target) if isinstance(self.target, str) else self.target
-            )
+            target = self.target
+            self._loaded = import_object(target) if isinstance(target, str) else target
         return self._loaded
 
     @cached_property
@@ -150,11 +146,8 @@ class Registry:
 
     def conflicts(self) -> dict[str, list[Component]]:
         """Names claimed by more than one plugin and not settled by a preference."""
-        return {
-            name: claims
-            for name, claims in self._claims.items()
-            if len(claims) > 1 and name not in self._prefer
-        }
+        return {name: claims for name, claims in self._claims.items()
+                if len(claims) > 1 and name not in self._prefer}
 
     def get(self, name: str) -> Component:
         """The component called ``name``, or a code reference like ``my_file.py:reward``."""
@@ -174,15 +167,12 @@ class Registry:
             raise DuplicateComponentError(
                 f"{self.kind} {name!r} is registered by several plugins: {', '.join(origins)}. "
                 f"Choose one in the config: plugins: {{prefer: {{{self.kind}.{name}: "
-                f"{origins[0]}}}}}"
-            )
+                f"{origins[0]}}}}}")
         for claim in claims:
             if preferred in (claim.plugin.origin, claim.plugin.name):
                 return claim
-        raise DuplicateComponentError(
-            f"plugins.prefer picks {preferred!r} for {self.kind} {name!r}, but only "
-            f"{', '.join(origins)} register it"
-        )
+        raise DuplicateComponentError(f"plugins.prefer picks {preferred!r} for {self.kind} "
+                                      f"{name!r}, but only {', '.join(origins)} register it")
 
     def _unknown_message(self, name: str) -> str:
         singular = self.kind.removesuffix("s")
@@ -196,10 +186,4 @@ class Registry:
             raise
         except Exception as error:
             raise PluginError(f"{reference}: failed to import: {error!r}") from error
-        return Component(
-            kind=self.kind,
-            name=reference,
-            target=target,
-            plugin=LOCAL_CODE,
-            doc=doc_summary(target),
-        )
+        return Component(self.kind, reference, target, LOCAL_CODE, doc=doc_summary(target))

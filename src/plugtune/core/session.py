@@ -1,15 +1,10 @@
 """A Session owns one plugin manager and its registries: what an embedding tool holds.
-
-There is no global mutable state: two sessions with different plugins can live in one
-process (the test suite does this all the time).
-"""
+No global state: sessions with different plugins live side by side in one process."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
-
-import pluggy
 
 from plugtune.core.config import ComponentRef, RunConfig
 from plugtune.core.errors import ConfigError, UnknownComponentError
@@ -25,26 +20,16 @@ from plugtune.core.validation import did_you_mean
 
 
 class Session:
-    """Plugins, registries and the pipeline for one run or one embedding tool.
+    """Plugins and registries for one run or one embedding tool. ``plugins``: local ones
+    (``file.py``, ``module:obj``, or objects with ``@hookimpl`` methods); ``selection``:
+    which installed ones load (default: the environment); ``prefer``:
+    ``{"<kind>.<name>": distribution}`` settles clashes; ``strict``: a broken plugin raises."""
 
-    ``plugins``: extra local plugins: ``path/to/file.py``, ``module:obj``, or plugin
-    objects (anything with ``@hookimpl`` methods).
-    ``selection``: which installed plugins load (default: the environment variables).
-    ``prefer``: ``{"<kind>.<name>": distribution}`` settles names claimed twice.
-    ``strict``: any broken plugin raises instead of being reported.
-    """
-
-    def __init__(
-        self,
-        *,
-        plugins: Sequence[str | object] = (),
-        selection: PluginSelection | None = None,
-        prefer: Mapping[str, str] | None = None,
-        strict: bool = False,
-    ) -> None:
+    def __init__(self, *, plugins: Sequence[str | object] = (),
+                 selection: PluginSelection | None = None,
+                 prefer: Mapping[str, str] | None = None, strict: bool = False) -> None:
         self._loaded: LoadedPlugins = load_plugins(
-            selection or PluginSelection.from_environment(), plugins, strict=strict
-        )
+            selection or PluginSelection.from_environment(), plugins, strict=strict)
         self._prefer = dict(prefer or {})
         self._strict = strict
         self._registries: dict[str, Registry] = {}
@@ -54,13 +39,8 @@ class Session:
         cls, config: RunConfig, *, plugins: Sequence[str | object] = (), **kwargs: Any
     ) -> Session:
         """A session with the config's local plugins and clash preferences."""
-        return cls(
-            plugins=[*config.plugins.paths, *plugins], prefer=config.plugins.prefer, **kwargs
-        )
-
-    @property
-    def plugin_manager(self) -> pluggy.PluginManager:
-        return self._loaded.manager
+        paths, prefer = config.plugins.paths, config.plugins.prefer
+        return cls(plugins=[*paths, *plugins], prefer=prefer, **kwargs)
 
     @property
     def problems(self) -> list[PluginProblem]:
@@ -88,13 +68,11 @@ class Session:
         try:
             return self.registry(kind).get(ComponentRef.model_validate(ref).name)
         except UnknownComponentError as error:
-            broken = [str(problem) for problem in self._loaded.problems if problem.broken]
+            broken = "; ".join(str(p) for p in self._loaded.problems if p.broken)
             if not broken:
                 raise
             raise UnknownComponentError(
-                f"{error}; plugins that failed to load (one may provide it): "
-                + "; ".join(broken)
-            ) from None
+                f"{error}; plugins that failed to load (one may provide it): {broken}") from None
 
     def build(self, kind: str, ref: ComponentRef | Mapping[str, Any] | str) -> Any:
         """The component ``ref`` names (``"name"``, ``{"name": …, **options}`` or a
@@ -103,11 +81,8 @@ class Session:
         return self.component(kind, ref).build(ref.options)
 
     def validate(self, config: RunConfig) -> RunConfig:
-        """Check every component the config names exists and accepts its options.
-
-        Returns a copy whose component options are complete (defaults filled in), which
-        is what ``plugtune config show`` prints.
-        """
+        """Check every component the config names exists and accepts its options; return
+        a copy with their options complete (defaults filled in: ``config show`` prints it)."""
         resolved = config.model_copy(deep=True)
         for key, kind, ref in resolved.component_refs():
             try:

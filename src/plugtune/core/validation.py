@@ -1,8 +1,6 @@
-"""Validate data against pydantic models with errors a user can act on.
-
-pydantic's own messages say *what* failed; these also say *where* (the file and the
-dotted key) and, for a misspelt key, which key was probably meant.
-"""
+"""Validate data against pydantic models with errors a user can act on: pydantic says
+*what* failed; these also say *where* (the file, the dotted key) and which key a
+misspelt one probably meant."""
 
 from __future__ import annotations
 
@@ -58,8 +56,7 @@ def _model_at(model: type[BaseModel], location: tuple[Any, ...]) -> type[BaseMod
         if not _is_model(current):
             return None
         field = current.model_fields.get(part) or next(
-            (f for f in current.model_fields.values() if f.alias == part), None
-        )
+            (f for f in current.model_fields.values() if f.alias == part), None)
         if field is None:
             return None
         current = _element_model(field.annotation)

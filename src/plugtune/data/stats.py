@@ -24,10 +24,6 @@ class SplitStats:
     packed_rows: int
     packed_fill: float  # real tokens / packed capacity
 
-    @property
-    def truncation_ratio(self) -> float:
-        return self.truncated / self.records if self.records else 0.0
-
 
 def percentile(sorted_values: Sequence[int], q: float) -> int:
     """Nearest-rank percentile of already sorted values."""

@@ -45,15 +45,25 @@ def tokenizer_and_template(config: RunConfig, session: Session) -> tuple[Any, Ch
 
 
 def _auto(session: Session, tokenizer: Any) -> ChatTemplate:
-    from plugtune.sdk.templates.matching import match_chat_template
+    """The family whose digest matches the tokenizer's template, once it also renders the
+    probe conversations alike with this tokenizer's special tokens; else ``hf``."""
+    from plugtune.sdk.templates.matching import match_chat_template, renders_alike
 
     own = _tokenizer_template(tokenizer)
     candidates = [(c.name, c.load()) for c in session.registry("templates") if c.name != HF]
     name = match_chat_template(own["chat_template"], candidates)
     if name is not None:
-        log.info("template: auto picked %r (the tokenizer's chat template)", name)
-        return session.build("templates", name)
-    log.info("template: auto found no registered family; rendering the tokenizer's own with hf")
+        template = session.build("templates", name)
+        tokens = {key: value for key in ("bos_token", "eos_token")
+                  if (value := own[key]) is not None}
+        if renders_alike(template, own["chat_template"], **tokens):
+            log.info("template: auto picked %r (the tokenizer's chat template)", name)
+            return template
+        log.info("template: %r matches the tokenizer's template but not its special "
+                 "tokens; rendering the tokenizer's own with hf", name)
+    else:
+        log.info("template: auto found no registered family; rendering the tokenizer's own "
+                 "with hf")
     return session.build("templates", {"name": HF, **own})
 
 

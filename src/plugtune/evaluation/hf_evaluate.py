@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from plugtune.core.errors import ConfigError
-from plugtune.evaluation.scoring import needs_model
+from plugtune.evaluation.metric_scores import needs_model
 
 _MODULE = '''"""plugtune's {name!r} metric as a local Hugging Face evaluate module.
 

@@ -23,7 +23,7 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import AnswerScorer, Backend, ScoringBackend
 from plugtune.core.records import Conversation, Record, Reference, prompt_and_reference
 from plugtune.core.session import Session
-from plugtune.evaluation.scoring import SampleScores, build_metrics, score_metrics
+from plugtune.evaluation.metric_scores import SampleScores, build_metrics, score_metrics
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,13 @@ so streams are answered one at a time. With ``api_key``, every ``/v1`` request n
 ``{"error": {"message", "type", "param", "code"}}`` with status 400 (401 for a missing or
 wrong key, 404 for an unknown model).
 
-fastapi is imported here; import this module only where serving is wanted.
+The requests' translation is :mod:`~plugtune.inference.openai_requests`. fastapi is
+imported here; import this module only where serving is wanted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import threading
@@ -33,164 +35,19 @@ from fastapi import Body, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from plugtune.core.config import GenerationConfig
 from plugtune.core.errors import PlugtuneError
 from plugtune.core.interfaces import Backend
-from plugtune.core.records import ROLES, Conversation, Message, RecordError
+from plugtune.core.records import Conversation
 from plugtune.inference.batching import Batcher
-from plugtune.sdk.backends.decoding import joined
-
-# Accepted and ignored: they change nothing about the answer.
-IGNORED_FIELDS = ("user", "stream_options", "logprobs", "metadata", "store")
-SUPPORTED_FIELDS = (
-    "messages", "model", "temperature", "top_p", "max_tokens", "max_completion_tokens",
-    "stop", "n", "stream", "top_k", "repetition_penalty",
+from plugtune.inference.openai_requests import (
+    RequestError,
+    parse_request,
+    to_conversation,
+    to_params,
 )
-
-
-class RequestError(Exception):
-    """A request the server cannot answer: becomes an OpenAI-style error response."""
-
-    def __init__(self, message: str, param: str | None = None, status: int = 400,
-                 code: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.param, self.status, self.code = message, param, status, code
-
-    def response(self) -> JSONResponse:
-        error_type = "invalid_request_error" if self.status < 500 else "server_error"
-        body = {"message": self.message, "type": error_type, "param": self.param,
-                "code": self.code}
-        return JSONResponse({"error": body}, status_code=self.status)
-
-
-class ChatRequest(BaseModel):
-    """The fields of ``/v1/chat/completions`` plugtune honours (top_k and
-    repetition_penalty are extensions, as in vLLM)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    messages: list[dict[str, Any]]
-    model: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    repetition_penalty: float | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    stop: str | list[str] | None = None
-    n: int = 1
-    stream: bool = False
-    include_usage: bool = False  # from stream_options
-
-
-def parse_request(body: Any) -> ChatRequest:
-    """Validate a chat-completion body; every problem is a :class:`RequestError`."""
-    if not isinstance(body, dict):
-        raise RequestError("the request body must be a JSON object")
-    unknown = sorted(set(body) - set(SUPPORTED_FIELDS) - set(IGNORED_FIELDS))
-    if unknown:
-        raise RequestError(
-            f"unsupported field(s): {', '.join(unknown)}; plugtune supports "
-            f"{', '.join(SUPPORTED_FIELDS)}", param=unknown[0],
-        )
-    fields = {key: value for key, value in body.items() if key not in IGNORED_FIELDS}
-    options = body.get("stream_options") or {}
-    if isinstance(options, dict) and options.get("include_usage"):
-        fields["include_usage"] = True
-    try:
-        request = ChatRequest.model_validate(fields)
-    except ValidationError as error:
-        first = error.errors()[0]
-        param = ".".join(str(part) for part in first["loc"])
-        raise RequestError(f"{param}: {first['msg']}", param=param) from None
-    if request.n != 1:
-        raise RequestError(f"n: only n=1 is supported (got {request.n})", param="n")
-    return request
-
-
-def to_conversation(messages: list[dict[str, Any]], *, takes_images: bool = False
-                    ) -> Conversation:
-    """OpenAI chat messages -> a plugtune conversation. Content parts are text, and
-    ``image_url`` parts with a base64 ``data:`` URL when the model ``takes_images``:
-    each becomes an ``<image>`` placeholder in the text and an image in ``meta``
-    (server-side files and remote URLs are never read)."""
-    if not messages:
-        raise RequestError("messages: at least one message is needed", param="messages")
-    converted: list[Message] = []
-    images: list[Any] = []
-    for index, message in enumerate(messages):
-        where = f"messages[{index}]"
-        role = message.get("role")
-        if role == "developer":
-            role = "system"
-        if role not in ROLES:
-            raise RequestError(f"{where}.role: {role!r} is not one of {', '.join(ROLES)}",
-                               param=f"{where}.role")
-        content = message.get("content")
-        if isinstance(content, list):  # content parts: text, and images for a VLM
-            content = _join_parts(content, f"{where}.content", takes_images, images)
-        if content is None:
-            content = ""
-        if not isinstance(content, str):
-            raise RequestError(f"{where}.content: must be a string or a list of text parts",
-                               param=f"{where}.content")
-        converted.append(Message(role, content, name=message.get("name")))
-    if converted[-1].role not in ("user", "tool"):
-        raise RequestError("messages: the last message must be from the user (or a tool)",
-                           param="messages")
-    meta = {"images": images} if images else {}
-    return Conversation(tuple(converted), meta=meta, origin="request")
-
-
-def _join_parts(parts: list[Any], where: str, takes_images: bool, images: list[Any]) -> str:
-    """The text of content parts; each image part is decoded into ``images``."""
-    from plugtune.sdk.backends.vision import IMAGE_PLACEHOLDER, load_image
-
-    texts = []
-    for index, part in enumerate(parts):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            texts.append(str(part.get("text", "")))
-            continue
-        if kind != "image_url" or not takes_images:
-            reason = "" if takes_images else " (this model takes no images)"
-            raise RequestError(f"{where}: only text parts are supported{reason}", param=where)
-        image_url = part.get("image_url")
-        url = image_url.get("url") if isinstance(image_url, dict) else image_url
-        field = f"{where}[{index}].image_url.url"
-        if not isinstance(url, str) or not url.startswith("data:"):
-            raise RequestError(f"{field}: only base64 data: URLs are accepted", param=field)
-        try:
-            images.append(load_image(url, origin="request", index=len(images)))
-        except RecordError as error:
-            raise RequestError(f"{field}: {error.problem}", param=field) from None
-        texts.append(IMAGE_PLACEHOLDER)
-    return "".join(texts)
-
-
-def to_params(request: ChatRequest, defaults: GenerationConfig) -> GenerationConfig:
-    """The request's sampling fields over the server's defaults."""
-    update: dict[str, Any] = {}
-    for field, target in (("temperature", "temperature"), ("top_p", "top_p"),
-                          ("top_k", "top_k"), ("repetition_penalty", "repetition_penalty")):
-        value = getattr(request, field)
-        if value is not None:
-            update[target] = value
-    max_tokens = request.max_completion_tokens or request.max_tokens
-    if max_tokens is not None:
-        update["max_new_tokens"] = max_tokens
-    if request.stop:
-        stops = [request.stop] if isinstance(request.stop, str) else request.stop
-        update["stop"] = [*defaults.stop, *(stop for stop in stops if stop not in defaults.stop)]
-    try:
-        return GenerationConfig.model_validate({**defaults.model_dump(), **update})
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        param = {"max_new_tokens": "max_tokens"}.get(field, field)
-        raise RequestError(f"{param}: {first['msg']}", param=param) from None
+from plugtune.sdk.backends.decoding import joined
 
 
 class TokenCounter:
@@ -230,6 +87,105 @@ class TokenCounter:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+class ChatCompletions:
+    """``/v1/chat/completions`` over one backend: whole answers through the batcher,
+    streams one at a time under the backend's lock."""
+
+    def __init__(self, backend: Backend, model_name: str, defaults: GenerationConfig,
+                 lock: threading.Lock, batcher: Batcher,
+                 augment: Callable[[Conversation], Conversation] | None) -> None:
+        self.backend, self.model_name, self.defaults = backend, model_name, defaults
+        self.lock, self.batcher, self.augment = lock, batcher, augment
+        self.counter = TokenCounter(backend)
+
+    def answer(self, body: Any) -> Any:
+        """The response to one request body: a completion, or a stream of chunks."""
+        request = parse_request(body)
+        if request.model not in (None, self.model_name):
+            raise RequestError(f"model {request.model!r} is not served here; "
+                               f"this server serves {self.model_name!r}", param="model",
+                               status=404, code="model_not_found")
+        conversation = to_conversation(request.messages,
+                                       takes_images=getattr(self.backend, "takes_images", False))
+        if self.augment is not None:
+            conversation = self.augment(conversation)
+        params = to_params(request, self.defaults)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        if request.stream:
+            return StreamingResponse(
+                self.stream(completion_id, conversation, params, request.include_usage),
+                media_type="text/event-stream",
+            )
+        answer = self.batcher.submit(conversation, params)
+        usage = self.counter.usage(conversation, answer)
+        choice = {"index": 0, "message": {"role": "assistant", "content": answer},
+                  "logprobs": None, "finish_reason": _finish_reason(usage, params)}
+        return {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
+                "model": self.model_name, "choices": [choice], "usage": usage}
+
+    async def stream(self, completion_id: str, conversation: Conversation,
+                     params: GenerationConfig, include_usage: bool) -> AsyncIterator[str]:
+        """Server-sent events: a role chunk, a chunk per piece, the finish reason, the
+        usage (if asked) and ``[DONE]``; an error after the headers goes in the stream."""
+        chunk = _Chunks(completion_id, self.model_name)
+        pieces: list[str] = []
+        try:
+            async with _held(self.lock), contextlib.aclosing(
+                    _pieces(self.backend.stream(conversation, params))) as stream:
+                yield chunk({"role": "assistant", "content": ""})
+                async for piece in stream:
+                    pieces.append(piece)
+                    yield chunk({"content": piece})
+        except PlugtuneError as error:  # the headers are sent: report it in the stream
+            yield f"data: {json.dumps({'error': {'message': str(error)}})}\n\n"
+            return
+        usage = self.counter.usage(conversation, joined(pieces))
+        yield chunk({}, _finish_reason(usage, params))
+        if include_usage:
+            yield chunk.usage(usage)
+        yield "data: [DONE]\n\n"
+
+
+class _Chunks:
+    """``chat.completion.chunk`` events of one streamed completion."""
+
+    def __init__(self, completion_id: str, model_name: str) -> None:
+        self.base = {"id": completion_id, "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": model_name}
+
+    def __call__(self, delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return f"data: {json.dumps({**self.base, 'choices': [choice]}, ensure_ascii=False)}\n\n"
+
+    def usage(self, usage: dict[str, int] | None) -> str:
+        return f"data: {json.dumps({**self.base, 'choices': [], 'usage': usage})}\n\n"
+
+
+@contextlib.asynccontextmanager
+async def _held(lock: threading.Lock) -> AsyncIterator[None]:
+    """The backend's lock, taken in a worker thread (never blocking the event loop) and
+    released however the stream ends."""
+    await run_in_threadpool(lock.acquire)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+async def _pieces(pieces: Iterator[str]) -> AsyncIterator[str]:
+    """A backend's streamed pieces, each drawn in a worker thread; when the client leaves
+    (or anything else ends the stream) the generator is closed, which stops generating."""
+    iterator = iter(pieces)
+    try:
+        while (piece := await run_in_threadpool(next, iterator, None)) is not None:
+            yield piece
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(close)
+
+
 def create_app(backend: Backend, model_name: str,
                generation: GenerationConfig | None = None, *, api_key: str | None = None,
                batch_window_s: float = 0.01,
@@ -243,25 +199,44 @@ def create_app(backend: Backend, model_name: str,
     defaults = generation or getattr(backend, "generation", None) or GenerationConfig()
     lock = threading.Lock()
     batcher = Batcher(backend, lock, window_s=batch_window_s)
-    counter = TokenCounter(backend)
+    chat = ChatCompletions(backend, model_name, defaults, lock, batcher, augment)
     created = int(time.time())
     app = FastAPI(title="plugtune", description=f"OpenAI-compatible API serving {model_name}")
     app.state.backend, app.state.model_name, app.state.lock = backend, model_name, lock
     app.state.batcher = batcher
-
     if api_key:
-        expected = f"Bearer {api_key}".encode()
+        _require_api_key(app, api_key)
+    _answer_errors_as_openai(app)
 
-        @app.middleware("http")
-        async def _check_key(request: Request, call_next: Any) -> Any:
-            if request.url.path.startswith("/v1"):
-                given = request.headers.get("authorization", "").encode()
-                if not hmac.compare_digest(given, expected):
-                    message = ("missing API key: send 'Authorization: Bearer <key>'"
-                               if not given else "incorrect API key provided")
-                    return RequestError(message, status=401,
-                                        code="invalid_api_key").response()
-            return await call_next(request)
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        model = {"id": model_name, "object": "model", "created": created, "owned_by": "plugtune"}
+        return {"object": "list", "data": [model]}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    def chat_completions(body: Any = Body(None)) -> Any:  # noqa: B008 (FastAPI idiom)
+        return chat.answer(body)
+
+    return app
+
+
+def _require_api_key(app: FastAPI, api_key: str) -> None:
+    """Every ``/v1`` request must send ``Authorization: Bearer <api_key>`` (else 401)."""
+    expected = f"Bearer {api_key}".encode()
+
+    @app.middleware("http")
+    async def _check_key(request: Request, call_next: Any) -> Any:
+        if request.url.path.startswith("/v1"):
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                message = ("missing API key: send 'Authorization: Bearer <key>'"
+                           if not given else "incorrect API key provided")
+                return RequestError(message, status=401, code="invalid_api_key").response()
+        return await call_next(request)
+
+
+def _answer_errors_as_openai(app: FastAPI) -> None:
+    """Request problems and plugtune errors as OpenAI's error object with a 4xx."""
 
     @app.exception_handler(RequestError)
     def _request_error(_request: Any, error: RequestError) -> JSONResponse:
@@ -275,90 +250,6 @@ def create_app(backend: Backend, model_name: str,
     @app.exception_handler(PlugtuneError)
     def _plugtune_error(_request: Any, error: PlugtuneError) -> JSONResponse:
         return RequestError(str(error)).response()
-
-    @app.get("/v1/models")
-    def list_models() -> dict[str, Any]:
-        model = {"id": model_name, "object": "model", "created": created, "owned_by": "plugtune"}
-        return {"object": "list", "data": [model]}
-
-    @app.post("/v1/chat/completions", response_model=None)
-    def chat_completions(body: Any = Body(None)) -> Any:  # noqa: B008 (FastAPI idiom)
-        request = parse_request(body)
-        if request.model not in (None, model_name):
-            raise RequestError(f"model {request.model!r} is not served here; "
-                               f"this server serves {model_name!r}", param="model",
-                               status=404, code="model_not_found")
-        conversation = to_conversation(request.messages,
-                                       takes_images=getattr(backend, "takes_images", False))
-        if augment is not None:
-            conversation = augment(conversation)
-        params = to_params(request, defaults)
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        if request.stream:
-            return StreamingResponse(
-                _stream(completion_id, conversation, params, request.include_usage),
-                media_type="text/event-stream",
-            )
-        answer = batcher.submit(conversation, params)
-        usage = counter.usage(conversation, answer)
-        return {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model_name,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": answer},
-                "logprobs": None,
-                "finish_reason": _finish_reason(usage, params),
-            }],
-            "usage": usage,
-        }
-
-    async def _stream(completion_id: str, conversation: Conversation,
-                      params: GenerationConfig, include_usage: bool) -> AsyncIterator[str]:
-        stamp = int(time.time())
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            data = {"id": completion_id, "object": "chat.completion.chunk", "created": stamp,
-                    "model": model_name, "choices": [choice]}
-            return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-        acquired, pieces = False, []
-        iterator: Iterator[str] | None = None
-
-        def take_lock() -> None:
-            nonlocal acquired
-            lock.acquire()
-            acquired = True
-
-        try:
-            await run_in_threadpool(take_lock)
-            yield chunk({"role": "assistant", "content": ""})
-            iterator = iter(backend.stream(conversation, params))
-            while (piece := await run_in_threadpool(next, iterator, None)) is not None:
-                pieces.append(piece)
-                yield chunk({"content": piece})
-        except PlugtuneError as error:  # the headers are sent: report it in the stream
-            yield f"data: {json.dumps({'error': {'message': str(error)}})}\n\n"
-            return
-        finally:  # also when the client left: stop generating, then free the backend
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                with anyio.CancelScope(shield=True):
-                    await run_in_threadpool(close)
-            if acquired:
-                lock.release()
-        usage = counter.usage(conversation, joined(pieces))
-        yield chunk({}, _finish_reason(usage, params))
-        if include_usage:
-            data = {"id": completion_id, "object": "chat.completion.chunk", "created": stamp,
-                    "model": model_name, "choices": [], "usage": usage}
-            yield f"data: {json.dumps(data)}\n\n"
-        yield "data: [DONE]\n\n"
-
-    return app
 
 
 def _finish_reason(usage: dict[str, int] | None, params: GenerationConfig) -> str:

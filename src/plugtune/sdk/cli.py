@@ -83,7 +83,7 @@ def load_run(
 ) -> tuple[RunConfig, Session]:
     """The run config in ``path`` (plugtune's, or a format a ``config_readers`` plugin
     reads) with ``--set`` overrides, and the session that loads its plugins."""
-    from plugtune.core.config import load_config
+    from plugtune.sdk.configs import load_config
 
     state = get_state(ctx)
     config = load_config(path, overrides, readers=state.session.registry("config_readers"))

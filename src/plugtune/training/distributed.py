@@ -14,9 +14,6 @@ import socket
 
 log = logging.getLogger(__name__)
 
-RENDEZVOUS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
 def launched() -> bool:
     """Whether a launcher (accelerate, torchrun, deepspeed) started this process."""
     return "WORLD_SIZE" in os.environ or "OMPI_COMM_WORLD_SIZE" in os.environ

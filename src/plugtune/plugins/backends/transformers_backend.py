@@ -121,7 +121,7 @@ class TransformersBackend:
         """A teacher-forcing scorer on this backend's model, active adapter and template
         (what perplexity scores with): the answers a run generates and the references
         it is scored on are read by the same model."""
-        from plugtune.evaluation.answer_scoring import TeacherForcingScorer
+        from plugtune.evaluation.teacher_forcing import TeacherForcingScorer
 
         return TeacherForcingScorer(self._loaded(), self.tokenizer, self.template,
                                     self.batch_size, self.adapter)

@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 import yaml
 
-from plugtune.core.config import RunConfig, config_schema, read_config_file, read_foreign_config
+from plugtune.core.config import RunConfig, config_schema, read_config_file
 from plugtune.core.errors import ConfigError
 from plugtune.core.validation import validate_model
 from plugtune.sdk.cli import get_state, load_run, set_option
+from plugtune.sdk.configs import read_foreign_config
 
 
 @click.group("config")

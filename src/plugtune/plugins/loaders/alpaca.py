@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from plugtune.core.records import Record
-from plugtune.plugins.loaders.base import BaseLoader
+from plugtune.plugins.loaders.format_base import BaseLoader
+from plugtune.plugins.loaders.format_options import MEDIA_COLUMNS, DefaultKey, RankingOptions
 from plugtune.plugins.loaders.messages import Turns
-from plugtune.plugins.loaders.options import MEDIA_COLUMNS, DefaultKey, RankingOptions
 from plugtune.plugins.loaders.outcomes import finish
-from plugtune.plugins.loaders.row import type_name
+from plugtune.plugins.loaders.row_context import type_name
 
 
 class AlpacaOptions(RankingOptions):

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from plugtune.plugins.loaders.alpaca import AlpacaLoader
-from plugtune.plugins.loaders.options import MEDIA_COLUMNS, DefaultKey, LoaderOptions
+from plugtune.plugins.loaders.format_options import MEDIA_COLUMNS, DefaultKey, LoaderOptions
 
 
 class ContextTargetOptions(LoaderOptions):

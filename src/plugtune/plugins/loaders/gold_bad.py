@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from plugtune.core.records import Record
-from plugtune.plugins.loaders.base import BaseLoader
-from plugtune.plugins.loaders.options import MEDIA_COLUMNS, ChatOptions, DefaultKey
+from plugtune.plugins.loaders.format_base import BaseLoader
+from plugtune.plugins.loaders.format_options import MEDIA_COLUMNS, ChatOptions, DefaultKey
 from plugtune.plugins.loaders.outcomes import build_conversation
-from plugtune.plugins.loaders.row import RowContext, type_name
+from plugtune.plugins.loaders.row_context import RowContext, type_name
 
 
 class GoldBadOptions(ChatOptions):

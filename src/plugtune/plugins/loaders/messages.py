@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugtune.core.records import Message, RecordError, ToolCall
-from plugtune.plugins.loaders.options import Tags
-from plugtune.plugins.loaders.row import RowContext, describe, parse_json, type_name
+from plugtune.plugins.loaders.format_options import Tags
+from plugtune.plugins.loaders.row_context import RowContext, describe, parse_json, type_name
 from plugtune.sdk.turns import FinalRole, check_messages
 
 _CHECK_FIELD = re.compile(r"messages\[(\d+)\](?:\.(role|content))?")

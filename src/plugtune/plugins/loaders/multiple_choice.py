@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from plugtune.core.records import Conversation, Message, Record
-from plugtune.plugins.loaders.base import BaseLoader
-from plugtune.plugins.loaders.options import DefaultKey, LoaderOptions
-from plugtune.plugins.loaders.row import describe
+from plugtune.plugins.loaders.format_base import BaseLoader
+from plugtune.plugins.loaders.format_options import DefaultKey, LoaderOptions
+from plugtune.plugins.loaders.row_context import describe
 from plugtune.sdk.multiple_choice import LETTERS, format_question
 
 

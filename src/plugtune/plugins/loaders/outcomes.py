@@ -18,7 +18,7 @@ from plugtune.core.records import (
     Record,
 )
 from plugtune.plugins.loaders.messages import Source, Turns, read_message
-from plugtune.plugins.loaders.row import RowContext, describe, type_name
+from plugtune.plugins.loaders.row_context import RowContext, describe, type_name
 from plugtune.sdk.turns import FinalRole
 
 _LABELS = {"true": True, "false": False}

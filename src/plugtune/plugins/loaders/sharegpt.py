@@ -8,7 +8,12 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from plugtune.plugins.loaders.chat import CHAT_COLUMNS, ChatLoader
-from plugtune.plugins.loaders.options import SHAREGPT_TAGS, DefaultKey, RankingChatOptions, Tags
+from plugtune.plugins.loaders.format_options import (
+    SHAREGPT_TAGS,
+    DefaultKey,
+    RankingChatOptions,
+    Tags,
+)
 
 
 class SharegptOptions(RankingChatOptions):

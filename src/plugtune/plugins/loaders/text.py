@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from plugtune.core.records import Record, Text
-from plugtune.plugins.loaders.base import BaseLoader
-from plugtune.plugins.loaders.options import DefaultKey, LoaderOptions
+from plugtune.plugins.loaders.format_base import BaseLoader
+from plugtune.plugins.loaders.format_options import DefaultKey, LoaderOptions
 
 
 class TextOptions(LoaderOptions):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pydantic import Field, field_validator
 
-from plugtune.plugins.metrics.text import (
+from plugtune.plugins.metrics.text_metric import (
     MetricOptions,
     References,
     TextMetric,

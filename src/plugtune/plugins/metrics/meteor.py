@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from plugtune.core.errors import ConfigError
-from plugtune.plugins.metrics.text import (
+from plugtune.plugins.metrics.text_metric import (
     MetricOptions,
     References,
     TextMetric,

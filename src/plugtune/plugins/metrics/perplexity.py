@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import AnswerScorer, MetricScores
 from plugtune.core.records import Conversation
-from plugtune.plugins.metrics.text import reference_lists
+from plugtune.plugins.metrics.text_metric import reference_lists
 
 
 class PerplexityOptions(BaseModel):

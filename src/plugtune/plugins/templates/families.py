@@ -11,17 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from plugtune.core.records import Conversation, Message
-from plugtune.sdk.templates.slots import Slots, SlotTemplate
-
-CHATML_USER = "<|im_start|>user\n{content}<|im_end|>\n"
-CHATML_SLOTS = Slots(
-    system="<|im_start|>system\n{content}<|im_end|>\n",
-    user=CHATML_USER,
-    assistant_header="<|im_start|>assistant\n",
-    assistant="{content}<|im_end|>",
-    assistant_suffix="\n",
-    generation_prompt="<|im_start|>assistant\n",
-)
+from plugtune.sdk.templates.slots import CHATML_SLOTS, Slots, SlotTemplate
 
 
 class ChatMLTemplate(SlotTemplate):
@@ -71,7 +61,7 @@ class YiTemplate(SlotTemplate):
     bos_token, eos_token = "<|startoftext|>", "<|im_end|>"
     slots = Slots(
         system="{content}",
-        user=CHATML_USER + "<|im_start|>assistant\n",
+        user=CHATML_SLOTS.user + "<|im_start|>assistant\n",
         assistant="{content}<|im_end|>",
         assistant_suffix="\n",
     )
@@ -81,9 +71,6 @@ class YiTemplate(SlotTemplate):
             "91aa728ae59c8e30443382f44f48d594b5f7afe91a449c0e5ed0e920a71d60a2",
         }
     )
-
-
-LLAMA3_HEADER = "<|start_header_id|>{content}<|end_header_id|>\n\n"
 
 
 class Llama3Template(SlotTemplate):

@@ -14,9 +14,8 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from plugtune.core.records import Conversation, Message, ToolCall
-from plugtune.plugins.templates.families import CHATML_SLOTS
 from plugtune.sdk.templates.family import SegmentBuilder
-from plugtune.sdk.templates.slots import Slots, SlotTemplate
+from plugtune.sdk.templates.slots import CHATML_SLOTS, Slots, SlotTemplate
 
 TOOLS_INTRO = (
     "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"

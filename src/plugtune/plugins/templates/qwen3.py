@@ -18,9 +18,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from plugtune.core.records import Conversation, Message
-from plugtune.plugins.templates.families import CHATML_SLOTS
 from plugtune.plugins.templates.qwen import QwenTemplate, tool_calls, tool_specs
 from plugtune.sdk.templates.family import SegmentBuilder
+from plugtune.sdk.templates.slots import CHATML_SLOTS
 
 EMPTY_THINK = "<think>\n\n</think>\n\n"
 

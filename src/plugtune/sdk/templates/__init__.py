@@ -6,9 +6,10 @@ from __future__ import annotations
 from plugtune.sdk.templates.family import SegmentBuilder, TemplateBase, TemplateError
 from plugtune.sdk.templates.jinja import render_chat_template, template_messages
 from plugtune.sdk.templates.matching import digest_chat_template, match_chat_template
-from plugtune.sdk.templates.slots import Slots, SlotTemplate, fill
+from plugtune.sdk.templates.slots import CHATML_SLOTS, Slots, SlotTemplate, fill
 
 __all__ = [
+    "CHATML_SLOTS",
     "SegmentBuilder",
     "SlotTemplate",
     "Slots",

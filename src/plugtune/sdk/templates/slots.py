@@ -36,6 +36,17 @@ class Slots:
     trim: tuple[str, ...] = ()  # roles whose content the template strips (``| trim``)
 
 
+# ChatML, the format Qwen, InternLM, Yi and many fine-tunes build on.
+CHATML_SLOTS = Slots(
+    system="<|im_start|>system\n{content}<|im_end|>\n",
+    user="<|im_start|>user\n{content}<|im_end|>\n",
+    assistant_header="<|im_start|>assistant\n",
+    assistant="{content}<|im_end|>",
+    assistant_suffix="\n",
+    generation_prompt="<|im_start|>assistant\n",
+)
+
+
 def fill(slot: str, content: str) -> str:
     """The slot with its ``{content}`` placeholder replaced (braces elsewhere kept)."""
     return slot.replace("{content}", content, 1)

@@ -70,10 +70,6 @@ def _jieba() -> object | None:
     return jieba
 
 
-def has_jieba() -> bool:
-    return _jieba() is not None
-
-
 def split_words(text: str, language: str = "en") -> list[str]:
     """The words of ``text``: for ``en``, runs of letters/digits and single symbols; for
     ``zh``, jieba's words (Chinese characters one by one when jieba is not installed),

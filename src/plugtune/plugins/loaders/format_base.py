@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 from plugtune.core.records import Record
 from plugtune.core.validation import validate_model
+from plugtune.plugins.loaders.format_options import OPENAI_TAGS, ChatOptions, LoaderOptions
 from plugtune.plugins.loaders.messages import Turns
-from plugtune.plugins.loaders.options import OPENAI_TAGS, ChatOptions, LoaderOptions
-from plugtune.plugins.loaders.row import RowContext
+from plugtune.plugins.loaders.row_context import RowContext
 
 
 class BaseLoader:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from plugtune.core.records import RecordError
-from plugtune.plugins.loaders.options import MEDIA_COLUMNS, LoaderOptions
+from plugtune.plugins.loaders.format_options import MEDIA_COLUMNS, LoaderOptions
 
 _MISSING = object()
 
