@@ -57,14 +57,27 @@ def cli(verbose: int) -> None:
 
 def configure_logging(level: int) -> None:
     """Log to stderr through rich; library code only ever logs."""
-    from rich.console import Console
-    from rich.logging import RichHandler
-
     root = logging.getLogger("plugtune")
-    handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
-    root.handlers[:] = [handler]
+    root.handlers[:] = [RichOnFirstRecord()]
     root.setLevel(level)
     root.propagate = False
+
+
+class RichOnFirstRecord(logging.Handler):
+    """rich's handler, imported when the first record comes: most commands log nothing,
+    and ``plugtune --help`` should not pay for rich."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rich: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._rich is None:
+            from rich.console import Console
+            from rich.logging import RichHandler
+
+            self._rich = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
+        self._rich.handle(record)
 
 
 def main() -> None:

@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from plugtune.core.errors import ConfigError
@@ -158,14 +157,9 @@ class PeftConfig(ComponentRef):
     ``peft`` plugin (lora, dora, qlora, freeze, full, or a plugin's method); the other
     keys are that method's options, validated by it."""
 
-    name: str = Field("lora", min_length=1)
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_name(cls, value: Any) -> Any:
-        if isinstance(value, Mapping) and "type" in value:
-            return {"name": value["type"], **{k: v for k, v in value.items() if k != "type"}}
-        return {"name": value} if isinstance(value, str) else value
+    name: str = Field("lora", min_length=1, alias="type")
 
     @property
     def type(self) -> str:
@@ -294,6 +288,8 @@ def _is_auto(ref: ComponentRef | None) -> bool:
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML or JSON file, with errors that name the file."""
+    import yaml  # here, not at the top: ``plugtune --help`` reads no config
+
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
@@ -313,6 +309,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``a.b=c`` overrides (values parsed as YAML) to a copy of ``data``."""
+    import yaml
+
     result: dict[str, Any] = json.loads(json.dumps(data, default=str))
     for override in overrides:
         key, separator, raw_value = override.partition("=")

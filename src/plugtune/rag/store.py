@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import Passage
-from plugtune.rag.chunking import Chunk
 from plugtune.rag.embeddings import DEFAULT_EMBEDDING_MODEL, EXTRA_HINT, embedding_function
+
+if TYPE_CHECKING:
+    from plugtune.rag.chunking import Chunk
 
 DEFAULT_COLLECTION = "plugtune"
 EMBEDDING_MODEL_KEY = "plugtune_embedding_model"

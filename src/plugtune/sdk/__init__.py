@@ -23,27 +23,34 @@ Trainer plugins also build on the library's documented entry points in
 
 from __future__ import annotations
 
-from plugtune.sdk.backends.decoding import Answer, answer_from_ids, cut_at_stop
-from plugtune.sdk.multiple_choice import LETTERS, format_question, read_csv_rows
-from plugtune.sdk.reward_text import completion_text, normalize, prompt_text, words
-from plugtune.sdk.templates import Slots, SlotTemplate, TemplateBase, TemplateError
-from plugtune.sdk.testing import check_chat_template, check_jinja_parity
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "LETTERS",
-    "Answer",
-    "SlotTemplate",
-    "Slots",
-    "TemplateBase",
-    "TemplateError",
-    "answer_from_ids",
-    "check_chat_template",
-    "check_jinja_parity",
-    "completion_text",
-    "cut_at_stop",
-    "format_question",
-    "normalize",
-    "prompt_text",
-    "read_csv_rows",
-    "words",
-]
+# Imported on first use: a plugin importing one SDK module (``sdk.turns``, say) does not
+# pay for the others at ``plugtune --help``.
+_EXPORTS = {
+    "LETTERS": "multiple_choice",
+    "Answer": "backends.decoding",
+    "CHATML_SLOTS": "templates.slots",
+    "SlotTemplate": "templates.slots",
+    "Slots": "templates.slots",
+    "TemplateBase": "templates.family",
+    "TemplateError": "templates.family",
+    "answer_from_ids": "backends.decoding",
+    "check_chat_template": "testing",
+    "check_jinja_parity": "testing",
+    "completion_text": "reward_text",
+    "cut_at_stop": "backends.decoding",
+    "format_question": "multiple_choice",
+    "normalize": "reward_text",
+    "prompt_text": "reward_text",
+    "read_csv_rows": "multiple_choice",
+    "words": "reward_text",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'plugtune.sdk' has no attribute {name!r}")
+    return getattr(import_module(f"plugtune.sdk.{_EXPORTS[name]}"), name)

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import click
-import yaml
 
 from plugtune.core.config import RunConfig, config_schema, read_config_file
 from plugtune.core.errors import ConfigError
@@ -35,6 +34,8 @@ def schema() -> None:
 def show(ctx: click.Context, path: Path | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Print the config in PATH fully resolved: overrides applied, defaults and each
     component's options filled in, everything validated."""
+    import yaml
+
     run_config, session = load_run(ctx, path, overrides)
     resolved = session.validate(run_config).model_dump(mode="json")
     if as_json:
@@ -50,6 +51,8 @@ def convert(ctx: click.Context, path: Path) -> None:
     """Print the plugtune config that another tool's config in PATH means (any format a
     config_readers plugin reads: LLaMA-Factory's flat YAML built in), with notes on the
     keys that have no effect in plugtune as comments at the top."""
+    import yaml
+
     data = read_config_file(path)
     readers = get_state(ctx).session.registry("config_readers")
     found = read_foreign_config(data, str(path), readers)

@@ -6,12 +6,12 @@ import json
 
 import click
 
-from plugtune import environment
-
 
 @click.command("version")
 def version() -> None:
     """Print plugtune's version."""
+    from plugtune import environment
+
     click.echo(environment.installed_version("plugtune") or "unknown (not installed)")
 
 
@@ -19,6 +19,8 @@ def version() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def env(as_json: bool) -> None:
     """Versions of the stack, devices, and which optional extras are installed."""
+    from plugtune import environment
+
     report = {
         "versions": environment.stack_versions(),
         "devices": environment.devices(),
