@@ -1,13 +1,12 @@
-"""GRPO on the tiny model: a reward it can learn rises; plugin and file rewards both feed
-a run; the traps (batch sizes, vLLM, failing rewards, cut-off completions) are named."""
+"""GRPO on the tiny model: a reward it can learn rises; file rewards feed a run (a packaged
+plugin's reward beside the built-ins: the example plugin's tests); the traps (batch
+sizes, vLLM, failing rewards, cut-off completions) are named."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import logging
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -16,9 +15,8 @@ from plugtune import ConfigError, Session, load_config
 from plugtune.core.records import Conversation, Message, Preference
 from plugtune.rewards import RewardError
 from plugtune.training import train
-from tests.conftest import REPO, write_jsonl
+from tests.conftest import write_jsonl
 
-EXAMPLE = REPO / "examples" / "plugins" / "plugtune-example"
 # Mixed answer types on purpose: rewards get them as they are (no Arrow column typing).
 PROMPTS = [
     {"prompt": "Name a color.", "answer": "blue"},
@@ -109,45 +107,6 @@ def test_grpo_raises_a_learnable_file_reward(tmp_path, prompts_file, session):
     assert last > first + 0.1, means
     assert (output / "adapter_model.safetensors").is_file()
     assert (output / "training_rewards.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-# --- a packaged third-party reward next to built-ins ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """``pip install`` the example plugin into a private folder, as a user would."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--no-build-isolation", "--target", str(target), str(EXAMPLE)],
-        check=True, capture_output=True,
-    )
-    return target
-
-
-def test_a_packaged_plugin_reward_and_built_ins_log_their_means(
-    tmp_path, prompts_file, installed, monkeypatch
-):
-    monkeypatch.syspath_prepend(str(installed))
-    monkeypatch.setenv("PLUGTUNE_LOAD_PLUGINS", "plugtune-example")
-    try:
-        rewards = ("[{name: keyword, keyword: e, weight: 2.0}, {name: format, weight: 0.5}, "
-                   "{name: accuracy, extract: null, weight: 1.0}]")
-        config = grpo_config(tmp_path, prompts_file, rewards, "training.max_steps=2",
-                             "data.val_size=0.25")
-        metrics = train(config, Session())
-    finally:
-        sys.modules.pop("plugtune_example", None)
-    entries = [e for e in log_entries(tmp_path / "run") if "reward" in e]
-    assert len(entries) == 2
-    for entry in entries:
-        means = {name: entry[f"rewards/{name}/mean"] for name in ("keyword", "format", "accuracy")}
-        assert means["keyword"] > 0  # nearly every random completion holds an "e"
-        # TRL's total is the weighted sum (what plugtune's weights said)
-        total = 2.0 * means["keyword"] + 0.5 * means["format"] + means["accuracy"]
-        assert entry["reward"] == pytest.approx(total, rel=1e-5)
-    assert "eval_reward" in metrics  # the evaluation split's rewards read its own columns
 
 
 # --- the guards ---------------------------------------------------------------------------

@@ -195,7 +195,8 @@ class ScoringBackend(Protocol):
 @runtime_checkable
 class Retriever(Protocol):
     """RAG: the passages most related to ``question``, closest first (plain strings are
-    passages too)."""
+    passages too). Optional: ``k``, ``max_distance``, ``prompt_template`` (how plugtune
+    uses the passages) and ``open()`` (load now, not on the first question)."""
 
     def retrieve(self, question: str, k: int) -> Sequence[Passage | str]: ...
 

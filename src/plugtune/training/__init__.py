@@ -10,7 +10,9 @@ only when a run starts.
 - :func:`run_callbacks` are every trainer's callbacks (``trainer_log.jsonl``, the
   checkpoint marker, the progress bar, the configured ones), and :func:`train_and_save`
   trains any transformers/TRL trainer, resumes, evaluates and saves the plugtune way;
-- :func:`prompt_rows` renders records as prompts with their reward columns (online RL).
+- :func:`prompt_rows` renders records as prompts with their reward columns (online RL);
+- :func:`checkpointing_enabled` says whether the run checkpoints activations (a method
+  that freezes the embeddings must then make their outputs require grad).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 _EXPORTS = {
     "CausalLMData": "causal_lm",
     "RewardColumns": "prompts",
+    "checkpointing_enabled": "arguments",
     "encoded_rows": "rows",
     "prompt_rows": "prompts",
     "run_callbacks": "causal_lm",

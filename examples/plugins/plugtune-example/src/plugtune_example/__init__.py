@@ -1,90 +1,108 @@
-"""An example plugtune plugin: one component of several kinds, registered by hooks.
+"""plugtune-example: one plugtune component of every kind, in a third-party package.
 
-Nothing heavy is imported at module level, so ``plugtune --help`` stays fast even with
-this plugin installed; the callback imports transformers only when a run builds it.
+This module is the plugin: the entry point in ``pyproject.toml`` names it, and its
+``@hookimpl`` functions register the components, one hook per kind. Each component
+lives in a module of its own, whose docstring says what it demonstrates.
+
+Registration must stay cheap: every ``plugtune`` command imports every plugin. So the
+components are registered two ways:
+
+- as objects, when their modules import nothing heavy (the reward, the metric, the
+  callback, the command);
+- as ``"plugtune_example.module:attr"`` strings, imported the first time a run uses
+  them (everything else). plugtune then finds their ``Options`` model on the imported
+  class; ``doc=`` gives ``plugtune plugins list`` their description without importing.
+
+Nothing here, nor in any module, imports ``plugtune.plugins``: a third-party plugin
+builds on the declared author's surface (``plugtune``, ``plugtune.core``,
+``plugtune.sdk``, ``plugtune.training``, ``plugtune.data``), and uses plugtune's own
+components by name through the registry, like ``jsonl_mc`` uses the ``mmlu`` loader.
 """
 
 from __future__ import annotations
 
-import collections
-import logging
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-import click
-from pydantic import BaseModel, ConfigDict, Field
-
 from plugtune import hookimpl
+from plugtune.core.interfaces import Register
+from plugtune_example.keyword_reward import KeywordOptions, keyword_reward
+from plugtune_example.length_ratio import length_ratio
+from plugtune_example.loss_printer import loss_printer
+from plugtune_example.words_command import example_words
 
-log = logging.getLogger(__name__)
-
-
-class KeywordOptions(BaseModel):
-    """Options of the ``keyword`` reward, validated from the run config."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    keyword: str = Field(min_length=1)
-    case_sensitive: bool = False
+PACKAGE = __name__
 
 
-def keyword_reward(keyword: str, case_sensitive: bool = False) -> Any:
-    """Reward 1.0 for completions that contain a keyword, else 0.0."""
-    wanted = keyword if case_sensitive else keyword.lower()
-
-    def reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float]:
-        texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-        if not case_sensitive:
-            texts = [text.lower() for text in texts]
-        return [1.0 if wanted in text else 0.0 for text in texts]
-
-    return reward
-
-
-def length_ratio(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Mean characters of predictions over mean characters of references."""
-    reference_chars = sum(len(r) for r in references) or 1
-    return {"length_ratio": sum(len(p) for p in predictions) / reference_chars}
-
-
-def loss_printer() -> Any:
-    """Log the training loss at every logging step."""
-    from transformers import TrainerCallback
-
-    class LossPrinter(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            if logs and "loss" in logs:
-                log.info("step %d: loss %.4f", state.global_step, logs["loss"])
-
-    return LossPrinter()
-
-
-@click.command("example-words")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--top", default=5, show_default=True)
-def example_words(path: Path, top: int) -> None:
-    """Print the most frequent words of a text file."""
-    counts = collections.Counter(path.read_text(encoding="utf-8").split())
-    for word, count in counts.most_common(top):
-        click.echo(f"{count}\t{word}")
+def lazy(module: str, attribute: str) -> str:
+    """A ``"package.module:attr"`` reference plugtune imports on first use."""
+    return f"{PACKAGE}.{module}:{attribute}"
 
 
 @hookimpl
-def register_rewards(register: Any) -> None:
+def register_loaders(register: Register) -> None:
+    register("qa", lazy("qa_loader", "QALoader"),
+             doc='Rows of {"q": question, "a": answer} as a user question and its answer.')
+
+
+@hookimpl
+def register_templates(register: Register) -> None:
+    register("bracket", lazy("bracket_template", "BracketTemplate"),
+             doc="### Question / ### Answer turns ended by <|im_end|>, its Jinja written "
+                 "by the SDK from slots.")
+
+
+@hookimpl
+def register_trainers(register: Register) -> None:
+    register("answer_sft", lazy("answer_sft", "AnswerSFT"),
+             doc="Supervised fine-tuning on the records whose final answer is long enough.")
+
+
+@hookimpl
+def register_peft(register: Register) -> None:
+    register("bitfit", lazy("bitfit", "BitFit"),
+             doc="BitFit: train only the bias parameters (and a reward model's score head).")
+
+
+@hookimpl
+def register_rewards(register: Register) -> None:
     register("keyword", keyword_reward, options=KeywordOptions)
 
 
 @hookimpl
-def register_metrics(register: Any) -> None:
+def register_backends(register: Register) -> None:
+    register("lookup", lazy("lookup_backend", "LookupBackend"),
+             doc="Answers the last user message from a table of answers (a model-free "
+                 "baseline).")
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
     register("length_ratio", length_ratio)
 
 
 @hookimpl
-def register_callbacks(register: Any) -> None:
+def register_benchmarks(register: Register) -> None:
+    register("jsonl_mc", lazy("jsonl_mc", "JsonlMultipleChoice"),
+             doc="{dev,test}/<subject>.jsonl multiple-choice files, read with the mmlu "
+                 "loader.")
+
+
+@hookimpl
+def register_retrievers(register: Register) -> None:
+    register("lines", lazy("lines_retriever", "LinesRetriever"),
+             doc="Lines of a text file that share the most words with the question.")
+
+
+@hookimpl
+def register_callbacks(register: Register) -> None:
     register("loss_printer", loss_printer)
 
 
 @hookimpl
-def register_commands(register: Any) -> None:
+def register_commands(register: Register) -> None:
     register(example_words)
+
+
+@hookimpl
+def register_config_readers(register: Register) -> None:
+    register("example_yaml", lazy("example_yaml", "ExampleYamlReader"),
+             doc="Files with an example_run: mapping (model, data, steps, lr) read as "
+                 "plugtune runs.")
