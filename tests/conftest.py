@@ -21,8 +21,22 @@ os.environ.pop("PLUGTUNE_DISABLE_PLUGINS", None)
 os.environ["PLUGTUNE_CACHE_DIR"] = tempfile.mkdtemp(prefix="plugtune-tests-")
 
 REPO = Path(__file__).resolve().parents[1]
-# Real public material the tests compare against (CI clones the repo with shared/ beside it).
-FIXTURES = REPO.parent / "shared" / "fixtures"
+# Real public material the tests compare against (CI clones the repo with shared/ beside
+# it); PLUGTUNE_FIXTURES points elsewhere (a missing folder shows what a fresh clone does).
+FIXTURES = Path(os.environ.get("PLUGTUNE_FIXTURES") or REPO.parent / "shared" / "fixtures")
+HAVE_FIXTURES = FIXTURES.is_dir()
+MISSING_FIXTURES = (
+    f"{FIXTURES} is not there: the public material these tests compare against "
+    "(clone ../shared beside the repository to run them)"
+)
+# One mark, one reason, for every test that needs the fixtures.
+needs_fixtures = pytest.mark.skipif(not HAVE_FIXTURES, reason=MISSING_FIXTURES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On CI the fixtures must be there: a missing ../shared fails the run, never skips."""
+    if not HAVE_FIXTURES and os.environ.get("CI", "").lower() in ("true", "1"):
+        raise pytest.UsageError(f"CI=true and {MISSING_FIXTURES}")
 
 MakeDistribution = Callable[..., Path]
 

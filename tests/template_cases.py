@@ -12,13 +12,22 @@ from transformers.utils.chat_template_utils import render_jinja_template
 from plugtune import Session
 from plugtune.core.records import Conversation, Message, ToolCall
 from plugtune.sdk.turns import check_messages
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, HAVE_FIXTURES
 
-UPSTREAM = {
-    entry["chat_template_sha256"]: entry
-    for entry in json.loads((FIXTURES / "chat_templates.json").read_text(encoding="utf-8"))
-}
-GOLDENS = json.loads((FIXTURES / "chat_template_goldens.json").read_text(encoding="utf-8"))
+
+def _fixture(name: str) -> list[dict[str, Any]]:
+    """A fixture file's entries; none without ../shared (those tests are skipped)."""
+    path = FIXTURES / name
+    return json.loads(path.read_text(encoding="utf-8")) if HAVE_FIXTURES else []
+
+
+UPSTREAM = {entry["chat_template_sha256"]: entry for entry in _fixture("chat_templates.json")}
+GOLDENS = _fixture("chat_template_goldens.json")
+
+
+def upstream_text(sha: str) -> str:
+    """An upstream template's text ("" without ../shared: the test using it is skipped)."""
+    return UPSTREAM[sha]["chat_template"] if HAVE_FIXTURES else ""
 SESSION = Session()
 TEMPLATES = SESSION.registry("templates")
 

@@ -15,7 +15,7 @@ from plugtune.core.errors import ConfigError, PlugtuneError
 from plugtune.core.records import Conversation, Message, Preference
 from plugtune.sdk.cli import CliState
 from plugtune.training import train
-from tests.conftest import FIXTURES, write_jsonl
+from tests.conftest import FIXTURES, needs_fixtures, write_jsonl
 
 PAIRS = [
     ("name a color", "blue", "the moon is made of cheese"),
@@ -257,6 +257,7 @@ LF_EXAMPLES = [
 ]
 
 
+@needs_fixtures
 @pytest.mark.parametrize(("example", "overrides"), LF_EXAMPLES, ids=[e for e, _ in LF_EXAMPLES])
 def test_llamafactory_preference_examples_train(tmp_path, monkeypatch, example, overrides):
     source = (FIXTURES / "llamafactory_examples/train_lora" / example).read_text()

@@ -17,7 +17,7 @@ from plugtune.data.prepare import prepare
 from plugtune.data.stats import padding_ratio, percentile
 from plugtune.data.templates import resolve_template, stop_token_ids
 from plugtune.data.tokenizer import load_tokenizer
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, needs_fixtures
 
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
 TINY = {"tiny://qwen2": ("qwen2", "<|im_end|>"), "tiny://llama": ("llama3", "<|eot_id|>")}
@@ -77,6 +77,7 @@ def write_config(tmp_path, **data_fields):
     return path
 
 
+@needs_fixtures
 def test_prepare_encodes_every_split(session, tmp_path):
     config = load_config(write_config(tmp_path, train=["identity"], val_size=0.2))
     prepared = prepare(config, session)
@@ -86,6 +87,7 @@ def test_prepare_encodes_every_split(session, tmp_path):
     assert all(len(e.input_ids) <= 128 for e in train.examples)
 
 
+@needs_fixtures
 def test_preference_and_pretraining_records_encode(session, tmp_path):
     config = load_config(write_config(tmp_path, train=["dpo_en_demo", "wiki_demo"]),
                          ["data.max_samples=5"])
@@ -96,6 +98,7 @@ def test_preference_and_pretraining_records_encode(session, tmp_path):
     assert blocks and all(len(b.input_ids) <= 128 for b in blocks)
 
 
+@needs_fixtures
 def test_data_preview_shows_trained_spans(tmp_path):
     result = CliRunner().invoke(cli, ["data", "preview", str(write_config(tmp_path,
                                 train=["identity"])), "-n", "1"])
@@ -105,6 +108,7 @@ def test_data_preview_shows_trained_spans(tmp_path):
     assert "<|im_end|>⟧" in result.stdout
 
 
+@needs_fixtures
 def test_data_stats_json(tmp_path):
     path = write_config(tmp_path, train=["identity", "alpaca_en_demo"])
     result = CliRunner().invoke(cli, ["data", "stats", str(path), "--json",

@@ -11,7 +11,7 @@ from plugtune import ConfigError, Session, load_config
 from plugtune.core.config import DataConfig, DatasetSpec
 from plugtune.core.records import Conversation, LabeledCompletion, Preference, Text
 from plugtune.data import load_dataset, load_datasets, read_registry
-from tests.conftest import FIXTURES, write_json, write_jsonl
+from tests.conftest import FIXTURES, needs_fixtures, write_json, write_jsonl
 
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
 
@@ -55,11 +55,13 @@ def lf_config(**fields):
 # -- LLaMA-Factory's dataset_info.json ---------------------------------------------------
 
 
+@needs_fixtures
 def test_the_fixture_registry_has_the_expected_local_entries(registry):
     local = [name for name in registry.names() if "file_name" in registry._raw[name]]
     assert sorted(local) == sorted(LOCAL_ENTRIES)
 
 
+@needs_fixtures
 @pytest.mark.parametrize("name", sorted(LOCAL_ENTRIES))
 def test_every_local_llamafactory_entry_loads(session, name):
     loader, record_type, count = LOCAL_ENTRIES[name]
@@ -69,6 +71,7 @@ def test_every_local_llamafactory_entry_loads(session, name):
     assert report.skipped == 0
 
 
+@needs_fixtures
 def test_glaive_zh_rows_with_prose_tool_calls_keep_their_tool_results(session):
     records, _ = load_dataset("glaive_toolcall_zh_demo", session, config=lf_config())
     for index in GLAIVE_ZH_PROSE_CALLS:
@@ -77,6 +80,7 @@ def test_glaive_zh_rows_with_prose_tool_calls_keep_their_tool_results(session):
         assert not records[index].messages[roles.index("tool") - 1].tool_calls
 
 
+@needs_fixtures
 def test_multimodal_paths_resolve_to_the_fixture_media(session):
     records, _ = load_dataset("mllm_video_audio_demo", session, config=lf_config())
     media = [
@@ -86,6 +90,7 @@ def test_multimodal_paths_resolve_to_the_fixture_media(session):
     assert all(Path(path).is_relative_to(LLAMAFACTORY / "mllm_demo_data") for path in media)
 
 
+@needs_fixtures
 def test_demo_records_look_right(session):
     glaive, _ = load_dataset("glaive_toolcall_en_demo", session, config=lf_config())
     called = [m for record in glaive for m in record.messages if m.tool_calls]
@@ -99,6 +104,7 @@ def test_demo_records_look_right(session):
     assert wiki[0].origin.endswith("wiki_demo.txt:1") and wiki[-1].origin.endswith(":30")
 
 
+@needs_fixtures
 def test_hub_only_entries_are_not_available_offline(registry):
     hub = [name for name in registry.names() if "file_name" not in registry._raw[name]]
     assert len(hub) == 90
@@ -109,6 +115,7 @@ def test_hub_only_entries_are_not_available_offline(registry):
             registry.get(name)
 
 
+@needs_fixtures
 def test_a_hub_entry_named_in_a_config_fails_clearly(session):
     config = lf_config(train=["alpaca_en"])
     with pytest.raises(
@@ -218,6 +225,7 @@ def test_dataset_dir_finds_the_registry_and_a_plain_path_still_works(tmp_path, s
 # -- val_size, mixing, config forms -------------------------------------------------------
 
 
+@needs_fixtures
 def test_val_size_split_is_deterministic_per_seed(session):
     def split(seed):
         data = load_datasets(lf_config(train=["identity"], val_size=0.1, seed=seed), session)

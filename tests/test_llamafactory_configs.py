@@ -20,7 +20,7 @@ from plugtune.plugins.config_readers.llamafactory.conversion import (
 from plugtune.plugins.config_readers.llamafactory.keys import TEMPLATES
 from plugtune.plugins.templates import TEMPLATES as PLUGTUNE_TEMPLATES
 from plugtune.sdk.cli import CliState
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, needs_fixtures
 
 NEW, OLD = "llamafactory_examples", "llamafactory_examples_v0.9.3"
 EXAMPLES = sorted(
@@ -97,11 +97,13 @@ REFUSED = {
 }
 
 
+@needs_fixtures
 def test_every_example_is_covered_by_exactly_one_table():
     tables = [*TRAINING, *INFERENCE, *REFUSED]
     assert sorted(tables) == EXAMPLES
 
 
+@needs_fixtures
 @pytest.mark.parametrize("name", sorted(TRAINING))
 def test_training_examples_convert(name):
     trainer, datasets, template, output, learning_rate, deepspeed = TRAINING[name]
@@ -129,6 +131,7 @@ def test_training_examples_convert(name):
     assert config.model.trust_remote_code is True
 
 
+@needs_fixtures
 def test_ppo_keeps_its_decoding_settings_and_llamafactory_sampling_defaults():
     config = load_config(FIXTURES / OLD / "train_lora/llama3_lora_ppo.yaml")
     generation = config.generation
@@ -136,6 +139,7 @@ def test_ppo_keeps_its_decoding_settings_and_llamafactory_sampling_defaults():
     assert generation.temperature == 0.95  # do_sample is on by default there
 
 
+@needs_fixtures
 @pytest.mark.parametrize("name", sorted(INFERENCE))
 def test_inference_examples_convert(name):
     model, adapter, template = INFERENCE[name]
@@ -148,6 +152,7 @@ def test_inference_examples_convert(name):
     assert config.generation.max_new_tokens == 1024
 
 
+@needs_fixtures
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_multimodal_ray_preprocess_and_eval_examples_are_refused_by_key(name):
     with pytest.raises(ConfigError) as error:
@@ -158,6 +163,7 @@ def test_multimodal_ray_preprocess_and_eval_examples_are_refused_by_key(name):
         assert f"\n  {key}: " in message
 
 
+@needs_fixtures
 def test_notes_tell_about_keys_without_effect(caplog):
     path = FIXTURES / OLD / "train_lora/llama3_lora_sft.yaml"
     converted = convert_llamafactory(yaml.safe_load(path.read_text()), source=str(path))
@@ -168,6 +174,7 @@ def test_notes_tell_about_keys_without_effect(caplog):
     assert "preprocessing_num_workers" in caplog.text
 
 
+@needs_fixtures
 def test_the_qwen3_nothink_template_is_explained():
     path = FIXTURES / NEW / "inference/qwen3.yaml"
     converted = convert_llamafactory(yaml.safe_load(path.read_text()), source=str(path))
@@ -332,6 +339,7 @@ def test_vllm_inference(tmp_path):
         load_config(path)
 
 
+@needs_fixtures
 def test_detection_and_overrides(tmp_path):
     assert is_llamafactory_config({"model_name_or_path": "m", "template": "qwen"})
     assert is_llamafactory_config({"stage": "sft"})
@@ -342,6 +350,7 @@ def test_detection_and_overrides(tmp_path):
     assert (config.training.learning_rate, config.peft.r) == (2e-5, 4)
 
 
+@needs_fixtures
 @pytest.mark.parametrize(
     "name", [f"{NEW}/train_lora/qwen3_lora_dpo.yaml", f"{OLD}/inference/llama3_lora_sft.yaml"]
 )
@@ -357,6 +366,7 @@ def test_config_convert_prints_yaml_that_reads_back_equal(tmp_path, name):
     assert load_config(converted) == load_config(FIXTURES / name)
 
 
+@needs_fixtures
 def test_config_convert_errors(tmp_path):
     plugtune_config = tmp_path / "run.yaml"
     plugtune_config.write_text(yaml.safe_dump({"model": {"path": "tiny://qwen2"}}))

@@ -11,7 +11,10 @@ from click.testing import CliRunner
 
 from plugtune.cli import cli
 from plugtune.sdk.cli import CliState
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, needs_fixtures
+
+# LLaMA-Factory's own example configs and data, from ../shared.
+pytestmark = needs_fixtures
 
 EXAMPLES = [
     ("llamafactory_examples/train_lora/qwen3_lora_sft.yaml", "tiny://qwen2"),

@@ -8,7 +8,7 @@ import pytest
 
 from plugtune import Session
 from plugtune.core.records import RecordError
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, needs_fixtures
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,7 @@ def test_media_clashing_with_an_unmapped_column_is_an_error_not_a_silent_overwri
         load(session, ref, row)
 
 
+@needs_fixtures
 def test_the_fixture_demo_rows_convert(session):
     data = FIXTURES / "llamafactory_data"
     rows = json.loads((data / "glaive_toolcall_en_demo.json").read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation, Message, ToolCall
 from plugtune.sdk.templates.family import TemplateError
 from plugtune.sdk.testing import check_chat_template
+from tests.conftest import needs_fixtures
 from tests.template_cases import (
     DEEPSEEK_R1,
     GEMMA2,
@@ -17,7 +18,7 @@ from tests.template_cases import (
     SESSION,
     TEMPLATES,
     TOOLS,
-    UPSTREAM,
+    upstream_text,
 )
 
 # --- the loss-mask check, over every registered template -------------------------------
@@ -33,10 +34,10 @@ def test_every_registered_template_passes_the_check(name):
     [
         {"name": "qwen3", "enable_thinking": False},
         {"name": "llama3.1", "date_string": "1 Jan 2025"},
-        {"name": "hf", "chat_template": UPSTREAM[LLAMA31]["chat_template"], "bos_token": "<s>"},
-        {"name": "hf", "chat_template": UPSTREAM[GEMMA2]["chat_template"], "eos_token": "<eos>"},
-        {"name": "hf", "chat_template": UPSTREAM[PHI3]["chat_template"]},
-        {"name": "hf", "chat_template": UPSTREAM[DEEPSEEK_R1]["chat_template"]},
+        *(pytest.param({"name": "hf", "chat_template": upstream_text(sha), **tokens},
+                       marks=needs_fixtures)
+          for sha, tokens in ((LLAMA31, {"bos_token": "<s>"}), (GEMMA2, {"eos_token": "<eos>"}),
+                              (PHI3, {}), (DEEPSEEK_R1, {}))),
     ],
     ids=lambda options: "-".join(str(v)[:12] for v in options.values()),
 )

@@ -18,6 +18,7 @@ from plugtune.sdk.templates.matching import (
     normalize_chat_template,
     renders_alike,
 )
+from tests.conftest import needs_fixtures
 from tests.template_cases import (
     GEMMA2,
     GLM4,
@@ -67,6 +68,7 @@ def hf_for(sha: str, **options: Any) -> HFTemplate:
     )
 
 
+@needs_fixtures
 @pytest.mark.parametrize("sha", sorted(UPSTREAM), ids=lambda sha: UPSTREAM[sha]["variant"][:40])
 def test_hf_renders_every_upstream_template_like_transformers(sha):
     template = hf_for(sha)
@@ -99,6 +101,7 @@ def test_hf_renders_every_upstream_template_like_transformers(sha):
 MASK_PARITY = [v for v in VARIANTS if v[2] not in ("qwen3", "glm4", "chatglm3", "baichuan2")]
 
 
+@needs_fixtures
 @pytest.mark.parametrize(
     ("sha", "name", "options", "variables", "derive"),
     [pytest.param(*variant[1:], id=variant[0]) for variant in MASK_PARITY],
@@ -134,6 +137,7 @@ def trained_by_message(segments: list[Segment]) -> dict[int, str]:
     return trained
 
 
+@needs_fixtures
 def test_hf_refuses_a_template_that_is_not_prefix_stable():
     hf = hf_for(QWEN3)
     two_turns = Conversation(
@@ -153,6 +157,7 @@ def test_hf_refuses_a_template_that_is_not_prefix_stable():
     assert hf.render(one_turn) == SESSION.build("templates", "qwen3").render(one_turn)
 
 
+@needs_fixtures
 def test_hf_reads_a_model_folder_and_a_jinja_file(tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -182,6 +187,7 @@ def test_hf_reads_a_model_folder_and_a_jinja_file(tmp_path):
 # --- template: auto -----------------------------------------------------------------------
 
 
+@needs_fixtures
 def test_upstream_digests_match_the_template_that_follows_them():
     registered = [(component.name, component.load()) for component in TEMPLATES]
     for _, sha, name, _, _, derive in VARIANTS:
@@ -203,6 +209,7 @@ def test_upstream_digests_match_the_template_that_follows_them():
     assert match_chat_template(swift_qwen["chat_template"], registered) == "qwen"  # no final \n
 
 
+@needs_fixtures
 def test_normalization_only_drops_what_renders_nothing():
     text = UPSTREAM[QWEN25]["chat_template"]
     turn = (

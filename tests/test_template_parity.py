@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from plugtune.core.records import Conversation, Message, ToolCall
+from tests.conftest import needs_fixtures
 from tests.template_cases import (
     GOLDENS,
     INTERNLM2_OLD,
@@ -22,6 +23,9 @@ from tests.template_cases import (
     reference,
     special_tokens,
 )
+
+# Every test here compares with the upstream templates and goldens in ../shared.
+pytestmark = needs_fixtures
 
 # --- parity ---------------------------------------------------------------------------
 

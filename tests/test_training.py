@@ -9,7 +9,7 @@ import pytest
 from plugtune import Session, load_config
 from plugtune.core.errors import ConfigError, PlugtuneError
 from plugtune.training import train
-from tests.conftest import REPO, write_jsonl
+from tests.conftest import REPO, needs_fixtures, write_jsonl
 
 ANSWERS = {
     "name a color": "blue",
@@ -156,6 +156,7 @@ def test_freeze_trains_the_last_layers_only(session):
         trainable_model(config, session)
 
 
+@needs_fixtures
 def test_pt_trains_on_raw_text_blocks(tmp_path, session):
     from tests.conftest import FIXTURES
 

@@ -19,7 +19,7 @@ from plugtune.data import load_dataset
 from plugtune.inference import load_backend
 from plugtune.inference.predictor import Predictor
 from plugtune.tiny import build_tiny_model, tiny_model_path
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, needs_fixtures
 
 GREEDY = GenerationConfig(max_new_tokens=6)
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
@@ -186,6 +186,7 @@ def test_the_server_takes_base64_image_parts_when_the_model_takes_images(vlm, te
     assert "this model takes no images" in response.json()["error"]["message"]
 
 
+@needs_fixtures
 def test_the_mllm_demo_loads_with_resolved_paths_and_prompts_the_vlm(vlm):
     records, _ = load_dataset("mllm_demo", Session(),
                               config=DataConfig(dataset_dir=str(LLAMAFACTORY)))
