@@ -23,16 +23,17 @@ AUTO_TEMPLATE = "auto"
 
 
 class Section(BaseModel):
-    """A config section: unknown keys are errors (with a suggestion), never ignored."""
+    """A config section: unknown keys are errors (with a suggestion), never ignored.
+    Validators are built on first use (``defer_build``): ``plugtune --help`` reads no config."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 class ComponentRef(BaseModel):
     """A component by name, plus its options: ``length`` or ``{name: length, target: 64}``;
     ``name`` may also be code: ``path/to/file.py:function`` or ``package.module:obj``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     name: str = Field(min_length=1)
 

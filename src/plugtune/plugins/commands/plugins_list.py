@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -47,19 +48,19 @@ def list_plugins(ctx: click.Context, kind: str | None, as_json: bool) -> None:
 def _print_tables(rows: list[dict], problems: list[dict]) -> None:
     """Rich tables on a terminal; piped to a file or ``less``, plain aligned lines with
     every description whole (a table would wrap them at 80 columns and cut them)."""
-    from rich.console import Console
-    from rich.table import Table
-
     listed = [(row["kind"], row["name"], row["distribution"] or row["plugin"],
                row["version"] or "", row["doc"]) for row in rows]
     broken = [(problem["plugin"], problem["problem"]) for problem in problems]
-    console = Console()
-    if not console.is_terminal:
+    if not sys.stdout.isatty():
         _print_plain(("kind", "name", "distribution", "version", "description"), listed)
         if broken:
             click.echo("\nplugins not loaded:")
             _print_plain(("plugin", "problem"), broken)
         return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
     table = Table("kind", "name", "distribution", "version", "description", box=None)
     for line in listed:
         table.add_row(*line)
