@@ -5,7 +5,11 @@ level, so a plugin importing it stays cheap to register.
 - :mod:`plugtune.sdk.templates`: :class:`~plugtune.sdk.templates.Slots` and
   :class:`~plugtune.sdk.templates.SlotTemplate` (a chat family declared as strings, its
   Jinja written for it), segment building, the Jinja environment
-  ``apply_chat_template`` uses, and template recognition by digest;
+  ``apply_chat_template`` uses, template recognition by digest, reading a reply back
+  into content, reasoning and tool calls (:class:`~plugtune.sdk.templates.ReplyFormat`
+  from :class:`~plugtune.sdk.templates.ThinkBlock` and the call formats
+  :class:`~plugtune.sdk.templates.TaggedCalls`, ``JsonCalls``, ``GLM4Calls``), and a
+  template configured with a request's options (``with_template_options``);
 - :mod:`plugtune.sdk.reward_text`: the text of completions and prompts, answer
   normalisation, words, numbers and answer extraction for rewards (and metrics);
 - :mod:`plugtune.sdk.backends`: answers from generated ids with stop strings and
@@ -32,10 +36,21 @@ _EXPORTS = {
     "LETTERS": "multiple_choice",
     "Answer": "backends.decoding",
     "CHATML_SLOTS": "templates.slots",
+    "GLM4Calls": "templates.tool_calls",
+    "JsonCalls": "templates.tool_calls",
+    "ParsesReplies": "templates.replies",
+    "Reply": "templates.replies",
+    "ReplyDelta": "templates.replies",
+    "ReplyFormat": "templates.replies",
+    "ReplyStream": "templates.replies",
     "SlotTemplate": "templates.slots",
     "Slots": "templates.slots",
+    "TaggedCalls": "templates.tool_calls",
     "TemplateBase": "templates.family",
     "TemplateError": "templates.family",
+    "TemplateOptionsError": "templates.options",
+    "ThinkBlock": "templates.replies",
+    "WholeReplyCalls": "templates.tool_calls",
     "answer_from_ids": "backends.decoding",
     "check_chat_template": "testing",
     "check_jinja_parity": "testing",
@@ -45,6 +60,7 @@ _EXPORTS = {
     "normalize": "reward_text",
     "prompt_text": "reward_text",
     "read_csv_rows": "multiple_choice",
+    "with_template_options": "templates.options",
     "words": "reward_text",
 }
 __all__ = sorted(_EXPORTS)

@@ -4,15 +4,18 @@
 an answer left out of the loss, an end-of-turn token left out of the loss (the model
 then never learns to stop), a role header in the loss, segments that do not add up to
 the rendered text. :func:`check_jinja_parity` checks that the Jinja chat template a
-template writes (what a trained run ships with) renders what the template renders::
+template writes (what a trained run ships with) renders what the template renders;
+:func:`check_reply_parsing` that it reads the answers it renders back (content,
+reasoning, tool calls), whole and streamed however the text is cut::
 
-    from plugtune.sdk.testing import check_chat_template, check_jinja_parity
+    from plugtune.sdk.testing import check_chat_template, check_jinja_parity, check_reply_parsing
 
     def test_my_template():
         check_chat_template(MyTemplate())
         check_jinja_parity(MyTemplate())
+        check_reply_parsing(MyTemplate())
 
-plugtune's own test suite runs both over every registered template.
+plugtune's own test suite runs them over every registered template.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation, Message, ToolCall
+from plugtune.sdk.templates.replies import ParsesReplies, Reply, join_deltas
 
 _WEATHER_TOOL = {
     "type": "function",
@@ -129,8 +133,84 @@ def check_jinja_parity(template: Any, conversations: Iterable[Conversation] = ()
     return compared
 
 
-def _samples(template: Any) -> Iterator[tuple[str, Conversation]]:
-    for sample, conversation, needs in SAMPLES:
+#: Samples whose last answer every family renders as given (no whitespace trimmed).
+_REPLY_SAMPLES = ("one turn", "three turns", "Chinese", "system", "tools", "a tool call")
+_TOOL_CALL = (
+    "a tool call",
+    Conversation((Message("user", "Weather in Paris and Rome?"),
+                  Message("assistant", "", (ToolCall("get_weather", {"city": "Paris"}),))),
+                 tools=(_WEATHER_TOOL,)),
+    "tools",
+)
+
+
+def check_reply_parsing(template: Any, conversations: Iterable[Conversation] = ()) -> int:
+    """For each sample conversation (and each of ``conversations``) that ends with an
+    answer (a tool call too, for a template whose ``supports_tools`` is True), take the
+    text the model generates for that answer (:func:`generated_reply`)
+    and raise ``AssertionError`` unless ``template.parse_reply`` gives back exactly its
+    content, reasoning and tool calls, and ``template.reply_stream`` does the same for
+    the text cut in pieces of 1, 2, 3 and 7 characters and in two at every position.
+    Give conversations with reasoning if the template renders it. Returns how many
+    answers were checked (0: the template parses no replies)."""
+    if not isinstance(template, ParsesReplies):
+        return 0
+    calls = (_TOOL_CALL,) if getattr(template, "supports_tools", None) is True else ()
+    samples = [conversation for sample, conversation in _samples(template, calls)
+               if sample in _REPLY_SAMPLES]
+    checked = 0
+    for conversation in [*samples, *conversations]:
+        answer = conversation.messages[-1]
+        if answer.role == "assistant":
+            text = generated_reply(template, conversation)
+            check_reply(template, text, Reply(answer.content, answer.reasoning,
+                                              answer.tool_calls))
+            checked += 1
+    return checked
+
+
+def check_reply(parser: ParsesReplies, text: str, expected: Reply) -> None:
+    """Raise ``AssertionError`` unless ``parser`` (a template, or a
+    :class:`~plugtune.sdk.templates.replies.ReplyFormat`) reads ``text`` as ``expected``
+    whole and streamed in any pieces, each delta carrying exactly one thing."""
+    parsed = parser.parse_reply(text)
+    assert parsed == expected, f"{text!r} parses as {parsed}, not {expected}"
+    for pieces in _cuts(text):
+        stream = parser.reply_stream()
+        deltas = [*(delta for piece in pieces for delta in stream.feed(piece)),
+                  *stream.finish()]
+        joined = join_deltas(deltas)
+        assert joined == expected, f"{pieces!r} streamed give {joined}, not {expected}"
+        for delta in deltas:
+            kinds = [bool(delta.content), bool(delta.reasoning), delta.tool_call is not None]
+            assert kinds.count(True) == 1, f"{pieces!r}: {delta} must carry one thing"
+
+
+def generated_reply(template: Any, conversation: Conversation) -> str:
+    """What the model generates for the last answer of ``conversation``: its rendering
+    after the generation prompt, up to the first of the template's stop strings."""
+    prompt = Conversation(conversation.messages[:-1], tools=conversation.tools)
+    head = template.render(prompt, add_generation_prompt=True)
+    full = template.render(conversation)
+    assert full.startswith(head), (
+        f"template {template.name!r}: the conversation does not start with its prompt "
+        f"and generation prompt {head[-40:]!r}")
+    text = full[len(head):]
+    ends = [text.find(stop) for stop in template.stop_strings if stop in text]
+    return text[: min(ends, default=len(text))]
+
+
+def _cuts(text: str) -> Iterator[list[str]]:
+    for size in (1, 2, 3, 7):
+        yield [text[start:start + size] for start in range(0, len(text), size)]
+    for position in range(len(text) + 1):
+        yield [text[:position], text[position:]]
+
+
+def _samples(
+    template: Any, extra: tuple[tuple[str, Conversation, str], ...] = ()
+) -> Iterator[tuple[str, Conversation]]:
+    for sample, conversation, needs in (*SAMPLES, *extra):
         supported = getattr(template, f"supports_{needs}", None) if needs else True
         if supported is False:
             continue

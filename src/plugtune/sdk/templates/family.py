@@ -14,6 +14,9 @@ from typing import ClassVar, NoReturn
 from plugtune.core.errors import PlugtuneError
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation
+from plugtune.sdk.templates.replies import Reply, ReplyFormat, ReplyStream
+
+PLAIN = ReplyFormat()  # a reply that is all content
 
 
 class TemplateError(PlugtuneError, ValueError):
@@ -93,6 +96,23 @@ class TemplateBase:
     #: appended after a final answer. The one place plugtune adds text the upstream
     #: template does not render, so that the last answer also teaches the model to stop.
     final_answer_stop: ClassVar[str | None] = None
+    #: How the family writes reasoning and tool calls in a reply, to read them back
+    #: (the server's ``reasoning_content`` and ``tool_calls``); None: all content.
+    reply_format: ClassVar[ReplyFormat | None] = None
+
+    def parse_reply(self, text: str) -> Reply:
+        """A generated reply (the text after the generation prompt, up to the stop
+        string) split into content, reasoning and tool calls."""
+        return self.effective_reply_format().parse_reply(text)
+
+    def reply_stream(self) -> ReplyStream:
+        """An incremental :meth:`parse_reply` for a streamed reply."""
+        return self.effective_reply_format().reply_stream()
+
+    def effective_reply_format(self) -> ReplyFormat:
+        """``reply_format``, or all content; slot families add the text their answer
+        slot writes before the content (:class:`~.slots.SlotTemplate`)."""
+        return self.reply_format or PLAIN
 
     def segments(
         self, conversation: Conversation, *, add_generation_prompt: bool = False

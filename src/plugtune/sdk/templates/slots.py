@@ -12,12 +12,13 @@ and override one ``render_*`` method; everything else stays declarative.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation, Message
 from plugtune.sdk.templates.family import SegmentBuilder, TemplateBase
+from plugtune.sdk.templates.replies import ReplyFormat
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,14 @@ class SlotTemplate(TemplateBase):
         from plugtune.sdk.templates.slots_jinja import slots_jinja
 
         return slots_jinja(self, SlotTemplate)
+
+    def effective_reply_format(self) -> ReplyFormat:
+        """The declared format, reading past what the ``assistant`` slot writes before
+        the content (Mistral's space, ChatGLM3's ``\\n ``): the model generates it, but it
+        is the template's, not the answer's."""
+        declared = super().effective_reply_format()
+        lead = self.slots.assistant.partition("{content}")[0]
+        return replace(declared, lead=lead) if lead and not declared.lead else declared
 
     def content(self, message: Message) -> str:
         text = message.content
