@@ -3,6 +3,11 @@
 Every template renders exactly what its model's own chat template renders, as segments
 with the trainable spans (the answers and their end-of-turn tokens) marked. The family
 modules say which upstream template each one follows; ``docs/templates.md`` lists them.
+
+Each also reads its model's replies back (``parse_reply``, ``reply_stream``): tool calls
+for ``qwen``/``qwen2``/``qwen3`` (``<tool_call>`` JSON), ``llama3.1`` (JSON calls) and
+``glm4`` (``name\\n{arguments}`` items), ``<think>`` reasoning for ``qwen3`` and
+``deepseek-r1``; every other family's reply is all content.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Each class names the upstream template it reproduces; the slots were written fro
 Jinja source (``../shared/fixtures/chat_templates.json`` in the test suite holds the
 texts, and the tests render both on the same conversations). ``jinja_digests`` are the
 normalized digests (:mod:`~plugtune.sdk.templates.matching`) of those texts.
+
+Their replies are content (what the ``assistant`` slot writes before it, Mistral's space,
+is dropped), but for ``deepseek-r1``, whose ``<think>`` block is read as reasoning.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from plugtune.core.records import Conversation, Message
+from plugtune.sdk.templates.replies import THINK, ReplyFormat
 from plugtune.sdk.templates.slots import CHATML_SLOTS, Slots, SlotTemplate
 
 
@@ -181,10 +185,12 @@ class DeepSeekR1Template(SlotTemplate):
     From DeepSeek-R1-Distill-Qwen-32B's tokenizer_config: bos, the system text bare,
     ``<｜User｜>``/``<｜Assistant｜>`` markers; the generation prompt is ``<｜Assistant｜>``
     alone. Like the upstream template, an answer keeps only what follows its last
-    ``</think>``, in every turn."""
+    ``</think>``, in every turn. A reply's leading ``<think>`` block, which the model
+    writes, is read back as its reasoning."""
 
     name = "deepseek-r1"
     stop_strings = ("<｜end▁of▁sentence｜>",)
+    reply_format = ReplyFormat(think=THINK)
     bos_token, eos_token = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
     slots = Slots(
         prefix="<｜begin▁of▁sentence｜>",

@@ -12,6 +12,9 @@ GLM-4's own message conventions, which its template expects instead of OpenAI's:
 An answer ends where the next ``<|user|>`` or ``<|observation|>`` begins (the model's
 stop tokens); that token is trained as the answer's stop, and ``<|user|>`` is appended
 after a final answer, which the upstream template leaves open.
+
+A reply is read back item by item (:class:`~plugtune.sdk.templates.tool_calls.GLM4Calls`):
+``\\ncontent`` is content, ``name\\n{arguments}`` a call.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation, Message
 from plugtune.plugins.templates.qwen import to_json
 from plugtune.sdk.templates.family import SegmentBuilder, TemplateBase
+from plugtune.sdk.templates.replies import ReplyFormat
+from plugtune.sdk.templates.tool_calls import GLM4Calls
 
 TOOLS_PROMPT = (
     "<|system|>\n你是一个名为 ChatGLM 的人工智能助手。你是基于智谱AI训练的语言模型 GLM-4 "
@@ -36,6 +41,7 @@ class GLM4Template(TemplateBase):
     eos_token = "<|endoftext|>"
     supports_tools = True
     final_answer_stop = "<|user|>"
+    reply_format = ReplyFormat(calls=GLM4Calls())
     jinja_digests = frozenset(
         {
             # glm-4-9b-chat (original)

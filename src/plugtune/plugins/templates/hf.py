@@ -9,7 +9,9 @@ taking the special token (or the eos) the template writes right after it.
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -82,6 +84,15 @@ class HFTemplate(TemplateBase):
         self.variables.update(template_kwargs or {})
         self.stop_strings = tuple(stop_strings or self._find_stop_strings(found.special_tokens))
         self.template_kwargs = dict(template_kwargs or {})
+
+    def with_options(self, options: Mapping[str, Any]) -> HFTemplate:
+        """A copy rendering with more Jinja variables: a request's
+        ``chat_template_kwargs`` are whatever its template reads (as vLLM passes them),
+        so any name is taken (:func:`plugtune.sdk.templates.options.with_template_options`)."""
+        configured = copy.copy(self)
+        configured.template_kwargs = {**self.template_kwargs, **options}
+        configured.variables = {**self.variables, **options}
+        return configured
 
     def jinja(self) -> str | None:
         """The Jinja it renders, unless rendering also depends on ``template_kwargs``

@@ -11,6 +11,10 @@ Written from Llama-3.1-8B-Instruct's template, with its defaults (no ``builtin_t
 - a call is ``{"name": …, "parameters": …}`` (one call per turn; the text of a turn
   that calls a tool is not rendered), a result is an ``ipython`` turn holding the
   result JSON-encoded as a string.
+
+A reply that is nothing but such JSON (after ``<|python_tag|>`` when special tokens are
+kept) is read back as its calls (:class:`~plugtune.sdk.templates.tool_calls.JsonCalls`);
+any other reply is content.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from plugtune.core.records import Conversation, Message
 from plugtune.plugins.templates.families import Llama3Template
 from plugtune.plugins.templates.qwen import to_json
 from plugtune.sdk.templates.family import SegmentBuilder
+from plugtune.sdk.templates.replies import ReplyFormat
+from plugtune.sdk.templates.tool_calls import JsonCalls
 
 HEADER = "<|start_header_id|>{role}<|end_header_id|>\n\n"
 CALL_FORMAT = (
@@ -48,6 +54,8 @@ class Llama31Template(Llama3Template):
     stop_strings = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
     supports_tools = True
     Options = Llama31Options
+    # A calling reply is the call's JSON alone (after <|python_tag|>, when kept).
+    reply_format = ReplyFormat(calls=JsonCalls())
     jinja_digests = frozenset(
         {
             # Llama-3.1-8B-Instruct

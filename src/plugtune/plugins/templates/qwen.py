@@ -4,6 +4,9 @@ Written from Qwen2.5-7B-Instruct's tokenizer_config template. Tool specs go into
 system turn as JSON lines inside ``<tools>``; a call is ``<tool_call>{"name", "arguments"}
 </tool_call>`` in the assistant turn; consecutive tool results share one user turn, each
 in ``<tool_response>``. Qwen3 reuses these pieces (:mod:`.qwen3`).
+
+A reply is read back with :class:`~plugtune.sdk.templates.tool_calls.TaggedCalls`: each
+``<tool_call>`` block a call, the text around them content.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any, ClassVar
 
 from plugtune.core.records import Conversation, Message, ToolCall
 from plugtune.sdk.templates.family import SegmentBuilder
+from plugtune.sdk.templates.replies import ReplyFormat
 from plugtune.sdk.templates.slots import CHATML_SLOTS, Slots, SlotTemplate
+from plugtune.sdk.templates.tool_calls import TaggedCalls
 
 TOOLS_INTRO = (
     "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
@@ -79,6 +84,7 @@ class QwenTemplate(SlotTemplate):
     stop_strings = ("<|im_end|>", "<|endoftext|>")
     eos_token = "<|im_end|>"
     supports_tools = True
+    reply_format = ReplyFormat(calls=TaggedCalls())
     slots: ClassVar[Slots] = replace(
         CHATML_SLOTS,
         default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",

@@ -11,6 +11,10 @@ What it adds to Qwen2.5's format:
 ``enable_thinking=False`` changes the generation prompt (it then ends with an empty
 ``<think>`` block, as upstream) and, to match, leaves an answer's empty ``<think>`` block
 out of the loss: at inference the prompt writes it, so the model must not learn to.
+
+A reply is read back as it is written: a leading ``<think>`` block is the reasoning (an
+empty one is none), ``<tool_call>`` blocks are calls, the rest is content. The
+generation prompt never opens the block itself, so a reply without one is all content.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from pydantic import BaseModel, ConfigDict
 from plugtune.core.records import Conversation, Message
 from plugtune.plugins.templates.qwen import QwenTemplate, tool_calls, tool_specs
 from plugtune.sdk.templates.family import SegmentBuilder
+from plugtune.sdk.templates.replies import THINK, ReplyFormat
 from plugtune.sdk.templates.slots import CHATML_SLOTS
+from plugtune.sdk.templates.tool_calls import TaggedCalls
 
 EMPTY_THINK = "<think>\n\n</think>\n\n"
 
@@ -39,6 +45,7 @@ class Qwen3Template(QwenTemplate):
     name = "qwen3"
     slots = CHATML_SLOTS
     Options = Qwen3Options
+    reply_format = ReplyFormat(think=THINK, calls=TaggedCalls())
     jinja_digests = frozenset(
         {
             # Qwen3-0.6B hybrid thinking
