@@ -87,7 +87,7 @@ def test_dpo_rows_are_rendered_by_the_runs_template(session):
     from plugtune.core.config import ModelConfig
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.plugins.trainers.preference.rows import pair_rows
+    from plugtune.training.preference_rows import pair_rows
 
     config = load_config(None, ["model.path=tiny://llama"])
     tokenizer = load_tokenizer(ModelConfig(path="tiny://llama"))
@@ -104,7 +104,7 @@ def test_dpo_rows_are_rendered_by_the_runs_template(session):
 
 def test_gold_bad_records_pair_every_answer(tmp_path, session):
     from plugtune.data.datasets import load_dataset
-    from plugtune.plugins.trainers.preference.examples import labeled_completions, preference_pairs
+    from plugtune.training.preference_examples import labeled_completions, preference_pairs
 
     path = write_jsonl(tmp_path / "gold_bad.jsonl", [{
         "conversations": [{"role": "user", "content": "name a color"}],
@@ -191,9 +191,9 @@ def test_rm_ranks_chosen_answers_first(tmp_path, session, pairs_file):
     from plugtune.data.datasets import load_dataset
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.plugins.trainers.preference.examples import preference_pairs
-    from plugtune.plugins.trainers.preference.rows import pair_rows
     from plugtune.training.finetuning import load_reward_model
+    from plugtune.training.preference_examples import preference_pairs
+    from plugtune.training.preference_rows import pair_rows
 
     config = config_for(tmp_path, pairs_file, "rm", "training.max_steps=10",
                         "training.learning_rate=5e-3")

@@ -2,7 +2,7 @@
 
 The policy learns to prefer each pair's chosen answer over its rejected one, held
 near a frozen reference (``beta``). The pairs come from preference records or from
-gold_bad records (:mod:`.examples`); the model from the ``peft``
+gold_bad records (:mod:`plugtune.training.preference_examples`); the model from the ``peft``
 section, so ``model.adapter`` continues an SFT adapter (the reference is then that
 SFT adapter as loaded). The IPO, hinge, robust, EXO, NCA, BCO, SPPO, AOT, APO,
 DiscoPOP and length-normalised losses are TRL's, by ``loss_type``.
@@ -90,14 +90,14 @@ class DirectPreferenceOptimization:
         from transformers import set_seed
         from trl import DPOConfig, DPOTrainer
 
-        from plugtune.plugins.trainers.preference.trl_run import (
+        from plugtune.training.finetuning import trainable_model
+        from plugtune.training.trl_runs import (
             pair_rows_by_split,
             pretokenized,
             reference_model,
             train_with_trl,
             trl_arguments,
         )
-        from plugtune.training.finetuning import trainable_model
 
         config = run.config
         rows, tokenizer = pair_rows_by_split(run, "dpo")

@@ -3,7 +3,7 @@
 
 Unlike dpo it needs no pairs: each example is one answer with a label (kto records;
 the answers of preference pairs and of gold_bad records, labelled by their side, see
-:mod:`.examples`). The KL term is estimated from mismatched
+:mod:`plugtune.training.preference_examples`). The KL term is estimated from mismatched
 prompt/answer pairs inside each batch, so a batch holds at least two examples.
 """
 
@@ -51,15 +51,15 @@ class KahnemanTverskyOptimization:
         from transformers import set_seed
         from trl import KTOConfig, KTOTrainer
 
-        from plugtune.plugins.trainers.preference.examples import labeled_completions
-        from plugtune.plugins.trainers.preference.rows import completion_rows
-        from plugtune.plugins.trainers.preference.trl_run import (
+        from plugtune.training.finetuning import trainable_model
+        from plugtune.training.preference_examples import labeled_completions
+        from plugtune.training.preference_rows import completion_rows
+        from plugtune.training.trl_runs import (
             loaded_records,
             reference_model,
             train_with_trl,
             trl_arguments,
         )
-        from plugtune.training.finetuning import trainable_model
 
         config = run.config
         if self.options.loss_type == "kto" and config.training.per_device_train_batch_size < 2:

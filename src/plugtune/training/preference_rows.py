@@ -1,6 +1,6 @@
 """What the preference trainers (``dpo``, ``kto``, ``rm``) share: records → the
-tokenized rows TRL's trainers take (:mod:`.trl_run` runs them;
-:mod:`.examples` says which records give which examples).
+tokenized rows TRL's trainers take (:mod:`.trl_runs` runs them;
+:mod:`.preference_examples` says which records give which examples).
 
 **plugtune tokenizes, not TRL.** Each answer is rendered after its prompt by the run's
 template plugin (``template:``, the same segments ``sft`` trains on) and tokenized in

@@ -1,6 +1,6 @@
 """Running TRL's preference trainers (``DPOTrainer``, ``KTOTrainer``,
 ``RewardTrainer``) the plugtune way: their config from the ``training`` section with
-plugtune's defaults and checks, pre-tokenized rows (:mod:`.rows` makes them), the
+plugtune's defaults and checks, pre-tokenized rows (:mod:`.preference_rows` makes them), the
 reference model, plugtune's callbacks, resume and outputs, and the reward-curve PNG."""
 
 from __future__ import annotations
@@ -145,8 +145,8 @@ def pair_rows_by_split(run: TrainingRun, trainer: str, *, whole: bool = False
                        ) -> tuple[dict[str, list[dict[str, list[int]]]], Any]:
     """The run's preference pairs as token rows, ``{"train": …, "eval": …}``, and the
     tokenizer (what dpo and rm train on; ``whole``: see ``pair_rows``)."""
-    from plugtune.plugins.trainers.preference.examples import preference_pairs
-    from plugtune.plugins.trainers.preference.rows import pair_rows
+    from plugtune.training.preference_examples import preference_pairs
+    from plugtune.training.preference_rows import pair_rows
 
     train, evaluation, tokenizer, template = loaded_records(run)
     policy = run.config.data.on_bad_record

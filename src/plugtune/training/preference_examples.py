@@ -1,6 +1,6 @@
 """The examples each preference trainer learns from.
 
-**Which records.** dpo and rm learn from preference pairs: ``Preference`` records
+**Which records.** dpo, rm, orpo, cpo and simpo learn from preference pairs: ``Preference`` records
 (the ``preference`` loader, LLaMA-Factory ``ranking`` datasets) and the
 ``gold_bad`` loader's conversations, whose ``gold_answers`` and ``bad_answers`` make
 ``max(len(gold), len(bad))`` pairs, ``gold[i % len(gold)]`` against
