@@ -207,6 +207,7 @@ class GenerationConfig(Section):
     top_k: int = Field(0, ge=0, description="0 disables top-k.")
     repetition_penalty: float = Field(1.0, gt=0.0)
     stop: list[str] = Field(default_factory=list)
+    seed: int | None = Field(None, description="Seeds sampling (None: unseeded).")
 
 
 class BenchmarkConfig(Section):

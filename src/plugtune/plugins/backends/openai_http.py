@@ -156,6 +156,8 @@ class OpenAIBackend:
             body["top_k"] = params.top_k
         if params.repetition_penalty != 1.0:
             body["repetition_penalty"] = params.repetition_penalty
+        if params.seed is not None:
+            body["seed"] = params.seed
         if stream:
             body["stream"] = True
         return body

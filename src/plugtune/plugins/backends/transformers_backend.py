@@ -2,7 +2,11 @@
 
 Batches are left-padded (answers start at the same column) and sorted by length to pad
 little; generation ends at eos, at the template's end-of-turn tokens and at any stop
-string; streaming runs ``generate`` in a thread and decodes the ids as they come.
+string. The server hands it :class:`~plugtune.sdk.backends.requests.GenerationRequest`
+(``answer_requests``): streamed and whole answers share a batch, each streamed row is
+decoded as its tokens come, and a row whose request stops (client gone, deadline) ends
+alone at the next step. A prompt that, with ``max_new_tokens``, does not fit the
+model's context is refused at once.
 Conversations with images (see :mod:`plugtune.sdk.backends.vision`) go through the
 model's processor when its folder has an image processor; text-only ones never do.
 torch, transformers and peft are imported only when a model is loaded.
@@ -26,12 +30,18 @@ from plugtune.sdk.backends.adapters import (
     select_adapter,
 )
 from plugtune.sdk.backends.decoding import (
-    TokenQueue,
+    Answer,
+    BatchStreamer,
+    PieceStream,
     answer_from_ids,
-    answer_pieces,
-    streamed_until_stop,
 )
-from plugtune.sdk.backends.stopping import StopCriteria
+from plugtune.sdk.backends.requests import (
+    GenerationRequest,
+    check_context,
+    streamed,
+    token_logprobs,
+)
+from plugtune.sdk.backends.stopping import RequestsStopped, StopCriteria
 from plugtune.sdk.turns import check_messages
 
 if TYPE_CHECKING:
@@ -74,6 +84,8 @@ class TransformersBackend:
         self.stop_ids: list[int] = []
         self._stop_criteria: Any = None
         self._model: Any = None
+        # Server threads count prompts while a batch is encoded: one tokenizer, one user.
+        self._encoding = threading.Lock()
 
     def load(self, config: RunConfig, session: Session) -> None:
         """Load the config's model, tokenizer, template and adapters."""
@@ -135,48 +147,67 @@ class TransformersBackend:
         self, conversations: Sequence[Conversation], params: GenerationConfig | None = None
     ) -> list[str]:
         """One answer per conversation, in order."""
-        model, params = self._loaded(), params or self.generation
-        prompts = [self._prompt(conversation) for conversation in conversations]
-        order = sorted(range(len(prompts)), key=lambda index: -len(prompts[index][0]))
-        answers = [""] * len(prompts)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            inputs = self._encode([prompts[index] for index in batch])
-            output = self._run(model, inputs, params)
-            completions = output[:, inputs["input_ids"].shape[1] :].tolist()
-            for index, ids in zip(batch, completions, strict=True):
-                answers[index] = answer_from_ids(self.tokenizer, ids, self.stop_ids,
-                                                 self._stops(params))
-        return answers
+        requests = [GenerationRequest(conversation) for conversation in conversations]
+        return list(self.answer_requests(requests, params))
 
     def stream(
         self, conversation: Conversation, params: GenerationConfig | None = None
     ) -> Iterator[str]:
         """The answer to ``conversation`` in pieces, as the tokens are generated."""
-        model, params = self._loaded(), params or self.generation
-        inputs = self._encode([self._prompt(conversation)])
-        tokens, cancelled = TokenQueue(), threading.Event()
-        thread = threading.Thread(
-            target=tokens.run,
-            args=(lambda: self._run(model, inputs, params, streamer=tokens, cancelled=cancelled),),
-            daemon=True,
-        )
-        thread.start()
-        try:
-            yield from answer_pieces(streamed_until_stop(tokens, self.stop_ids),
-                                     self.tokenizer, self._stops(params))
-        finally:  # also when the reader stops early: end generation, then the thread
-            cancelled.set()
-            thread.join()
+        return streamed(self, conversation, params)
 
-    def _run(
-        self,
-        model: Any,
-        inputs: Any,
-        params: GenerationConfig,
-        streamer: Any = None,
-        cancelled: threading.Event | None = None,
-    ) -> Any:
+    def answer_requests(self, requests: Sequence[GenerationRequest],
+                        params: GenerationConfig | None = None) -> list[Answer]:
+        """One answer per request, in order: prompts regrouped by length into batches of
+        ``batch_size``; each row streams to its request's ``on_piece`` and ends alone
+        when its request should stop. A prompt that leaves no room for
+        ``max_new_tokens`` in the model's context is refused before anything runs."""
+        model, params = self._loaded(), params or self.generation
+        prompts = [self._request_prompt(request) for request in requests]
+        order = sorted(range(len(prompts)), key=lambda index: -len(prompts[index][0]))
+        answers: list[Answer] = [Answer("", 0)] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            with self._encoding:
+                inputs = self._encode([prompts[index] for index in batch])
+            for row, index in enumerate(batch):
+                check_context(int(inputs["attention_mask"][row].sum()), params.max_new_tokens,
+                              self.context_length, requests[index].conversation.origin)
+            for index, answer in zip(batch, self._answer_batch(
+                    model, inputs, params, [requests[index] for index in batch]), strict=True):
+                answers[index] = answer
+        return answers
+
+    def _answer_batch(self, model: Any, inputs: Any, params: GenerationConfig,
+                      requests: list[GenerationRequest]) -> list[Answer]:
+        """Generate one batch: streamed rows get their pieces as they come; a row whose
+        request stopped early is answered with what it had (finish reason ``abort``)."""
+        prompt_length = inputs["input_ids"].shape[1]
+        stopped = RequestsStopped(requests, prompt_length)
+        streamer = None
+        if any(request.on_piece is not None for request in requests):
+            stops = self._stops(params)
+            streamer = BatchStreamer(
+                [PieceStream(self.tokenizer, self.stop_ids, stops) if request.on_piece
+                 else None for request in requests],
+                [request.on_piece for request in requests])
+        scored = any(request.logprobs is not None for request in requests)
+        output = self._run(model, inputs, params, stopped, streamer, scored=scored)
+        sequences = output.sequences if scored else output
+        answers = []
+        for row, ids in enumerate(sequences[:, prompt_length:].tolist()):
+            cut = stopped.stopped_at.get(row)
+            answer = answer_from_ids(
+                self.tokenizer, ids if cut is None else ids[:cut], self.stop_ids,
+                self._stops(params), unfinished="length" if cut is None else "abort")
+            if requests[row].logprobs is not None:
+                answer.logprobs = token_logprobs(self.tokenizer, output.logits, row,
+                                                 ids[: answer.tokens], requests[row].logprobs)
+            answers.append(answer)
+        return answers
+
+    def _run(self, model: Any, inputs: Any, params: GenerationConfig,
+             stopped: RequestsStopped, streamer: Any = None, scored: bool = False) -> Any:
         import torch
 
         sampling = params.temperature > 0
@@ -186,13 +217,35 @@ class TransformersBackend:
             "do_sample": sampling,
             "eos_token_id": self.stop_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "stopping_criteria": self._stop_criteria(self._stops(params), cancelled),
+            "stopping_criteria": self._stop_criteria(self._stops(params), stopped),
             "streamer": streamer,
         }
+        if scored:  # the raw logits of each step, for logprobs
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         if sampling:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
+        if params.seed is not None:  # the batcher batches a seed only with the same seed
+            torch.manual_seed(params.seed)
         with torch.inference_mode(), adapter_scope(model, self.adapter):
             return model.generate(**inputs, **kwargs)
+
+    @property
+    def context_length(self) -> int | None:
+        """How many tokens the model holds (prompt and answer), from its config."""
+        config = self._loaded().config
+        config = getattr(config, "text_config", None) or config
+        return getattr(config, "max_position_embeddings", None)
+
+    def _request_prompt(self, request: GenerationRequest) -> tuple[str, list[Any]]:
+        """A text completion's raw prompt as given, else the conversation's."""
+        if request.prompt is not None:
+            return request.prompt, []
+        return self._prompt(request.conversation, request.template)
+
+    def prompt_tokens(self, request: GenerationRequest) -> int:
+        """The length of the request's prompt in tokens (images expanded)."""
+        with self._encoding:
+            return int(self._encode([self._request_prompt(request)])["input_ids"].shape[1])
 
     def _loaded(self) -> Any:
         if self._model is None:
@@ -210,7 +263,8 @@ class TransformersBackend:
         """Whether the loaded model has an image processor (conversations may have images)."""
         return self.processor is not None
 
-    def _prompt(self, conversation: Conversation) -> tuple[str, list[Any]]:
+    def _prompt(self, conversation: Conversation,
+                template: Any = None) -> tuple[str, list[Any]]:
         """The rendered prompt and the conversation's images (loaded)."""
         if self.processor is None and vision.conversation_images(conversation):
             raise ConfigError(
@@ -218,12 +272,10 @@ class TransformersBackend:
                 f"{self.model_path!r} takes no images (its folder has no image processor)"
             )
         conversation, images = vision.prepare(conversation)
-        return self._render(conversation), images
-
-    def _render(self, conversation: Conversation) -> str:
         origin = conversation.origin or "conversation"
         check_messages(conversation.messages, origin=origin, final="prompt")
-        return self.template.render(conversation, add_generation_prompt=True)
+        text = (template or self.template).render(conversation, add_generation_prompt=True)
+        return text, images
 
     def _encode(self, prompts: list[tuple[str, list[Any]]]) -> Any:
         texts = [text for text, _ in prompts]

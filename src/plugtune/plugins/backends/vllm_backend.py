@@ -25,7 +25,6 @@ from plugtune.sdk.backends.adapters import CONFIG_ADAPTER
 from plugtune.sdk.backends.decoding import (
     answer_from_ids,
     answer_pieces,
-    streamed_until_stop,
 )
 from plugtune.sdk.turns import check_messages
 
@@ -156,8 +155,8 @@ class VLLMBackend:
         engine, params = self._loaded(), params or self.generation
         request = engine.add(self._encode(conversation), self._sampling(params), self._lora())
         try:
-            yield from answer_pieces(streamed_until_stop(engine.deltas(request), self.stop_ids),
-                                     self.tokenizer, self._stops(params))
+            tokens = itertools.chain.from_iterable(engine.deltas(request))
+            yield from answer_pieces(tokens, self.tokenizer, self._stops(params), self.stop_ids)
         finally:  # also when the reader stops early
             engine.abort(request)
 
@@ -178,6 +177,7 @@ class VLLMBackend:
             top_p=params.top_p if sampling else 1.0,
             top_k=params.top_k if sampling else 0,  # 0: vLLM's "disabled", as in plugtune
             repetition_penalty=params.repetition_penalty,
+            seed=params.seed,
             stop=self._stops(params),
             stop_token_ids=self.stop_ids,
             output_kind=RequestOutputKind.DELTA,

@@ -18,13 +18,19 @@ class Answer(str):
     emits may decode to text (partial UTF-8 as U+FFFD, say) that encodes to other ids.
     Token counts (a server's usage, a throughput benchmark) read ``tokens`` instead; to
     everything else an answer is the plain string.
+
+    ``finish_reason``: ``"stop"`` (a stop token or string ended it), ``"length"`` (the
+    tokens asked for ran out), ``"abort"`` (its request was stopped: client gone, deadline
+    passed), None for a piece of a streamed answer.
     """
 
     tokens: int
+    finish_reason: str | None
+    logprobs: list[Any] | None = None  # TokenLogprob per token, when the request asked
 
-    def __new__(cls, text: str, tokens: int) -> Answer:
+    def __new__(cls, text: str, tokens: int, finish_reason: str | None = None) -> Answer:
         answer = super().__new__(cls, text)
-        answer.tokens = tokens
+        answer.tokens, answer.finish_reason = tokens, finish_reason
         return answer
 
 
@@ -43,11 +49,16 @@ DECODE_KWARGS = {"skip_special_tokens": True, "clean_up_tokenization_spaces": Fa
 
 
 def answer_from_ids(tokenizer: Any, ids: Sequence[int], stop_ids: Iterable[int],
-                    stops: Iterable[str]) -> Answer:
+                    stops: Iterable[str], *, unfinished: str = "length") -> Answer:
     """The answer in generated ``ids``: decoded up to the first stop token, cut at the
-    first stop string; ``tokens`` counts the ids before the stop token."""
+    first stop string; ``tokens`` counts the ids before the stop token. Its finish reason
+    is ``"stop"`` when a stop ended it, else ``unfinished`` (``"length"``, or ``"abort"``
+    for ids of a request stopped early)."""
     kept = until_stop_token(ids, stop_ids)
-    return Answer(cut_at_stop(tokenizer.decode(kept, **DECODE_KWARGS), stops), len(kept))
+    text = tokenizer.decode(kept, **DECODE_KWARGS)
+    answer = cut_at_stop(text, stops)
+    stopped = len(kept) < len(ids) or len(answer) < len(text)
+    return Answer(answer, len(kept), "stop" if stopped else unfinished)
 
 
 def cut_at_stop(text: str, stops: Iterable[str]) -> str:
@@ -69,31 +80,54 @@ def until_stop_token(ids: Sequence[int], stop_ids: Iterable[int]) -> list[int]:
     return list(ids)
 
 
-def streamed_until_stop(batches: Iterable[list[int]], stop_ids: Iterable[int]) -> Iterator[int]:
-    """The streamed token ids before the first stop token."""
-    stops = set(stop_ids)
-    for ids in batches:
-        for token in ids:
-            if token in stops:
-                return
-            yield token
-
-
-def answer_pieces(tokens: Iterable[int], tokenizer: Any, stops: Iterable[str]
-                  ) -> Iterator[Answer]:
-    """Streamed token ids (already cut at the first stop token) as text pieces that join
-    to :func:`answer_from_ids`' answer; each piece counts the tokens since the last."""
-    decoder, cutter = IncrementalDecoder(tokenizer), StopCutter(stops)
-    count = 0
+def answer_pieces(tokens: Iterable[int], tokenizer: Any, stops: Iterable[str],
+                  stop_ids: Iterable[int] = ()) -> Iterator[Answer]:
+    """Streamed token ids as text pieces that join to :func:`answer_from_ids`' answer;
+    each piece counts the tokens since the last."""
+    stream = PieceStream(tokenizer, stop_ids, stops)
     for token in tokens:
-        count += 1
-        if piece := cutter.feed(decoder.add(token)):
-            yield Answer(piece, count)
-            count = 0
-        if cutter.stopped:
+        if piece := stream.add(token):
+            yield piece
+        if stream.done:
             return
-    if tail := cutter.feed(decoder.flush()) + cutter.flush():
-        yield Answer(tail, count)
+    if tail := stream.finish():
+        yield tail
+
+
+class PieceStream:
+    """One answer's token ids, one at a time, as the text pieces a client is streamed:
+    decoded incrementally, ended by a stop token or cut at a stop string (a tail that
+    could grow into one is held back), each piece counting the tokens since the last."""
+
+    def __init__(self, tokenizer: Any, stop_ids: Iterable[int], stops: Iterable[str]) -> None:
+        self.decoder, self.cutter = IncrementalDecoder(tokenizer), StopCutter(stops)
+        self.stop_ids = set(stop_ids)
+        self.done = False
+        self._count = 0
+
+    def add(self, token: int) -> Answer | None:
+        """The piece ``token`` completes, if any (the tail, at a stop token)."""
+        if self.done:
+            return None
+        if token in self.stop_ids:
+            return self.finish()
+        self._count += 1
+        piece = self.cutter.feed(self.decoder.add(token))
+        self.done = self.cutter.stopped
+        return self._piece(piece)
+
+    def finish(self) -> Answer | None:
+        """What was held back, once no more tokens come."""
+        if self.done:
+            return None
+        self.done = True
+        return self._piece(self.cutter.feed(self.decoder.flush()) + self.cutter.flush())
+
+    def _piece(self, text: str) -> Answer | None:
+        if not text:
+            return None
+        piece, self._count = Answer(text, self._count), 0
+        return piece
 
 
 class StopCutter:
@@ -176,36 +210,50 @@ class IncrementalDecoder:
 _END = object()
 
 
-class TokenQueue:
-    """A transformers streamer that hands the generated token ids to another thread.
-
-    ``run(generate)`` calls ``generate`` (which calls ``put``/``end``) and passes on an
-    exception it raises; iterating yields lists of new ids, the prompt skipped.
-    """
+class Handoff:
+    """What a function running in another thread produces, as an iterator here: ``run``
+    calls it (it calls ``put`` for each item) and passes on an exception it raises."""
 
     def __init__(self) -> None:
         self._queue: queue.Queue[Any] = queue.Queue()
+
+    def put(self, item: Any) -> None:
+        self._queue.put(item)
+
+    def run(self, produce: Callable[[], Any]) -> None:
+        try:
+            produce()
+        except BaseException as error:
+            self._queue.put(error)
+        finally:
+            self._queue.put(_END)
+
+    def __iter__(self) -> Iterator[Any]:
+        while (item := self._queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+class BatchStreamer:
+    """A transformers streamer for a batch: each step's new token of row ``i`` goes to
+    ``streams[i]`` (None: that row is not streamed), and its pieces to ``sinks[i]``."""
+
+    def __init__(self, streams: Sequence[PieceStream | None],
+                 sinks: Sequence[Callable[[Answer], None] | None]) -> None:
+        self.streams, self.sinks = streams, sinks
         self._prompt_seen = False
 
     def put(self, value: Any) -> None:
         if not self._prompt_seen:  # generate() puts the prompt first
             self._prompt_seen = True
             return
-        self._queue.put(value.reshape(-1).tolist())
+        for stream, sink, token in zip(self.streams, self.sinks, value.reshape(-1).tolist(),
+                                       strict=True):
+            if stream is not None and sink is not None and (piece := stream.add(token)):
+                sink(piece)
 
     def end(self) -> None:
-        self._queue.put(_END)
-
-    def run(self, generate: Callable[[], Any]) -> None:
-        try:
-            generate()
-        except BaseException as error:
-            self._queue.put(error)
-        finally:
-            self._queue.put(_END)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        while (item := self._queue.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        for stream, sink in zip(self.streams, self.sinks, strict=True):
+            if stream is not None and sink is not None and (piece := stream.finish()):
+                sink(piece)

@@ -1,9 +1,13 @@
-"""When ``model.generate`` stops: stop strings (built once per set), and a dropped stream."""
+"""When ``model.generate`` stops: stop strings (built once per set), and rows whose
+request was stopped (client gone, deadline passed)."""
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plugtune.sdk.backends.requests import GenerationRequest
 
 
 class StopCriteria:
@@ -24,9 +28,9 @@ class StopCriteria:
         self._token_texts = {tokenizer.decode([token]) for token in stop_ids or ()}
         self._built: dict[tuple[str, ...], Any] = {}
 
-    def __call__(self, stops: list[str], cancelled: threading.Event | None = None) -> Any:
-        """Criteria that end a sequence at any of ``stops``, and every sequence once
-        ``cancelled`` is set."""
+    def __call__(self, stops: list[str], requests: RequestsStopped | None = None) -> Any:
+        """Criteria that end a sequence at any of ``stops``, and each row whose request
+        should stop."""
         from transformers import StoppingCriteriaList, StopStringCriteria
 
         key = tuple(stop for stop in dict.fromkeys(stops)
@@ -38,20 +42,26 @@ class StopCriteria:
                     self._built.clear()
                 self._built[key] = StopStringCriteria(self.tokenizer, list(key))
             criteria.append(self._built[key])
-        if cancelled is not None:
-            criteria.append(_Cancelled(cancelled))
+        if requests is not None:
+            criteria.append(requests)
         return StoppingCriteriaList(criteria)
 
 
-class _Cancelled:
-    """Ends every sequence once the stream's reader has gone (``event`` set)."""
+class RequestsStopped:
+    """Ends row ``i`` of a batch once ``requests[i].should_stop()`` (its client left, its
+    deadline passed), at the next step, while the other rows go on; ``stopped_at[i]`` is
+    how many tokens row ``i`` had generated then (what follows is padding)."""
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
+    def __init__(self, requests: Sequence[GenerationRequest], prompt_length: int) -> None:
+        self.requests, self.prompt_length = requests, prompt_length
+        self.stopped_at: dict[int, int] = {}
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        return torch.full(
-            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
-        )
+        generated = input_ids.shape[1] - self.prompt_length
+        for row, request in enumerate(self.requests):
+            if row not in self.stopped_at and request.should_stop():
+                self.stopped_at[row] = generated
+        rows = [row in self.stopped_at for row in range(len(self.requests))]
+        return torch.tensor(rows, dtype=torch.bool, device=input_ids.device)
