@@ -273,7 +273,7 @@ class Server:
                 self.process.kill()
 
     def batch_sizes(self) -> list[int]:
-        """The batches the server's Batcher logged so far (debug level: -vv)."""
+        """The batches the server's scheduler logged so far (debug level: -vv)."""
         text = self.log.read_text(encoding="utf-8", errors="replace")
         return [int(size) for size in re.findall(r"batch of (\d+) request", text)]
 

@@ -123,3 +123,18 @@ def test_a_run_config_can_be_given_whole():
     assert predictor.generation.max_new_tokens == 3
     assert predictor.config.model.path == "tiny://qwen2"
     assert isinstance(predictor("hi"), str)
+
+
+def test_a_request_that_cannot_fit_the_context_fails_at_once(predictor):
+    import time
+
+    from plugtune.sdk.backends.requests import ContextLengthError
+
+    started = time.monotonic()
+    with pytest.raises(ContextLengthError, match="exceeds the model's context length 2048"):
+        predictor("hi", max_new_tokens=10**9)
+    with pytest.raises(ContextLengthError, match="exceeds the model's context length"):
+        list(predictor.stream("hi", max_new_tokens=10**9))
+    with pytest.raises(ContextLengthError, match="the prompt is .* tokens"):
+        predictor("word " * 3000)
+    assert time.monotonic() - started < 5

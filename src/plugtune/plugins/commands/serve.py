@@ -23,6 +23,16 @@ from plugtune.sdk.cli import load_run, set_option
 @click.option("--batch-window-ms", type=click.FloatRange(min=0), default=10.0,
               show_default=True, metavar="MS",
               help="How long a request waits for concurrent ones to batch with.")
+@click.option("--max-queue", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Requests that may wait; past that a request gets 429 (Retry-After).")
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="S", help="Stop a request that runs longer and answer 408 "
+              "[default: no limit].")
+@click.option("--shutdown-grace", type=click.FloatRange(min=0), default=5.0,
+              show_default=True, metavar="S",
+              help="On SIGTERM/SIGINT, seconds running requests get to finish.")
+@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=32.0,
+              show_default=True, metavar="MB", help="Larger request bodies get 413.")
 @click.option("--engine", type=click.Choice(["plugtune", "vllm"]), default="plugtune",
               show_default=True,
               help="vllm: run vLLM's own OpenAI server on the config's model instead "
@@ -32,10 +42,13 @@ from plugtune.sdk.cli import load_run, set_option
 @click.pass_context
 def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str, port: int,
           model_name: str | None, api_key: str | None, batch_window_ms: float,
-          engine: str, engine_args: tuple[str, ...]) -> None:
+          max_queue: int, request_timeout: float | None, shutdown_grace: float,
+          max_body_mb: float, engine: str, engine_args: tuple[str, ...]) -> None:
     """Serve the config's backend (model, adapter, template, generation defaults) as
-    an OpenAI-compatible API: /v1/models and /v1/chat/completions (streaming too).
-    Concurrent requests are batched up to the backend's batch_size. With a
+    an OpenAI-compatible API: /v1/models, /v1/chat/completions (tool calls,
+    reasoning, streaming), /v1/completions and /health. Concurrent requests are
+    batched up to the backend's batch_size; a request whose client leaves stops at
+    the next step; SIGTERM finishes running requests within --shutdown-grace. With a
     `retriever` in the config, each request's last user message gets its passages.
     Needs the serve extra: pip install 'plugtune[serve]'."""
     from plugtune.core.errors import ConfigError
@@ -70,7 +83,9 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str,
     backend = load_backend(run_config, session)
     name = model_name or run_config.model.path
     app = create_app(backend, name, run_config.generation, api_key=api_key or None,
-                     batch_window_s=batch_window_ms / 1000, augment=augment)
+                     batch_window_s=batch_window_ms / 1000, augment=augment,
+                     max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024),
+                     request_timeout_s=request_timeout)
     click.echo(f"serving {name} on http://{host}:{port}/v1"
                + (" (API key required)" if api_key else ""), err=True)
-    run_server(app, host=host, port=port)
+    run_server(app, host=host, port=port, shutdown_grace_s=shutdown_grace)
