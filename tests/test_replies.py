@@ -296,10 +296,11 @@ def test_request_options_configure_a_copy_of_the_template():
 @pytest.mark.parametrize(("name", "options", "message"), [
     ("qwen3", {"enable_thinkng": False},
      "template 'qwen3' takes no option 'enable_thinkng' (did you mean 'enable_thinking'?); "
-     "it takes: enable_thinking"),
-    ("qwen3", {"wizard": 1}, "takes no option 'wizard'; it takes: enable_thinking"),
+     "it takes: default_system, enable_thinking"),
+    ("qwen3", {"wizard": 1}, "takes no option 'wizard'; it takes: default_system, enable_thinking"),
     ("qwen3", {"enable_thinking": "maybe"}, "enable_thinking: Input should be a valid boolean"),
-    ("qwen", {"enable_thinking": False}, "template 'qwen' takes no options, got: enable_thinking"),
+    ("qwen", {"enable_thinking": False},
+     "template 'qwen' takes no option 'enable_thinking'; it takes: default_system"),
 ])
 def test_request_options_a_template_does_not_take_are_named(name, options, message):
     with pytest.raises(TemplateOptionsError, match=re.escape(message)) as raised:

@@ -78,7 +78,7 @@ def export_model(
     quantization = export_quantization(config, quantize)
     tokenizer = load_tokenizer(config.model)
     template = resolve_template(session, config.template, tokenizer)
-    jinja = template.jinja() if isinstance(template, WritesJinja) else None
+    jinja = run_chat_template(template, tokenizer)
     if jinja is not None:  # the run's own template travels with the model
         tokenizer.chat_template = jinja
     mismatch = template_mismatch(template, tokenizer)
@@ -179,6 +179,21 @@ def export_quantization(config: RunConfig, quantize: int | None) -> Quantization
         raise ConfigError(f"--quantize {quantize!r}: expected 4 or 8 (bits)")
     fields = config.quantization.model_dump(exclude_unset=True) if config.quantization else {}
     return QuantizationConfig.model_validate({**fields, "bits": quantize})
+
+
+def run_chat_template(template: ChatTemplate, tokenizer: Any) -> str | None:
+    """The Jinja the exported tokenizer carries: the template's own, or, for a family
+    that writes none but was given a ``default_system``, the tokenizer's own with that
+    default in front (checked like any kept template, by :func:`template_mismatch`);
+    None: the tokenizer's template is kept as it is."""
+    from plugtune.sdk.templates.default_system import default_system_jinja
+
+    jinja = template.jinja() if isinstance(template, WritesJinja) else None
+    default_system = getattr(template, "default_system", None)
+    own = getattr(tokenizer, "chat_template", None)
+    if jinja is None and default_system is not None and isinstance(own, str) and own:
+        return default_system_jinja(default_system) + own
+    return jinja
 
 
 def template_mismatch(template: ChatTemplate, tokenizer: Any) -> str | None:

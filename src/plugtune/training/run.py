@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from plugtune.core.config import AUTO_TEMPLATE, ComponentRef, RunConfig
-from plugtune.core.interfaces import Trainer, TrainingRun, WritesJinja
+from plugtune.core.interfaces import Trainer, TrainingRun
 from plugtune.core.session import Session
 from plugtune.training.distributed import is_main_process
 from plugtune.training.outputs import (
@@ -68,14 +68,16 @@ def train(
 def write_chat_template(config: RunConfig, session: Session, output_dir: Path) -> Path | None:
     """The run's template as the Jinja chat template saved with its tokenizer, when the
     config names a template that writes one (a template plugin has no Jinja of its own in
-    the base model's tokenizer): served or exported, the run is prompted as it trained.
+    the base model's tokenizer), or gives a ``default_system`` (then the tokenizer's own
+    with that default in front): served or exported, the run is prompted as it trained.
     ``template: auto`` matched the tokenizer's own template, which is saved already."""
     if config.template is None or config.template.name == AUTO_TEMPLATE:
         return None
     from plugtune.data.templates import tokenizer_and_template
+    from plugtune.training.export import run_chat_template
 
-    _, template = tokenizer_and_template(config, session)
-    jinja = template.jinja() if isinstance(template, WritesJinja) else None
+    tokenizer, template = tokenizer_and_template(config, session)
+    jinja = run_chat_template(template, tokenizer)
     if jinja is None:
         return None
     path = output_dir / CHAT_TEMPLATE_FILE

@@ -52,6 +52,10 @@ class GLM4Template(TemplateBase):
     def segments(
         self, conversation: Conversation, *, add_generation_prompt: bool = False
     ) -> list[Segment]:
+        given = self.default_system_segments(conversation,
+                                             add_generation_prompt=add_generation_prompt)
+        if given is not None:
+            return given
         self.check(conversation)
         out = self.new_builder()
         out.add("[gMASK]<sop>")

@@ -14,12 +14,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import Field, model_validator
 
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation
 from plugtune.plugins.templates.hf_source import TemplateSource, read_template_source
 from plugtune.plugins.templates.incremental import NotPrefixStable, incremental_segments
+from plugtune.sdk.templates.default_system import TemplateOptions, default_system_jinja
 from plugtune.sdk.templates.family import TemplateBase
 from plugtune.sdk.templates.jinja import render_chat_template, template_messages
 
@@ -33,18 +34,16 @@ _PROBE = "PLUGTUNE-PROBE-ANSWER"
 _TOKEN_LIKE = re.compile(r"<[^<>\s]{1,40}>|\[[^\[\]\s]{1,40}\]")
 
 
-class HFOptions(BaseModel):
+class HFOptions(TemplateOptions):
     """Options of the ``hf`` template: a template (``chat_template`` or ``source``), the
     special tokens it reads, and, if they cannot be found, its stop strings."""
-
-    model_config = ConfigDict(extra="forbid")
 
     chat_template: str | None = None
     source: str | None = None  # a model/tokenizer folder, a .jinja file, or tiny://…
     bos_token: str | None = None
     eos_token: str | None = None
     stop_strings: tuple[str, ...] | None = None  # end-of-turn token first
-    template_kwargs: dict[str, Any] = {}  # more variables, e.g. enable_thinking
+    template_kwargs: dict[str, Any] = Field(default_factory=dict)  # e.g. enable_thinking
 
     @model_validator(mode="after")
     def _one_template(self) -> HFOptions:
@@ -71,7 +70,9 @@ class HFTemplate(TemplateBase):
         eos_token: str | None = None,
         stop_strings: tuple[str, ...] | None = None,
         template_kwargs: dict[str, Any] | None = None,
+        default_system: str | None = None,
     ) -> None:
+        super().__init__(default_system)
         found = read_template_source(source) if source else TemplateSource(chat_template or "")
         if not found.chat_template:
             found = TemplateSource(CHATML_TEMPLATE, eos_token="<|im_end|>")
@@ -97,11 +98,19 @@ class HFTemplate(TemplateBase):
     def jinja(self) -> str | None:
         """The Jinja it renders, unless rendering also depends on ``template_kwargs``
         (which a served template would not be given)."""
-        return None if self.template_kwargs else self.chat_template
+        if self.template_kwargs:
+            return None
+        if self.default_system is None:
+            return self.chat_template
+        return default_system_jinja(self.default_system) + self.chat_template
 
     def segments(
         self, conversation: Conversation, *, add_generation_prompt: bool = False
     ) -> list[Segment]:
+        given = self.default_system_segments(conversation,
+                                             add_generation_prompt=add_generation_prompt)
+        if given is not None:
+            return given
         tools = [dict(tool) for tool in conversation.tools] or None
 
         def render(messages: list[dict[str, Any]], generation_prompt: bool) -> str:

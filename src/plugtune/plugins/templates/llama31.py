@@ -19,11 +19,10 @@ any other reply is content.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from plugtune.core.records import Conversation, Message
 from plugtune.plugins.templates.families import Llama3Template
 from plugtune.plugins.templates.qwen import to_json
+from plugtune.sdk.templates.default_system import TemplateOptions
 from plugtune.sdk.templates.family import SegmentBuilder
 from plugtune.sdk.templates.replies import ReplyFormat
 from plugtune.sdk.templates.tool_calls import JsonCalls
@@ -39,10 +38,8 @@ TOOLS_PREAMBLE = (
 )
 
 
-class Llama31Options(BaseModel):
+class Llama31Options(TemplateOptions):
     """Options of the ``llama3.1`` template."""
-
-    model_config = ConfigDict(extra="forbid")
 
     date_string: str = "26 Jul 2024"
 
@@ -63,7 +60,9 @@ class Llama31Template(Llama3Template):
         }
     )
 
-    def __init__(self, date_string: str = "26 Jul 2024") -> None:
+    def __init__(self, date_string: str = "26 Jul 2024", default_system: str | None = None
+                 ) -> None:
+        super().__init__(default_system)
         self.date_string = date_string
 
     def render_system(self, out: SegmentBuilder, conversation: Conversation) -> None:

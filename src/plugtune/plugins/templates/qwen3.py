@@ -19,10 +19,9 @@ generation prompt never opens the block itself, so a reply without one is all co
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from plugtune.core.records import Conversation, Message
 from plugtune.plugins.templates.qwen import QwenTemplate, tool_calls, tool_specs
+from plugtune.sdk.templates.default_system import TemplateOptions
 from plugtune.sdk.templates.family import SegmentBuilder
 from plugtune.sdk.templates.replies import THINK, ReplyFormat
 from plugtune.sdk.templates.slots import CHATML_SLOTS
@@ -31,10 +30,8 @@ from plugtune.sdk.templates.tool_calls import TaggedCalls
 EMPTY_THINK = "<think>\n\n</think>\n\n"
 
 
-class Qwen3Options(BaseModel):
+class Qwen3Options(TemplateOptions):
     """Options of the ``qwen3`` template."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enable_thinking: bool = True
 
@@ -53,7 +50,8 @@ class Qwen3Template(QwenTemplate):
         }
     )
 
-    def __init__(self, enable_thinking: bool = True) -> None:
+    def __init__(self, enable_thinking: bool = True, default_system: str | None = None) -> None:
+        super().__init__(default_system)
         self.enable_thinking = enable_thinking
 
     def render_system(self, out: SegmentBuilder, conversation: Conversation) -> None:

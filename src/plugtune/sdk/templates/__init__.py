@@ -1,9 +1,11 @@
 """Building blocks of chat templates: declarative slots, segments with their loss mask,
 the Jinja environment ``apply_chat_template`` uses, template recognition, reading replies
-back (reasoning, tool calls) and per-request template options."""
+back (reasoning, tool calls), per-request template options and the run's default system
+prompt (``default_system``, an option of every template)."""
 
 from __future__ import annotations
 
+from plugtune.sdk.templates.default_system import TemplateOptions, default_system_jinja
 from plugtune.sdk.templates.family import SegmentBuilder, TemplateBase, TemplateError
 from plugtune.sdk.templates.jinja import render_chat_template, template_messages
 from plugtune.sdk.templates.matching import digest_chat_template, match_chat_template
@@ -36,9 +38,11 @@ __all__ = [
     "TaggedCalls",
     "TemplateBase",
     "TemplateError",
+    "TemplateOptions",
     "TemplateOptionsError",
     "ThinkBlock",
     "WholeReplyCalls",
+    "default_system_jinja",
     "digest_chat_template",
     "fill",
     "match_chat_template",

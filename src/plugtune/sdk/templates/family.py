@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from typing import ClassVar, NoReturn
 
-from plugtune.core.errors import PlugtuneError
+from pydantic import BaseModel
+
+from plugtune.core.errors import ConfigError, PlugtuneError
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation
+from plugtune.sdk.templates.default_system import (
+    TemplateOptions,
+    with_default_system,
+    without_added_system,
+)
 from plugtune.sdk.templates.replies import Reply, ReplyFormat, ReplyStream
 
 PLAIN = ReplyFormat()  # a reply that is all content
@@ -99,6 +106,31 @@ class TemplateBase:
     #: How the family writes reasoning and tool calls in a reply, to read them back
     #: (the server's ``reasoning_content`` and ``tool_calls``); None: all content.
     reply_format: ClassVar[ReplyFormat | None] = None
+    #: The options a config's ``template:`` may give (a family's own extend these).
+    Options: ClassVar[type[BaseModel]] = TemplateOptions
+    #: The run's system prompt for conversations without one (:mod:`.default_system`).
+    default_system: str | None = None
+
+    def __init__(self, default_system: str | None = None) -> None:
+        if default_system is not None and self.supports_system is False:
+            raise ConfigError(
+                f"template {self.name!r}: default_system: the model's template has no "
+                "system role (it raises on a system message), so it has no system prompt "
+                "to set; put the instruction in the user turn instead"
+            )
+        self.default_system = default_system
+
+    def default_system_segments(
+        self, conversation: Conversation, *, add_generation_prompt: bool = False
+    ) -> list[Segment] | None:
+        """The segments of ``conversation`` rendered with the run's default system
+        prompt, or None when it has a system message of its own or no default is set:
+        each family's ``segments`` starts with this."""
+        given = with_default_system(conversation, self.default_system)
+        if given is None:
+            return None
+        pieces = self.segments(given[0], add_generation_prompt=add_generation_prompt)
+        return without_added_system(pieces) if given[1] else pieces
 
     def parse_reply(self, text: str) -> Reply:
         """A generated reply (the text after the generation prompt, up to the stop

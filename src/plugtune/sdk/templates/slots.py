@@ -61,6 +61,10 @@ class SlotTemplate(TemplateBase):
     def segments(
         self, conversation: Conversation, *, add_generation_prompt: bool = False
     ) -> list[Segment]:
+        given = self.default_system_segments(conversation,
+                                             add_generation_prompt=add_generation_prompt)
+        if given is not None:
+            return given
         self.check(conversation)
         out = self.new_builder()
         messages = conversation.messages
@@ -86,9 +90,13 @@ class SlotTemplate(TemplateBase):
     def jinja(self) -> str | None:
         """The Jinja chat template written from the slots (None when a subclass
         overrides how messages render: see :mod:`.slots_jinja`)."""
+        from plugtune.sdk.templates.default_system import default_system_jinja
         from plugtune.sdk.templates.slots_jinja import slots_jinja
 
-        return slots_jinja(self, SlotTemplate)
+        source = slots_jinja(self, SlotTemplate)
+        if source is None or self.default_system is None:
+            return source
+        return default_system_jinja(self.default_system) + source
 
     def effective_reply_format(self) -> ReplyFormat:
         """The declared format, reading past what the ``assistant`` slot writes before
