@@ -19,10 +19,14 @@ def trl_arguments(
     run: TrainingRun, config_class: type, trainer: str, options: Mapping[str, Any], *,
     has_eval: bool,
 ) -> Any:
-    """A TRL config (``DPOConfig``, ``KTOConfig``, ``RewardConfig``) for the run:
-    plugtune's defaults and checks (:mod:`plugtune.training.arguments`: any field of the
-    TRL config passes through ``training`` by name), the trainer's ``options``, and
-    ``max_length`` from ``data.cutoff_len``."""
+    """A TRL config (``DPOConfig``, ``KTOConfig``, ``RewardConfig``, ``ORPOConfig``,
+    ``CPOConfig``) for the run: plugtune's defaults and checks
+    (:mod:`plugtune.training.arguments`: any field of the TRL config passes through
+    ``training`` by name), the trainer's ``options``, and ``max_length`` from
+    ``data.cutoff_len``. TRL's older trainers (ORPO, CPO) pad to the batch's longest row
+    only: they have no ``pad_to_multiple_of``."""
+    import dataclasses
+
     from plugtune.training.arguments import given_keys, training_argument_values
     from plugtune.training.causal_lm import pad_multiple
 
@@ -38,8 +42,9 @@ def trl_arguments(
         # transformers counts the real tokens of TRL's batches (plugtune's collators
         # are not used here).
         include_num_input_tokens_seen="non_padding",
-        pad_to_multiple_of=pad_multiple(),
     )
+    if "pad_to_multiple_of" in {field.name for field in dataclasses.fields(config_class)}:
+        values.setdefault("pad_to_multiple_of", pad_multiple())
     values["max_length"] = config.data.cutoff_len  # rows are cut to it already (counted)
     values.update(options)
     try:

@@ -22,8 +22,8 @@ DPOLoss = Literal[
 ]
 # LLaMA-Factory's losses that TRL 1.16's DPOTrainer does not have.
 ELSEWHERE = {
-    "simpo": "SimPO is reference-free and lives in TRL's experimental CPOTrainer",
-    "orpo": "ORPO lives in TRL's experimental ORPOTrainer",
+    "simpo": "SimPO is reference-free: use trainer simpo (TRL's experimental CPOTrainer)",
+    "orpo": "ORPO is reference-free: use trainer orpo (TRL's experimental ORPOTrainer)",
     "kto_pair": "use trainer kto",
 }
 PLOT_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/margins")
