@@ -25,6 +25,8 @@ from plugtune.plugins.config_readers.llamafactory.data_keys import (
     map_template,
     split_list,
 )
+from plugtune.plugins.config_readers.llamafactory.eval_keys import EVAL_KEYS, map_eval
+from plugtune.plugins.config_readers.llamafactory.preference_keys import map_trainer
 from plugtune.plugins.config_readers.llamafactory.training_keys import (
     map_generation,
     map_training,
@@ -59,7 +61,7 @@ class Conversion:
         self.keys = dict(mapping)
         self.source = source
         self.seen: set[str] = set()
-        self.problems: list[str] = []
+        self.problems: dict[str, list[str]] = {}  # reason -> the keys refused for it
         self.notes: list[str] = []
         self.config: dict[str, Any] = {}
         self.training = False
@@ -77,7 +79,7 @@ class Conversion:
 
     def refuse(self, key: str, reason: str) -> None:
         self.seen.add(key)
-        self.problems.append(f"  {key}: {reason}")
+        self.problems.setdefault(reason, []).append(key)
 
     def note(self, key: str, text: str) -> None:
         self.seen.add(key)
@@ -96,8 +98,9 @@ class Conversion:
         self.choose_kind()
         self.map_model()
         self.map_method()
-        self.map_trainer()
+        map_trainer(self)
         map_data(self)
+        map_eval(self)
         map_template(self)
         map_generation(self)
         map_training(self)
@@ -105,15 +108,15 @@ class Conversion:
         if self.problems:
             raise ConfigError(
                 f"{self.source}: this LLaMA-Factory config cannot be used as it is\n"
-                + "\n".join(self.problems)
+                + "\n".join(f"  {', '.join(names)}: {reason}"
+                            for reason, names in self.problems.items())
             )
         order = list(RunConfig.model_fields)
         config = {name: self.config[name] for name in order if name in self.config}
         return ReadConfig(config=config, notes=self.notes)
 
     def refuse_families(self) -> None:
-        families = ((keys.MULTIMODAL, keys.MULTIMODAL_REASON), (keys.RAY, keys.RAY_REASON),
-                    (keys.EVAL, keys.EVAL_REASON))
+        families = ((keys.MULTIMODAL, keys.MULTIMODAL_REASON), (keys.RAY, keys.RAY_REASON))
         for key in self.keys:
             for members, reason in families:
                 if key in members:
@@ -192,32 +195,6 @@ class Conversion:
         if self.training or any(self.has(key) for key in (*LORA_KEYS, *FREEZE_KEYS)):
             self.put("peft", peft)
 
-    def map_trainer(self) -> None:
-        """stage -> trainer; preference settings -> its options (TRL's names)."""
-        options: dict[str, Any] = {}
-        for key, (option, stages) in keys.PREFERENCE_OPTIONS.items():
-            if not self.has(key):
-                continue
-            value = self.get(key)
-            if not self.training or self.stage not in stages:
-                self.note(key, f"only used by stage {' and '.join(stages)}; has no effect")
-            elif key == "pref_loss" and value not in keys.PREFERENCE_LOSSES:
-                self.refuse(key, "TRL's DPO has no kto_pair loss: use stage kto"
-                            if value == "kto_pair" else f"unknown loss {value!r}")
-            elif key == "simpo_gamma" and self.keys.get("pref_loss") != "simpo":
-                self.note(key, "only used with pref_loss simpo; has no effect")
-            else:
-                options[option] = value
-        if not self.training or self.stage not in keys.STAGES:
-            return
-        if self.stage in ("dpo", "kto"):
-            options.setdefault("beta", keys.PREFERENCE_DEFAULTS["pref_beta"])
-        if self.stage == "dpo":
-            options.setdefault("loss_type", keys.PREFERENCE_DEFAULTS["pref_loss"])
-        if self.stage == "ppo" and "reward_model" not in options:
-            self.refuse("stage", "ppo needs reward_model (a reward model trained with stage rm)")
-        self.put("trainer", {"name": self.stage, **options} if options else self.stage)
-
     def map_quantization(self, peft: dict[str, Any]) -> None:
         bits, method = self.get("quantization_bit"), self.get("quantization_method", "bnb")
         if method not in ("bnb", "bitsandbytes"):
@@ -247,14 +224,14 @@ class Conversion:
         """Keys no mapping above used: transformers' own, noted, refused or unknown."""
         names = set(training_argument_fields())
         known = sorted({*self.seen, *keys.UNSUPPORTED, *keys.NO_EFFECT, *names,
-                        *keys.MULTIMODAL, *keys.RAY, *keys.EVAL})
+                        *keys.MULTIMODAL, *keys.RAY, *EVAL_KEYS})
         for key, value in self.keys.items():
             if key in self.seen:
                 continue
-            if key in names:
-                self.put(f"training.{key}", value)
-            elif key in keys.NO_EFFECT:
+            if key in keys.NO_EFFECT:  # before transformers' fields: some are theirs
                 self.note(key, keys.NO_EFFECT[key])
+            elif key in names:
+                self.put(f"training.{key}", value)
             elif key in keys.UNSUPPORTED:
                 default, reason = keys.UNSUPPORTED[key]
                 if key == "tokenized_path" and value is not None:

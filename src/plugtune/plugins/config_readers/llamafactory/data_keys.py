@@ -59,18 +59,23 @@ def map_packing(conv: Conversion) -> None:
 
 
 def map_template(conv: Conversion) -> None:
+    """``template`` (with ``enable_thinking`` and ``default_system``, its options here)."""
     name, thinking = conv.get("template"), conv.keys.get("enable_thinking")
     conv.seen.add("enable_thinking")
+    if name == "fewshot" and conv.has("task"):
+        return  # an eval config's plain prompt: see eval_keys
     if name is None:
         if thinking is not None:
             conv.note("enable_thinking", "no template is named: plugtune uses the "
                       "model's own chat template as it is; has no effect")
+        put_template(conv, None, {})
         return
     if name in keys.MULTIMODAL_TEMPLATES or any(
         part in str(name) for part in ("vl", "llava", "omni", "audio", "video")
     ):
-        conv.refuse("template", f"{name!r} is a template for a multimodal model; "
-                    "plugtune trains and serves text-only models")
+        conv.refuse("template", f"{name!r} is LLaMA-Factory's template for a "
+                    f"vision-language model, which has no plugtune counterpart: "
+                    f"{keys.MULTIMODAL_INSTEAD}")
         return
     if name not in keys.TEMPLATES:
         known = ", ".join(f"{lf} ({target})" for lf, (target, _) in keys.TEMPLATES.items())
@@ -82,16 +87,34 @@ def map_template(conv: Conversion) -> None:
     target, difference = keys.TEMPLATES[name]
     if difference:
         conv.note("template", f"{name} -> {target}: {difference}")
+    options: dict[str, Any] = {}
     if target == "qwen3" and thinking is not None:
-        conv.put("template", {"name": target, "enable_thinking": bool(thinking)})
-        return
-    conv.put("template", target)
-    if thinking is not None and name == "deepseekr1" and not thinking:
+        options["enable_thinking"] = bool(thinking)
+    elif thinking is not None and name == "deepseekr1" and not thinking:
         conv.refuse("enable_thinking", f"plugtune's {target} has no thinking switch")
     elif thinking is not None:
         conv.note("enable_thinking", f"{thinking!r}: template {name} has no thinking "
                   "switch here; has no effect")
+    put_template(conv, target, options)
 
+
+def put_template(conv: Conversion, target: str | None, options: dict[str, Any]) -> None:
+    """The template section, with ``default_system`` (LLaMA-Factory's replacement of the
+    template's default system prompt) as the template's option of that name."""
+    system = conv.get("default_system")
+    if system is not None and target in keys.NO_SYSTEM_ROLE:
+        conv.refuse("default_system", f"plugtune's {target} template follows the model's "
+                    "own chat template, which has no system role (it raises on a system "
+                    "message); put the instruction in the user turns instead")
+    elif system is not None:
+        options["default_system"] = str(system)
+        if target is None:
+            target = "hf"
+            conv.note("default_system", "no template is named: plugtune renders the "
+                      "model's own chat template (template: hf) with this system prompt "
+                      "for conversations without one")
+    if target is not None:
+        conv.put("template", {"name": target, **options} if options else target)
 
 
 def split_list(value: Any) -> list[str]:

@@ -61,6 +61,8 @@ MULTIMODAL_TEMPLATES = {
     "llama4", "mllama", "paligemma", "paligemma_chat", "pixtral", "minicpm_v", "minicpm_o",
     "glm4v", "glm4_5v", "granite3_vision", "moss_vl",
 }
+# plugtune templates that follow a model template without a system role.
+NO_SYSTEM_ROLE = {"gemma", "mistral"}
 
 # infer_backend -> backend plugin.
 BACKENDS = {"huggingface": "transformers", "hf": "transformers", "vllm": "vllm"}
@@ -82,44 +84,35 @@ GENERATION_DEFAULTS: dict[str, Any] = {
     "repetition_penalty": 1.0,
 }
 
-# Preference options -> trainer options (TRL's names), and the stages that read them.
-PREFERENCE_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "pref_beta": ("beta", ("dpo", "kto")),
-    "pref_loss": ("loss_type", ("dpo",)),
-    "dpo_label_smoothing": ("label_smoothing", ("dpo",)),
-    "simpo_gamma": ("simpo_gamma", ("dpo",)),
-    "ld_alpha": ("ld_alpha", ("dpo",)),
-    "kto_chosen_weight": ("desirable_weight", ("kto",)),
-    "kto_rejected_weight": ("undesirable_weight", ("kto",)),
-    "ref_model": ("ref_model", ("dpo", "kto", "ppo")),
-    "reward_model": ("reward_model", ("ppo",)),
-}
-PREFERENCE_DEFAULTS = {"pref_beta": 0.1, "pref_loss": "sigmoid"}
-PREFERENCE_LOSSES = {"sigmoid", "hinge", "ipo", "orpo", "simpo"}
+# Preference defaults (LLaMA-Factory's), stated in the converted config.
+PREFERENCE_DEFAULTS = {"pref_beta": 0.1, "pref_loss": "sigmoid", "simpo_gamma": 0.5}
+# pref_loss -> the trainer that computes it: DPO's own losses stay dpo's loss_type; ORPO and
+# SimPO are reference-free, TRL's ORPOTrainer and CPOTrainer (loss_type simpo).
+PREFERENCE_LOSSES = {"sigmoid": "dpo", "hinge": "dpo", "ipo": "dpo", "orpo": "orpo",
+                     "simpo": "simpo"}
 
 # Keys refused whatever their value, by family.
-MULTIMODAL_REASON = "a multimodal setting; plugtune trains and serves text-only models"
+MULTIMODAL_INSTEAD = (
+    "plugtune does not train vision-language models yet, and reads no video or audio; "
+    "it answers image chats (predict, chat, serve) with a vision-language model whose "
+    "processor runs here, such as tiny://llava (docs/inference.md)"
+)
+MULTIMODAL_REASON = f"a vision-language (image, video or audio) setting: {MULTIMODAL_INSTEAD}"
 MULTIMODAL = {
     "image_max_pixels", "image_min_pixels", "image_do_pan_and_scan", "crop_to_patches",
-    "video_max_pixels", "video_min_pixels", "video_fps", "video_maxlen",
-    "use_audio_in_video", "audio_sampling_rate", "freeze_vision_tower",
-    "freeze_multi_modal_projector", "freeze_language_model", "media_dir", "image_dir",
-    "vision_lora",
+    "image_resolution", "video_resolution", "video_max_pixels", "video_min_pixels",
+    "video_fps", "video_maxlen", "use_audio_in_video", "audio_sampling_rate",
+    "freeze_vision_tower", "freeze_multi_modal_projector", "freeze_language_model",
+    "train_mm_proj_only", "media_dir", "image_dir", "vision_lora",
 }
 RAY_REASON = (
-    "a Ray setting; plugtune runs on several GPUs with `accelerate launch -m plugtune "
-    "train` (or torchrun), not Ray"
+    "a Ray setting: plugtune has no Ray launcher; it trains on several GPUs with "
+    "`accelerate launch -m plugtune train CONFIG` (or torchrun)"
 )
 RAY = {
     "use_ray", "ray_run_name", "ray_storage_path", "ray_storage_filesystem", "ray_num_workers",
     "resources_per_worker", "placement_strategy", "ray_init_kwargs",
 }
-EVAL_REASON = (
-    "a `llamafactory-cli eval` setting (few-shot MMLU / C-Eval / CMMLU); plugtune has no "
-    "runner for these benchmarks: score a model on your own data with `plugtune predict` "
-    "and evaluation.metrics in a plugtune config"
-)
-EVAL = {"task", "task_dir", "batch_size", "lang", "n_shot", "save_dir", "download_mode"}
 
 # Keys with no effect in plugtune, whatever their value.
 NO_EFFECT = {
@@ -127,6 +120,32 @@ NO_EFFECT = {
     "preprocessing_batch_size": "plugtune encodes in batches on its own; has no effect",
     "overwrite_cache": "plugtune keeps no cache of preprocessed data; has no effect",
     "data_shared_file_system": "plugtune keeps no cache of preprocessed data; has no effect",
+    # Logging and reporting: they change nothing about training.
+    "include_effective_tokens_per_second": (
+        "plugtune always counts the real tokens: num_input_tokens_seen and train_runtime "
+        "in all_results.json, tokens and elapsed seconds in each trainer_log.jsonl line, "
+        "tokens/s on the progress bar (no effective_tokens_per_sec metric); has no effect"
+    ),
+    "include_num_input_tokens_seen": (
+        "plugtune always counts the real (non-padding) tokens once: num_input_tokens_seen "
+        "in all_results.json and tokens in trainer_log.jsonl; has no effect"
+    ),
+    "include_tokens_per_second": (
+        "plugtune shows tokens/s on the progress bar and logs tokens and elapsed seconds "
+        "in trainer_log.jsonl; has no effect"
+    ),
+    "compute_accuracy": (
+        "plugtune reports eval_loss, not LLaMA-Factory's token accuracy (`plugtune eval` "
+        "scores generated answers with evaluation.metrics); has no effect"
+    ),
+    "print_param_status": (
+        "plugtune logs the count of trainable parameters, not each one's status; has no "
+        "effect"
+    ),
+    "logging_dir": (
+        "transformers 5 has no logging_dir: TensorBoard events go to <output_dir>/runs "
+        "(or $TENSORBOARD_LOGGING_DIR); has no effect"
+    ),
 }
 
 
@@ -156,7 +175,7 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         "plugtune lets transformers choose the attention implementation", flash_attn="auto"
     ),
     **_same(
-        "plugtune has no such model patch",
+        "plugtune loads the model as its own config describes and applies no such patch",
         rope_scaling=None, shift_attn=False, mixture_of_depths=None, use_unsloth=False,
         use_unsloth_gc=False, moe_aux_loss_coef=None,
         upcast_layernorm=False, upcast_lmhead_output=False, use_v1_kernels=False,
@@ -193,11 +212,16 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         pure_bf16=False,
     ),
     **_same(
-        "no plugtune counterpart", use_mca=False, use_dft_loss=False, compute_accuracy=False,
-        include_effective_tokens_per_second=False,
+        "Megatron-Core training (mcore_adapter): plugtune trains with transformers' "
+        "Trainer (DeepSpeed through training.deepspeed, or accelerate)", use_mca=False,
     ),
     **_same(
-        "plugtune's preference trainers have no such option",
+        "the DFT loss: plugtune's sft trains with the cross-entropy of the answer tokens",
+        use_dft_loss=False,
+    ),
+    **_same(
+        "plugtune's preference trainers have no such option (docs/training.md lists what "
+        "dpo, kto, orpo, cpo and simpo take)",
         pref_ftx=0.0, pref_bco_weight=0.0, ref_model_adapters=None,
         ref_model_quantization_bit=None, reward_model_adapters=None,
         reward_model_quantization_bit=None, reward_model_type="lora", ppo_buffer_size=1,
@@ -219,9 +243,8 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
     **_same("plugtune never trains on padding", ignore_pad_token_for_loss=True),
     **_same("the template plugin decides how tools are written", tool_format=None),
     **_same(
-        "plugtune's templates write the model's own default system prompt; put a system "
-        "message in the data instead",
-        default_system=None, system_message=None,
+        "plugtune reads LLaMA-Factory's default_system (the template's default_system "
+        "option); set that key instead", system_message=None,
     ),
     **_same(
         "plugtune decodes greedily or by sampling; it has no beam search",
@@ -234,12 +257,12 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         generation_config=None,
     ),
     **_same(
-        "plugtune has no sglang backend",
+        "plugtune has no sglang backend (its backends: transformers, vllm)",
         sglang_maxlen=4096, sglang_mem_fraction=0.7, sglang_tp_size=-1, sglang_config=None,
         sglang_lora_backend="triton",
     ),
     **_same(
-        "plugtune has no ktransformers backend",
+        "plugtune has no ktransformers backend (its backends: transformers, vllm)",
         use_kt=False, kt_optimize_rule=None, cpu_infer=32, chunk_size=8192, mode="normal",
         kt_maxlen=4096, kt_use_cuda_graph=True, kt_mode="normal", kt_force_think=False,
     ),
@@ -249,17 +272,13 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         export_quantization_dataset=None, export_quantization_nsamples=128,
         export_quantization_maxlen=1024, export_legacy_format=False, export_hub_model_id=None,
     ),
-    **_same(
-        "transformers 5 has no logging_dir: TensorBoard events go to <output_dir>/runs "
-        "(or $TENSORBOARD_LOGGING_DIR)",
-        logging_dir=None,
-    ),
     **_same("plugtune keeps no tokenized copy of the data", tokenized_path=None),
 }
 
 # Explanations that replace the generic reason for some values.
 TOKENIZED_PATH_REASON = (
-    "LLaMA-Factory tokenizes the data into this folder and stops (or trains on the copy "
-    "found there); plugtune encodes on the fly and keeps no tokenized copy: check the "
-    "data with `plugtune data stats CONFIG`, and remove tokenized_path to train"
+    "LLaMA-Factory saves the tokenized dataset in this folder and stops (or trains on the "
+    "copy it finds there); plugtune has no prepared-dataset folder yet: it tokenizes the "
+    "data at the start of every run, in batches, and keeps no copy. `plugtune data stats "
+    "CONFIG` shows what a run would train on; remove tokenized_path to train"
 )
