@@ -228,14 +228,15 @@ def free_port() -> int:
 class Server:
     """``plugtune serve`` in a subprocess, until the ``with`` block ends."""
 
-    def __init__(self, folder: Path, threads: int | None) -> None:
+    def __init__(self, folder: Path, threads: int | None, *, new_tokens: int = NEW_TOKENS,
+                 batch: int = BATCH, options: Sequence[str] = ()) -> None:
         self.config = folder / "serve.yaml"
         self.config.write_text(json.dumps({
             "model": {"path": MODEL, "dtype": "float32"},
-            "generation": {"max_new_tokens": NEW_TOKENS},
-            "backend": {"name": "transformers", "batch_size": BATCH},
+            "generation": {"max_new_tokens": new_tokens},
+            "backend": {"name": "transformers", "batch_size": batch},
         }), encoding="utf-8")
-        self.port, self.threads = free_port(), threads
+        self.port, self.threads, self.options = free_port(), threads, list(options)
         self.log = folder / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -249,7 +250,8 @@ class Server:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "plugtune", "-vv", "serve", str(self.config),
-                 "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT,
+                 "--port", str(self.port), *self.options], stdout=log,
+                stderr=subprocess.STDOUT,
                 env=environment,
             )
         deadline = time.monotonic() + SERVER_START_S

@@ -142,8 +142,11 @@ def test_the_official_openai_client_talks_to_the_server(base_url, local):
     stream = client.chat.completions.create(model=MODEL, messages=messages, stream=True)
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream
                    if chunk.choices) == expected
-    with pytest.raises(openai.BadRequestError, match="only n=1"):
-        client.chat.completions.create(model=MODEL, messages=messages, n=2)
+    two = client.chat.completions.create(model=MODEL, messages=messages, n=2)
+    assert [choice.message.content for choice in two.choices] == [expected, expected]
+    with pytest.raises(openai.BadRequestError, match="response_format"):
+        client.chat.completions.create(model=MODEL, messages=messages,
+                                       response_format={"type": "json_object"})
 
 
 def test_leaving_a_stream_early_frees_the_server_for_the_next_request(base_url, local):
