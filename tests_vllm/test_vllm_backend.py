@@ -140,3 +140,67 @@ def test_predict_with_the_vllm_backend_writes_the_predictions(backend, config, s
     assert any(line["predict"] for line in lines)
     assert "exact_match" in result.metrics
     assert (out.parent / "predict_results.json").exists()
+
+
+def test_a_request_past_the_context_is_refused_before_it_runs(backend):
+    from plugtune.sdk.backends.requests import ContextLengthError
+
+    with pytest.raises(ContextLengthError, match="exceeds the model's context length 512"):
+        backend.generate([ask(QUESTIONS[0])], GREEDY.model_copy(update={"max_new_tokens": 600}))
+    assert not backend._engine.engine.has_unfinished_requests()
+
+
+def test_requests_stop_alone_and_carry_logprobs_and_raw_prompts(backend, config):
+    """One answer_requests call: a request stopped after its first piece ends alone
+    (finish reason abort) while the others answer as if alone; logprobs are the model's
+    log-softmax; a raw prompt is continued as given."""
+    from plugtune.sdk.backends.requests import GenerationRequest
+
+    long = GREEDY.model_copy(update={"max_new_tokens": 40})
+
+    def stop_at_first(piece):
+        leaving.cancel("client gone")
+
+    leaving = GenerationRequest(ask(QUESTIONS[1]), on_piece=stop_at_first)
+    scored = GenerationRequest(ask(QUESTIONS[0]), logprobs=2)
+    raw = GenerationRequest(prompt="The capital of France is")
+    plain = GenerationRequest(ask(QUESTIONS[3]))
+    answers = backend.answer_requests([leaving, scored, raw, plain], long)
+    alone = backend.generate([ask(QUESTIONS[0]), ask(QUESTIONS[3])], long)
+    assert answers[0].finish_reason == "abort" and answers[0].tokens < 40
+    assert [answers[1], answers[3]] == alone
+    assert answers[2] == backend.answer_requests([GenerationRequest(prompt="The capital of "
+                                                                    "France is")], long)[0]
+    logprobs = answers[1].logprobs
+    assert len(logprobs) == answers[1].tokens
+    assert "".join(token.token for token in logprobs) == answers[1]
+    for token in logprobs:
+        assert len(token.top) == 2 and token.top[0][1] >= token.top[1][1]
+        assert token.logprob == pytest.approx(token.top[0][1], abs=1e-4)  # greedy: the best
+    model = load_causal_lm(config.model)
+    prompt = backend.template.render(ask(QUESTIONS[0]), add_generation_prompt=True)
+    ids = backend.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        first = torch.log_softmax(model(input_ids=ids).logits[0, -1].float(), -1).max().item()
+    assert logprobs[0].logprob == pytest.approx(first, abs=1e-3)
+
+
+def test_the_server_on_vllm_refuses_what_does_not_fit_and_completes_text(backend):
+    from fastapi.testclient import TestClient
+
+    from plugtune.inference.server import create_app
+
+    client = TestClient(create_app(backend, "tiny"))
+    too_long = client.post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10_000})
+    assert too_long.status_code == 400
+    assert too_long.json()["error"]["code"] == "context_length_exceeded"
+    text = client.post("/v1/completions", json={"prompt": "The capital of France is",
+                                                "max_tokens": 5, "logprobs": 1}).json()
+    [choice] = text["choices"]
+    assert text["usage"]["completion_tokens"] == len(choice["logprobs"]["tokens"]) <= 5
+    chat = client.post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": QUESTIONS[0]}], "max_tokens": 12,
+        "n": 2}).json()
+    assert [choice["message"]["content"] for choice in chat["choices"]] == backend.generate(
+        [ask(QUESTIONS[0])] * 2, GREEDY)

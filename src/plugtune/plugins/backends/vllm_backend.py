@@ -3,9 +3,12 @@
 Prompts are rendered with plugtune's template and handed to vLLM as token ids (what
 the ``transformers`` backend feeds its model), and the generated ids are decoded and cut
 at stops by the same helpers, so both backends give the same text for the same ids.
-``generate`` and ``stream`` drive vLLM's ``LLMEngine`` themselves (``add_request`` then
-``step``), with requests asking for deltas: vLLM's offline ``LLM`` has no streaming
-generate, and one loop serves both, also when several threads use the backend at once.
+``answer_requests`` (and ``generate`` and ``stream`` on it) drives vLLM's ``LLMEngine``
+itself (``add_request`` then ``step``), with requests asking for deltas: vLLM's offline
+``LLM`` has no streaming generate, and one loop serves every caller, also when several
+threads use the backend at once. A request that should stop (its client left) is
+aborted in the engine, which frees its slot for the next waiting request; one whose
+prompt and ``max_new_tokens`` exceed ``max_model_len`` is refused before it is added.
 Adapters are ``LoRARequest``s. vllm is imported only by ``load``; it is an optional
 extra (docs/inference.md: CUDA ``pip install vllm``, CPU ``make vllm-venv``).
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,9 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import Conversation
 from plugtune.sdk.backends.adapters import CONFIG_ADAPTER
-from plugtune.sdk.backends.decoding import (
-    answer_from_ids,
-    answer_pieces,
+from plugtune.sdk.backends.decoding import Answer, PieceStream, answer_from_ids
+from plugtune.sdk.backends.requests import (
+    GenerationRequest,
+    TokenLogprob,
+    check_context,
+    streamed,
 )
 from plugtune.sdk.turns import check_messages
 
@@ -134,31 +140,52 @@ class VLLMBackend:
         self, conversations: Sequence[Conversation], params: GenerationConfig | None = None
     ) -> list[str]:
         """One answer per conversation, in order; vLLM schedules them together."""
-        engine, params = self._loaded(), params or self.generation
-        sampling, lora = self._sampling(params), self._lora()
-        prompts = [self._encode(conversation) for conversation in conversations]
-        requests = [engine.add(prompt, sampling, lora) for prompt in prompts]
-        stops, answers = self._stops(params), []
-        try:
-            for request in requests:
-                ids = [token for delta in engine.deltas(request) for token in delta]
-                answers.append(answer_from_ids(self.tokenizer, ids, self.stop_ids, stops))
-        finally:  # an interrupted call leaves nothing running
-            for request in requests:
-                engine.abort(request)
-        return answers
+        requests = [GenerationRequest(conversation) for conversation in conversations]
+        return list(self.answer_requests(requests, params))
 
     def stream(
         self, conversation: Conversation, params: GenerationConfig | None = None
     ) -> Iterator[str]:
         """The answer to ``conversation`` in pieces, as the engine generates the tokens."""
+        return streamed(self, conversation, params)
+
+    def answer_requests(self, requests: Sequence[GenerationRequest],
+                        params: GenerationConfig | None = None) -> list[Answer]:
+        """One answer per request, in order, all in vLLM's scheduler at once: each
+        streams to its ``on_piece``, is aborted in the engine once it should stop (its
+        answer then ends with finish reason ``abort``), and may be a raw prompt, use its
+        own template, or ask for logprobs (vLLM's, of the raw logits)."""
         engine, params = self._loaded(), params or self.generation
-        request = engine.add(self._encode(conversation), self._sampling(params), self._lora())
+        stops = self._stops(params)
+        prompts = [self._request_ids(request) for request in requests]
+        for request, prompt in zip(requests, prompts, strict=True):
+            check_context(len(prompt), params.max_new_tokens, self.context_length,
+                          request.conversation.origin)
+        ids = [engine.add(prompt, self._sampling(params, request.logprobs), self._lora())
+               for request, prompt in zip(requests, prompts, strict=True)]
+        rows = {engine_id: _Row(request, self.tokenizer, self.stop_ids, stops)
+                for engine_id, request in zip(ids, requests, strict=True)}
         try:
-            tokens = itertools.chain.from_iterable(engine.deltas(request))
-            yield from answer_pieces(tokens, self.tokenizer, self._stops(params), self.stop_ids)
-        finally:  # also when the reader stops early
-            engine.abort(request)
+            for engine_id, output in engine.outputs(ids):
+                row = rows[engine_id]
+                row.add(output)
+                if row.request.should_stop() and not output.finished:
+                    engine.abort(engine_id)
+                    row.aborted = True
+        finally:  # an interrupted call leaves nothing running
+            for engine_id in ids:
+                engine.abort(engine_id)
+        return [rows[engine_id].answer(self.tokenizer, self.stop_ids, stops)
+                for engine_id in ids]
+
+    @property
+    def context_length(self) -> int:
+        """How many tokens vLLM holds per request, prompt and answer (max_model_len)."""
+        return int(self._loaded().engine.model_config.max_model_len)
+
+    def prompt_tokens(self, request: GenerationRequest) -> int:
+        """The length of the request's prompt in tokens."""
+        return len(self._request_ids(request))
 
     def close(self) -> None:
         """Stop vLLM's engine processes now (else they stop when the program exits)."""
@@ -166,7 +193,7 @@ class VLLMBackend:
             self._engine.engine.engine_core.shutdown()
             self._engine = None
 
-    def _sampling(self, params: GenerationConfig) -> Any:
+    def _sampling(self, params: GenerationConfig, logprobs: int | None = None) -> Any:
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
@@ -178,6 +205,7 @@ class VLLMBackend:
             top_k=params.top_k if sampling else 0,  # 0: vLLM's "disabled", as in plugtune
             repetition_penalty=params.repetition_penalty,
             seed=params.seed,
+            logprobs=logprobs,
             stop=self._stops(params),
             stop_token_ids=self.stop_ids,
             output_kind=RequestOutputKind.DELTA,
@@ -191,10 +219,16 @@ class VLLMBackend:
             raise RuntimeError("VLLMBackend: call load(config, session) first")
         return self._engine
 
-    def _encode(self, conversation: Conversation) -> list[int]:
-        origin = conversation.origin or "conversation"
-        check_messages(conversation.messages, origin=origin, final="prompt")
-        prompt = self.template.render(conversation, add_generation_prompt=True)
+    def _request_ids(self, request: GenerationRequest) -> list[int]:
+        """A text completion's raw prompt as given, else the conversation rendered by the
+        request's template (or the run's), as token ids."""
+        if request.prompt is not None:
+            return self.tokenizer.encode(request.prompt, add_special_tokens=False)
+        conversation = request.conversation
+        check_messages(conversation.messages, origin=conversation.origin or "conversation",
+                       final="prompt")
+        template = request.template or self.template
+        prompt = template.render(conversation, add_generation_prompt=True)
         return self.tokenizer.encode(prompt, add_special_tokens=False)
 
     def _stops(self, params: GenerationConfig) -> list[str]:
@@ -220,22 +254,29 @@ class _Engine:
                                     lora_request=lora)
         return request
 
-    def deltas(self, request: str) -> Iterator[list[int]]:
-        """The request's new token ids, step by step, until it finishes."""
+    def outputs(self, requests: Iterable[str]) -> Iterator[tuple[str, Any]]:
+        """``(request id, output)`` of ``requests`` as the engine makes them (each a
+        delta), until every one has finished or been aborted."""
+        left = list(requests)
         while True:
             with self._lock:
-                if not self._pending[request]:
-                    self._step()
-                outputs, self._pending[request] = self._pending[request], []
-            for output in outputs:
-                yield list(output.outputs[0].token_ids)
-                if output.finished:
-                    with self._lock:
-                        del self._pending[request]
+                left = [request for request in left if request in self._pending]
+                if not left:
                     return
+                if not any(self._pending[request] for request in left):
+                    self._step()
+                ready = [(request, self._pending[request]) for request in left]
+                for request, _ in ready:
+                    self._pending[request] = []
+            for request, outputs in ready:
+                for output in outputs:
+                    yield request, output
+                    if output.finished:
+                        with self._lock:
+                            self._pending.pop(request, None)
 
     def abort(self, request: str) -> None:
-        """Stop a request that is still running (a stream closed early)."""
+        """Stop a request that is still running (its reader stopped early)."""
         with self._lock:
             if self._pending.pop(request, None) is not None:
                 self.engine.abort_request([request])
@@ -244,3 +285,47 @@ class _Engine:
         for output in self.engine.step():
             if output.request_id in self._pending:
                 self._pending[output.request_id].append(output)
+
+
+class _Row:
+    """One request's generated ids as the engine's deltas arrive: streamed to its
+    ``on_piece`` when it has one, and its logprobs when it asked for them."""
+
+    def __init__(self, request: GenerationRequest, tokenizer: Any, stop_ids: list[int],
+                 stops: list[str]) -> None:
+        self.request, self.tokenizer = request, tokenizer
+        self.ids: list[int] = []
+        self.scores: list[dict[int, Any]] = []
+        self.aborted = False
+        self.pieces = (PieceStream(tokenizer, stop_ids, stops)
+                       if request.on_piece is not None else None)
+
+    def add(self, output: Any) -> None:
+        completion = output.outputs[0]
+        new = list(completion.token_ids)
+        self.ids += new
+        self.scores += completion.logprobs or []
+        if self.pieces is None or self.request.on_piece is None:
+            return
+        pieces = [self.pieces.add(token) for token in new]
+        if output.finished:
+            pieces.append(self.pieces.finish())
+        for piece in pieces:
+            if piece is not None:
+                self.request.on_piece(piece)
+
+    def answer(self, tokenizer: Any, stop_ids: list[int], stops: list[str]) -> Answer:
+        answer = answer_from_ids(tokenizer, self.ids, stop_ids, stops,
+                                 unfinished="abort" if self.aborted else "length")
+        if self.request.logprobs is not None:
+            answer.logprobs = [self._scored(token, step) for token, step in
+                               zip(self.ids[: answer.tokens], self.scores, strict=False)]
+        return answer
+
+    def _scored(self, token: int, step: dict[int, Any]) -> TokenLogprob:
+        """vLLM's logprobs of one step (the sampled token, and the most likely ones by
+        rank) as a :class:`TokenLogprob`."""
+        ranked = sorted(step.items(), key=lambda item: item[1].rank)
+        top = tuple((self.tokenizer.decode([candidate]), float(scored.logprob))
+                    for candidate, scored in ranked[: self.request.logprobs])
+        return TokenLogprob(self.tokenizer.decode([token]), float(step[token].logprob), top)

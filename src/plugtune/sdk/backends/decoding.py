@@ -80,20 +80,6 @@ def until_stop_token(ids: Sequence[int], stop_ids: Iterable[int]) -> list[int]:
     return list(ids)
 
 
-def answer_pieces(tokens: Iterable[int], tokenizer: Any, stops: Iterable[str],
-                  stop_ids: Iterable[int] = ()) -> Iterator[Answer]:
-    """Streamed token ids as text pieces that join to :func:`answer_from_ids`' answer;
-    each piece counts the tokens since the last."""
-    stream = PieceStream(tokenizer, stop_ids, stops)
-    for token in tokens:
-        if piece := stream.add(token):
-            yield piece
-        if stream.done:
-            return
-    if tail := stream.finish():
-        yield tail
-
-
 class PieceStream:
     """One answer's token ids, one at a time, as the text pieces a client is streamed:
     decoded incrementally, ended by a stop token or cut at a stop string (a tail that
