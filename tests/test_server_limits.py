@@ -293,3 +293,22 @@ def test_streamed_and_whole_requests_share_a_batch(backend):
     assert answers == alone
     assert "".join(streamed[0]) == answers[0] and "".join(streamed[2]) == answers[2]
     assert streamed[1] == []
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_a_continuous_batching_backend_answers_a_new_request_beside_a_long_one(concurrent):
+    """A backend that ``answers_concurrently`` (vLLM) gets a request that arrives during
+    a long one at once; any other backend, after the long one's batch ends."""
+    scripted = Scripted(step_s=0.02)
+    scripted.answers_concurrently = concurrent
+    scheduler = Scheduler(scripted, window_s=0, max_batch=1)
+    long = scheduler.submit(GenerationRequest(conversation("long")),
+                            GenerationConfig(max_new_tokens=100))
+    assert scripted.running.wait(5)
+    short = scheduler.submit(GenerationRequest(conversation("short")),
+                             GenerationConfig(max_new_tokens=2))
+    assert short.done.wait(10)
+    assert long.done.is_set() is not concurrent
+    if concurrent:
+        long.request.cancel("test")
+    assert long.done.wait(10) and short.answer == "xx"

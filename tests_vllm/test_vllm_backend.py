@@ -204,3 +204,19 @@ def test_the_server_on_vllm_refuses_what_does_not_fit_and_completes_text(backend
         "n": 2}).json()
     assert [choice["message"]["content"] for choice in chat["choices"]] == backend.generate(
         [ask(QUESTIONS[0])] * 2, GREEDY)
+
+
+def test_the_server_scheduler_runs_a_short_request_beside_a_long_one(backend):
+    from plugtune.inference.scheduler import Scheduler
+    from plugtune.sdk.backends.requests import GenerationRequest
+
+    scheduler = Scheduler(backend, window_s=0, max_batch=1)
+    long = scheduler.submit(GenerationRequest(ask(QUESTIONS[0])),
+                            GREEDY.model_copy(update={"max_new_tokens": 400}))
+    short = scheduler.submit(GenerationRequest(ask(QUESTIONS[2])),
+                             GREEDY.model_copy(update={"max_new_tokens": 2}))
+    assert short.done.wait(60)
+    assert not long.done.is_set()
+    long.request.cancel("test")
+    assert long.done.wait(60) and long.answer.finish_reason == "abort"
+    assert not backend._engine.engine.has_unfinished_requests()

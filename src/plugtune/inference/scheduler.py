@@ -64,7 +64,8 @@ class Job:
 
 
 class Scheduler:
-    """Answers submitted requests in batches, one batch at a time.
+    """Answers submitted requests in batches, one batch at a time (or, for a backend
+    that ``answers_concurrently``, each batch as soon as it is formed).
 
     One daemon thread takes the waiting jobs: after the first arrives it waits while more
     keep coming (each arrival gives the others ``window_s`` more, for at most
@@ -74,6 +75,11 @@ class Scheduler:
     ``max_batch``) in one ``answer_requests`` call. Jobs stopped while they waited are
     answered without generating. When a batch fails, its jobs are retried one by one, so
     one bad request fails alone. ``max_queue``: how many may wait (None: no limit).
+
+    A backend whose engine batches continuously (vLLM: requests join and leave its
+    batch at every step) says so with ``answers_concurrently = True``: its batches are
+    then answered in threads of their own, so a request that arrives while a long one
+    runs is generated alongside it instead of waiting for it to end.
     """
 
     def __init__(self, backend: Backend, *, window_s: float = 0.01,
@@ -84,6 +90,7 @@ class Scheduler:
         self.window_s, self.max_wait_s = window_s, max(max_wait_s, window_s)
         self.max_batch = max(1, max_batch or int(getattr(backend, "batch_size", 1) or 1))
         self.max_queue = max_queue
+        self.concurrent = bool(getattr(backend, "answers_concurrently", False))
         self._pending: list[Job] = []
         self._running: list[Job] = []
         self._last_arrival = 0.0
@@ -151,13 +158,26 @@ class Scheduler:
         while True:
             batch, params = self._next_batch()
             live = [job for job in batch if not job.request.should_stop()]
-            for job in batch:
-                if job not in live:
-                    job.finish(Answer("", 0, ABORTED))
-            if live:
-                self._run(live, params)
-            with self._ready:
-                self._running = []
+            stopped = [job for job in batch if job not in live]
+            for job in stopped:
+                job.finish(Answer("", 0, ABORTED))
+            self._forget(stopped)
+            if live and self.concurrent:
+                threading.Thread(target=self._run_batch, args=(live, params),
+                                 name="plugtune-batch", daemon=True).start()
+            elif live:
+                self._run_batch(live, params)
+
+    def _run_batch(self, batch: list[Job], params: GenerationConfig) -> None:
+        try:
+            self._run(batch, params)
+        finally:
+            self._forget(batch)
+
+    def _forget(self, jobs: list[Job]) -> None:
+        """``jobs`` are answered: no longer running."""
+        with self._ready:
+            self._running = [job for job in self._running if job not in jobs]
 
     def _next_batch(self) -> tuple[list[Job], GenerationConfig]:
         """Wait for jobs, let a burst gather, and take the first job's batch."""
@@ -174,7 +194,7 @@ class Scheduler:
             params = self._pending[0].params
             batch = [job for job in self._pending if job.params == params][: self.max_batch]
             self._pending = [job for job in self._pending if job not in batch]
-            self._running = batch
+            self._running += batch
         return batch, params
 
     def _run(self, batch: list[Job], params: GenerationConfig) -> None:

@@ -74,6 +74,10 @@ class VLLMOptions(BaseModel):
 class VLLMBackend:
     """Generate with vLLM: batched by its scheduler, streamed, with LoRA adapters."""
 
+    #: vLLM batches continuously: a server hands it each batch at once, beside the
+    #: running ones (:class:`plugtune.inference.scheduler.Scheduler`).
+    answers_concurrently = True
+
     def __init__(self, **options: Any) -> None:
         self.options = VLLMOptions(**options)
         self.batch_size = self.options.batch_size
