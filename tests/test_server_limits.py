@@ -295,20 +295,36 @@ def test_streamed_and_whole_requests_share_a_batch(backend):
     assert streamed[1] == []
 
 
-@pytest.mark.parametrize("concurrent", [False, True])
-def test_a_continuous_batching_backend_answers_a_new_request_beside_a_long_one(concurrent):
-    """A backend that ``answers_concurrently`` (vLLM) gets a request that arrives during
-    a long one at once; any other backend, after the long one's batch ends."""
+@pytest.mark.parametrize(("lanes", "concurrent"), [(1, False), (2, False), (1, True)])
+def test_a_request_arriving_during_a_long_one_waits_only_without_a_free_lane(lanes,
+                                                                             concurrent):
+    """With one lane a request that arrives during a long answer waits for it; with two,
+    or with a backend that ``answers_concurrently`` (vLLM), it is answered at once."""
     scripted = Scripted(step_s=0.02)
     scripted.answers_concurrently = concurrent
-    scheduler = Scheduler(scripted, window_s=0, max_batch=1)
+    scheduler = Scheduler(scripted, window_s=0, max_batch=1, lanes=lanes)
     long = scheduler.submit(GenerationRequest(conversation("long")),
                             GenerationConfig(max_new_tokens=100))
     assert scripted.running.wait(5)
     short = scheduler.submit(GenerationRequest(conversation("short")),
                              GenerationConfig(max_new_tokens=2))
     assert short.done.wait(10)
-    assert long.done.is_set() is not concurrent
-    if concurrent:
-        long.request.cancel("test")
+    waited = lanes == 1 and not concurrent
+    assert long.done.is_set() is waited
+    long.request.cancel("test")
     assert long.done.wait(10) and short.answer == "xx"
+
+
+def test_two_lanes_answer_a_short_request_beside_a_long_one_on_the_tiny_model(backend):
+    scheduler = Scheduler(backend, window_s=0, max_batch=1, lanes=2)
+    long = scheduler.submit(GenerationRequest(conversation("Tell me a long story")),
+                            GenerationConfig(max_new_tokens=2000))
+    time.sleep(0.2)
+    short = scheduler.submit(GenerationRequest(conversation("hi")),
+                             GenerationConfig(max_new_tokens=4))
+    assert short.done.wait(30)
+    assert not long.done.is_set()
+    assert short.answer == backend.generate([conversation("hi")],
+                                            GenerationConfig(max_new_tokens=4))[0]
+    long.request.cancel("test")
+    assert long.done.wait(30) and long.answer.finish_reason == "abort"

@@ -64,8 +64,8 @@ class Job:
 
 
 class Scheduler:
-    """Answers submitted requests in batches, one batch at a time (or, for a backend
-    that ``answers_concurrently``, each batch as soon as it is formed).
+    """Answers submitted requests in batches, ``lanes`` batches at a time (or, for a
+    backend that ``answers_concurrently``, each batch as soon as it is formed).
 
     One daemon thread takes the waiting jobs: after the first arrives it waits while more
     keep coming (each arrival gives the others ``window_s`` more, for at most
@@ -76,21 +76,25 @@ class Scheduler:
     answered without generating. When a batch fails, its jobs are retried one by one, so
     one bad request fails alone. ``max_queue``: how many may wait (None: no limit).
 
-    A backend whose engine batches continuously (vLLM: requests join and leave its
-    batch at every step) says so with ``answers_concurrently = True``: its batches are
-    then answered in threads of their own, so a request that arrives while a long one
-    runs is generated alongside it instead of waiting for it to end.
+    With one lane, a request that arrives while a batch runs waits for that batch to
+    end, however long its longest answer. More lanes answer that many batches at once
+    (each in a thread of its own, sharing the model and the cores), so a long answer
+    holds one lane while the others go on. A backend whose engine batches continuously
+    (vLLM: requests join and leave its batch at every step) says so with
+    ``answers_concurrently = True`` and gets every batch at once.
     """
 
     def __init__(self, backend: Backend, *, window_s: float = 0.01,
                  max_batch: int | None = None, max_wait_s: float = 0.05,
-                 max_queue: int | None = None) -> None:
+                 max_queue: int | None = None, lanes: int = 1) -> None:
         self.engine: AnswersRequests = (backend if isinstance(backend, AnswersRequests)
                                         else RequestsAdapter(backend))
         self.window_s, self.max_wait_s = window_s, max(max_wait_s, window_s)
         self.max_batch = max(1, max_batch or int(getattr(backend, "batch_size", 1) or 1))
         self.max_queue = max_queue
-        self.concurrent = bool(getattr(backend, "answers_concurrently", False))
+        concurrent = bool(getattr(backend, "answers_concurrently", False))
+        self.lanes = None if concurrent else max(1, lanes)  # None: no limit
+        self._free_lanes = None if self.lanes is None else threading.Semaphore(self.lanes)
         self._pending: list[Job] = []
         self._running: list[Job] = []
         self._last_arrival = 0.0
@@ -156,23 +160,28 @@ class Scheduler:
 
     def _loop(self) -> None:
         while True:
+            if self._free_lanes is not None:
+                self._free_lanes.acquire()  # the next batch forms once a lane is free
             batch, params = self._next_batch()
             live = [job for job in batch if not job.request.should_stop()]
             stopped = [job for job in batch if job not in live]
             for job in stopped:
                 job.finish(Answer("", 0, ABORTED))
             self._forget(stopped)
-            if live and self.concurrent:
+            if self.lanes == 1 or not live:
+                self._run_batch(live, params)
+            else:
                 threading.Thread(target=self._run_batch, args=(live, params),
                                  name="plugtune-batch", daemon=True).start()
-            elif live:
-                self._run_batch(live, params)
 
     def _run_batch(self, batch: list[Job], params: GenerationConfig) -> None:
         try:
-            self._run(batch, params)
+            if batch:
+                self._run(batch, params)
         finally:
             self._forget(batch)
+            if self._free_lanes is not None:
+                self._free_lanes.release()
 
     def _forget(self, jobs: list[Job]) -> None:
         """``jobs`` are answered: no longer running."""

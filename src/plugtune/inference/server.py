@@ -51,7 +51,7 @@ def create_app(backend: Backend, model_name: str,
                batch_window_s: float = 0.01,
                augment: Callable[[Conversation], Conversation] | None = None,
                max_queue: int | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-               request_timeout_s: float | None = None) -> FastAPI:
+               request_timeout_s: float | None = None, lanes: int = 1) -> FastAPI:
     """An OpenAI-compatible app answering with ``backend`` (already loaded) under the
     model id ``model_name``; ``generation``: the defaults (else the backend's own);
     ``api_key``: the bearer token every ``/v1`` request needs (None: none needed);
@@ -59,9 +59,11 @@ def create_app(backend: Backend, model_name: str,
     ``augment``: rewrites each request's conversation before it is answered (RAG: the
     configured retriever's passages in the last user message); ``max_queue``: how many
     requests may wait (None: no limit); ``max_body_bytes``: the largest body taken;
-    ``request_timeout_s``: each request's deadline (None: none)."""
+    ``request_timeout_s``: each request's deadline (None: none); ``lanes``: how many
+    batches are answered at once (a long answer holds one lane)."""
     defaults = generation or getattr(backend, "generation", None) or GenerationConfig()
-    scheduler = Scheduler(backend, window_s=batch_window_s, max_queue=max_queue)
+    scheduler = Scheduler(backend, window_s=batch_window_s, max_queue=max_queue,
+                          lanes=lanes)
     answering = Answering(backend, scheduler, request_timeout_s)
     chat = ChatCompletions(answering, model_name, defaults, augment)
     text = TextCompletions(answering, model_name, defaults)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -86,6 +87,9 @@ class TransformersBackend:
         self._model: Any = None
         # Server threads count prompts while a batch is encoded: one tokenizer, one user.
         self._encoding = threading.Lock()
+        # PEFT's disable_adapter (the base model of a model with adapters) is a switch on
+        # the shared model, not re-entrant: generations in it run one at a time.
+        self._base_model = threading.Lock()
 
     def load(self, config: RunConfig, session: Session) -> None:
         """Load the config's model, tokenizer, template and adapters."""
@@ -226,7 +230,9 @@ class TransformersBackend:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
         if params.seed is not None:  # the batcher batches a seed only with the same seed
             torch.manual_seed(params.seed)
-        with torch.inference_mode(), adapter_scope(model, self.adapter):
+        switching = self.adapter is None and hasattr(model, "disable_adapter")
+        with (torch.inference_mode(), self._base_model if switching else nullcontext(),
+              adapter_scope(model, self.adapter)):
             return model.generate(**inputs, **kwargs)
 
     @property

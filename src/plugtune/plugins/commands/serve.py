@@ -25,6 +25,9 @@ from plugtune.sdk.cli import load_run, set_option
               help="How long a request waits for concurrent ones to batch with.")
 @click.option("--max-queue", type=click.IntRange(min=1), default=256, show_default=True,
               help="Requests that may wait; past that a request gets 429 (Retry-After).")
+@click.option("--lanes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batches answered at once: a long answer holds one lane while the "
+              "others go on (vllm batches continuously and needs none).")
 @click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="S", help="Stop a request that runs longer and answer 408 "
               "[default: no limit].")
@@ -42,7 +45,7 @@ from plugtune.sdk.cli import load_run, set_option
 @click.pass_context
 def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str, port: int,
           model_name: str | None, api_key: str | None, batch_window_ms: float,
-          max_queue: int, request_timeout: float | None, shutdown_grace: float,
+          max_queue: int, lanes: int, request_timeout: float | None, shutdown_grace: float,
           max_body_mb: float, engine: str, engine_args: tuple[str, ...]) -> None:
     """Serve the config's backend (model, adapter, template, generation defaults) as
     an OpenAI-compatible API: /v1/models, /v1/chat/completions (tool calls,
@@ -85,7 +88,7 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str,
     app = create_app(backend, name, run_config.generation, api_key=api_key or None,
                      batch_window_s=batch_window_ms / 1000, augment=augment,
                      max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024),
-                     request_timeout_s=request_timeout)
+                     request_timeout_s=request_timeout, lanes=lanes)
     click.echo(f"serving {name} on http://{host}:{port}/v1"
                + (" (API key required)" if api_key else ""), err=True)
     run_server(app, host=host, port=port, shutdown_grace_s=shutdown_grace)
