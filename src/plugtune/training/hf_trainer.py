@@ -1,4 +1,5 @@
-"""transformers' ``Trainer``, counting real tokens.
+"""transformers' ``Trainer``, counting real tokens and computing the output layer only
+where the loss needs it (:mod:`plugtune.training.trained_logits`).
 
 plugtune's collators put each batch's non-pad token count in the batch; this pops it
 before the forward pass and adds it to ``state.num_input_tokens_seen``, which is saved
@@ -18,14 +19,48 @@ from typing import Any
 from transformers import Trainer
 
 from plugtune.training.collators import NUM_TOKENS
+from plugtune.training.trained_logits import trained_logits_loss
 
 
 class CountingTrainer(Trainer):
-    def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    #: Run the output layer on trained positions only in training steps (False: on all).
+    trained_logits_only = True
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any | None = None) -> Any:
         tokens = inputs.pop(NUM_TOKENS, 0)
         if model.training:
             self.state.num_input_tokens_seen += self._all_ranks(tokens)
-        return super().compute_loss(model, inputs, *args, **kwargs)
+        head = self._output_layer(model, inputs) if not return_outputs else None
+        if head is not None:
+            items = num_items_in_batch if self.model_accepts_loss_kwargs else None
+            loss = trained_logits_loss(model, head, inputs, items)
+            if loss is not None:
+                return self._averaged_across_devices(loss, num_items_in_batch)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                    num_items_in_batch=num_items_in_batch)
+
+    def _output_layer(self, model: Any, inputs: dict[str, Any]) -> Any | None:
+        """The output layer, when this step's loss can be computed on trained positions
+        only: a training step with labels and transformers' plain causal-LM loss (no
+        label smoothing, no custom loss, no sequence parallelism)."""
+        parallelism = getattr(self.accelerator, "parallelism_config", None)
+        if (not self.trained_logits_only or not model.training or "labels" not in inputs
+                or self.label_smoother is not None or self.compute_loss_func is not None
+                or getattr(parallelism, "sp_enabled", False)):
+            return None
+        unwrapped = self.accelerator.unwrap_model(model)
+        getter = getattr(unwrapped, "get_output_embeddings", None)
+        return getter() if callable(getter) else None
+
+    def _averaged_across_devices(self, loss: Any, num_items_in_batch: Any | None) -> Any:
+        """What ``Trainer.compute_loss`` does to a loss normalised by the token count of
+        all processes' batches, so that gradients average as they would there."""
+        if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
+                and num_items_in_batch is not None):
+            scale = self.accelerator.num_processes // self.get_tp_size()
+            loss = loss * (scale if self.args.n_gpu <= 1 else self.args.n_gpu)
+        return loss
 
     def _track_num_input_tokens(self, inputs: Any) -> None:
         """transformers' count of the batch: not added, :meth:`compute_loss` counts."""
