@@ -99,3 +99,18 @@ def write_json(path: Path, data: object) -> Path:
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
+
+
+def write_image_dataset(folder: Path, images: list[list[str]]) -> None:
+    """A LLaMA-Factory dataset folder: ``d.json`` holds one image question and its answer
+    per entry of ``images`` (that row's image paths), registered as ``mine`` in
+    ``dataset_info.json``."""
+    rows = [{"messages": [{"role": "user", "content": "<image>Who?"},
+                          {"role": "assistant", "content": f"Person {index}."}],
+             "images": paths} for index, paths in enumerate(images)]
+    (folder / "d.json").write_text(json.dumps(rows))
+    (folder / "dataset_info.json").write_text(json.dumps(
+        {"mine": {"file_name": "d.json", "formatting": "sharegpt",
+                  "columns": {"messages": "messages", "images": "images"},
+                  "tags": {"role_tag": "role", "content_tag": "content",
+                           "user_tag": "user", "assistant_tag": "assistant"}}}))

@@ -19,7 +19,7 @@ from plugtune.data import load_dataset
 from plugtune.inference import load_backend
 from plugtune.inference.predictor import Predictor
 from plugtune.tiny import build_tiny_model, tiny_model_path
-from tests.conftest import FIXTURES, needs_fixtures
+from tests.conftest import FIXTURES, needs_fixtures, write_image_dataset
 
 GREEDY = GenerationConfig(max_new_tokens=6)
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
@@ -199,15 +199,7 @@ def test_the_mllm_demo_loads_with_resolved_paths_and_prompts_the_vlm(vlm):
 
 
 def test_a_missing_image_file_names_file_record_and_field(vlm, tmp_path):
-    rows = [{"messages": [{"role": "user", "content": "<image>Who?"},
-                          {"role": "assistant", "content": "Nobody."}],
-             "images": ["gone.jpg"]}]
-    (tmp_path / "d.json").write_text(json.dumps(rows))
-    (tmp_path / "dataset_info.json").write_text(json.dumps(
-        {"mine": {"file_name": "d.json", "formatting": "sharegpt",
-                  "columns": {"messages": "messages", "images": "images"},
-                  "tags": {"role_tag": "role", "content_tag": "content",
-                           "user_tag": "user", "assistant_tag": "assistant"}}}))
+    write_image_dataset(tmp_path, [["gone.jpg"]])
     records, _ = load_dataset("mine", Session(), config=DataConfig(dataset_dir=str(tmp_path)))
     assert records[0].meta["images"] == [str(tmp_path / "gone.jpg")]
     with pytest.raises(RecordError) as caught:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from plugtune.core.interfaces import ChatTemplate, Segment
 from plugtune.core.records import Conversation, Text
+from plugtune.sdk.backends.vision import IMAGES_KEY
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,14 @@ BATCH_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class EncodedExample:
+    """One row to train on. ``images``: its conversation's images as the record gave them
+    (paths, not pixels): a vision-language run loads them per batch
+    (:mod:`plugtune.training.image_rows`), so no dataset of pixels sits in memory."""
+
     input_ids: list[int]
     labels: list[int]
     origin: str = ""
+    images: tuple[Any, ...] = ()
 
     @property
     def attention_mask(self) -> list[int]:
@@ -181,7 +187,8 @@ def _label_batch(
         report.examples += 1
         report.tokens += len(ids)
         report.label_tokens += trained
-        examples.append(EncodedExample(ids, labels, conversation.origin))
+        images = tuple(conversation.meta.get(IMAGES_KEY) or ())
+        examples.append(EncodedExample(ids, labels, conversation.origin, images))
     return examples
 
 

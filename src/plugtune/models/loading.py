@@ -33,14 +33,17 @@ def load_causal_lm(
     quantization: QuantizationConfig | None = None,
     *,
     device_map: Any = None,
-    auto_class: str = "AutoModelForCausalLM",
+    auto_class: str | None = None,
 ) -> Any:
     """The base model (``model.adapter`` is not applied here: trainers and backends
     each decide whether it is trained further or only used). ``auto_class`` names the
-    transformers auto class: ``AutoModelForImageTextToText`` for vision-language models."""
+    transformers auto class; by default :func:`model_auto_class` chooses."""
     import transformers
 
     from plugtune.tiny import resolve_model_path
+
+    path = resolve_model_path(model.path)
+    auto_class = auto_class or model_auto_class(path)
 
     dtype = resolve_dtype(model.dtype)
     kwargs: dict[str, Any] = {
@@ -57,11 +60,22 @@ def load_causal_lm(
         kwargs["device_map"] = device_map or {"": _default_device()}
     elif device_map is not None:
         kwargs["device_map"] = device_map
-    path = resolve_model_path(model.path)
     try:
         return getattr(transformers, auto_class).from_pretrained(path, **kwargs)
     except (OSError, ValueError) as error:
         raise ConfigError(_explain(model, error)) from None
+
+
+def model_auto_class(path: str) -> str:
+    """``AutoModelForImageTextToText`` when the model at ``path`` has an image processor
+    (a vision-language model, decided as the transformers backend decides), else
+    ``AutoModelForCausalLM``: training, export and serving load the same class, so an
+    adapter trained on a VLM applies to the model it is served on."""
+    from plugtune.sdk.backends.vision import load_image_processor
+
+    if load_image_processor(path) is None:
+        return "AutoModelForCausalLM"
+    return "AutoModelForImageTextToText"
 
 
 def _default_device() -> str:

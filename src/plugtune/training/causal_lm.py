@@ -19,11 +19,13 @@ from plugtune.training.finetuning import trainable_model
 
 @dataclass
 class CausalLMData:
-    """Rows (encoded examples or packed rows) per split, and how to batch them."""
+    """Rows (encoded examples or packed rows) per split, and how to batch them;
+    ``processor``: a vision-language model's, saved with the trained weights."""
 
     train: Sequence[Any]
     collator: Callable[[Sequence[Any]], dict[str, Any]]
     eval: Sequence[Any] = field(default_factory=list)
+    processor: Any = None
 
 
 def pad_multiple() -> int | None:
@@ -70,7 +72,13 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
         callbacks=run_callbacks(run),
     )
     trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
-    return train_and_save(run, trainer, evaluate=bool(data.eval))
+    metrics = train_and_save(run, trainer, evaluate=bool(data.eval))
+    if data.processor is not None and trainer.args.should_save:
+        from plugtune.sdk.backends.vision import save_processor_files
+
+        # the run's folder serves images like its base (full fine-tuning's is the model)
+        save_processor_files(data.processor, run.output_dir)
+    return metrics
 
 
 def train_and_save(

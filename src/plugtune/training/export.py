@@ -12,6 +12,8 @@ Why each step is the way it is:
   stop tokens differ from training keeps talking past its turn. A template plugin that
   writes its own Jinja (a slot family) ships that; otherwise the tokenizer's own template
   is checked against the run's by rendering probe conversations, not trusted.
+- A vision-language model's processor files (``processor_config.json`` …) travel with
+  the weights, so the exported folder loads as the VLM it is and takes images.
 - ``export.json`` records what was merged, so an exported folder traces back to its run.
 """
 
@@ -237,10 +239,13 @@ def _first_difference(expected: str, rendered: str) -> str:
 def _merge(
     config: RunConfig, adapter: str, out: Path, stop_ids: list[int], shard_size: int | str
 ) -> None:
-    """Load the full-precision base, merge the adapter in place and save the result."""
+    """Load the full-precision base, merge the adapter in place and save the result
+    (with the base's processor files when it is a vision-language model)."""
     from peft import PeftModel
 
     from plugtune.models import load_causal_lm
+    from plugtune.sdk.backends.vision import load_image_processor, save_processor_files
+    from plugtune.tiny import resolve_model_path
 
     base = load_causal_lm(config.model)  # never quantized: see the module docstring
     try:
@@ -255,6 +260,9 @@ def _merge(
     merged = model.merge_and_unload()
     set_stop_token_ids(merged, stop_ids)
     merged.save_pretrained(out, max_shard_size=shard_size)
+    processor = load_image_processor(resolve_model_path(config.model.path))
+    if processor is not None:
+        save_processor_files(processor, out)
     del base, model, merged
     gc.collect()
 
@@ -266,12 +274,19 @@ def _quantize(
     target: Path,
     shard_size: int | str,
 ) -> None:
-    """Reload the merged weights through bitsandbytes and save them quantized."""
+    """Reload the merged weights through bitsandbytes and save them quantized (the
+    processor files of a vision-language model carried along)."""
+    import shutil
+
     from plugtune.models import load_causal_lm
+    from plugtune.sdk.backends.vision import PROCESSOR_FILES
 
     merged = config.model.model_copy(update={"path": str(source), "revision": None})
     model = load_causal_lm(merged, quantization)
     model.save_pretrained(target, max_shard_size=shard_size)
+    for name in PROCESSOR_FILES:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
 
 
 def set_stop_token_ids(model: Any, stop_ids: list[int]) -> None:

@@ -33,13 +33,16 @@ def prompt_rows(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Each record's prompt as plain text (rendered by ``template`` with the generation
     prompt) and its :func:`reward_columns`; a record without a user (or tool) turn to
-    answer is an error naming it."""
+    answer, or with images, is an error naming it."""
+    from plugtune.training.image_rows import text_only
+
     bos = tokenizer.bos_token
     # A tokenizer that adds BOS itself would get a second one from the rendered text.
     strip_bos = bool(bos) and tokenizer("x").input_ids[:1] == [tokenizer.bos_token_id]
     texts: list[str] = []
     columns: list[dict[str, Any]] = []
     for record in records:
+        text_only(record, trainer)
         prompt, _ = prompt_and_reference(record)
         if not prompt.messages or prompt.messages[-1].role not in ("user", "tool"):
             raise RecordError(record.origin, "messages",

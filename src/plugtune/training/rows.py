@@ -17,6 +17,13 @@ from plugtune.data.datasets import load_datasets
 from plugtune.data.encoding import EncodedExample, EncodingReport, encode_texts
 from plugtune.data.tokenizer import load_tokenizer
 from plugtune.training.causal_lm import CausalLMData, pad_multiple
+from plugtune.training.image_rows import (
+    ImageCollator,
+    check_expansion,
+    first_with_images,
+    image_processor_for,
+    with_image_tokens,
+)
 
 Select = Callable[[Iterable[Record]], Iterable[Record]]
 
@@ -27,6 +34,8 @@ def encoded_rows(
     """Encoded (or packed) train and eval rows, their collator, and the tokenizer.
 
     ``block_size`` sets the length of raw-text blocks (default ``data.cutoff_len``).
+    Conversations with images train a vision-language model through its processor
+    (:mod:`plugtune.training.image_rows`).
     """
     from plugtune.training.collators import PackedCollator, PaddingCollator
 
@@ -36,6 +45,13 @@ def encoded_rows(
     splits = {name: list(select(getattr(loaded, name))) for name in ("train", "eval")}
     if not splits["train"]:
         raise ConfigError("data.train: no training records (name a dataset in data.train)")
+    with_images = first_with_images(r for records in splits.values() for r in records)
+    processor = image_processor_for(config.model, tokenizer, with_images)
+    if processor is not None:
+        splits = {name: with_image_tokens(records, processor) for name, records in splits.items()}
+    if with_images is not None and packing:
+        raise ConfigError("data.packing: rows with images are not packed (their image tokens "
+                          "are expanded per batch); set data.packing: false")
     template = None
     if any(not isinstance(r, Text) for records in splits.values() for r in records):
         from plugtune.data.templates import resolve_template
@@ -48,16 +64,24 @@ def encoded_rows(
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id
-    if packing:
+    collator: Any
+    if with_images is not None:
+        rows = encoded
+        collator = ImageCollator(processor, pad_id, pad_multiple())
+        check_expansion(with_image_tokens([with_images], processor)[0], template, tokenizer,
+                        collator)
+    elif packing:
         from plugtune.data.packing import pack_examples
 
         capacity = config.data.cutoff_len
         rows = {name: pack_examples(examples, capacity) for name, examples in encoded.items()}
-        collator: Any = PackedCollator(pad_id, pad_multiple())
+        collator = PackedCollator(pad_id, pad_multiple())
     else:
         rows = encoded
         collator = PaddingCollator(pad_id, pad_multiple())
-    return CausalLMData(train=rows["train"], eval=rows["eval"], collator=collator), tokenizer
+    data = CausalLMData(train=rows["train"], eval=rows["eval"], collator=collator,
+                        processor=processor)
+    return data, tokenizer
 
 
 def _encode(

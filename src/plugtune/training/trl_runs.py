@@ -135,13 +135,18 @@ def train_with_trl(
 
 
 def loaded_records(run: TrainingRun) -> tuple[list[Record], list[Record], Any, Any]:
-    """The run's train and eval records, its tokenizer and its template."""
+    """The run's train and eval records (text only: records with images are refused),
+    its tokenizer and its template."""
     from plugtune.data.datasets import load_datasets
     from plugtune.data.templates import tokenizer_and_template
+    from plugtune.training.image_rows import text_only
 
     loaded = load_datasets(run.config.data, run.session)
     if not loaded.train:
         raise ConfigError("data.train: no training records (name a dataset in data.train)")
+    trainer = run.config.trainer.name if run.config.trainer else "sft"
+    for record in (*loaded.train, *loaded.eval):
+        text_only(record, trainer)
     tokenizer, template = tokenizer_and_template(run.config, run.session)
     return loaded.train, loaded.eval, tokenizer, template
 

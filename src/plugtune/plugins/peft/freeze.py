@@ -1,4 +1,5 @@
-"""``freeze``: train the last (or first) decoder layers in full, the rest frozen."""
+"""``freeze``: train the last (or first) decoder layers in full, the rest frozen (a
+VLM's vision tower and projector too, unless the vision options train them)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.config import QuantizationConfig, RunConfig
 from plugtune.core.errors import ConfigError
+from plugtune.training.vision_tuning import VisionParts, VisionTuningOptions, vision_parts
 
 
-class FreezeOptions(BaseModel):
+class FreezeOptions(VisionTuningOptions):
     model_config = ConfigDict(extra="forbid")
 
     trainable_layers: int = Field(
@@ -41,7 +43,8 @@ class Freeze:
         return configured  # refused by the library: frozen or not, these weights train
 
     def prepare(self, model: Any, config: RunConfig, task: str) -> Any:
-        prefix, layers = decoder_layers(model)
+        parts = vision_parts(model, self.options, self.name)
+        prefix, layers = decoder_layers(model, parts)
         chosen = self._chosen(len(layers))
         layer_prefixes = tuple(f"{prefix}.{index}." for index in chosen)
         modules, saved = self.options.trainable_modules, self.options.modules_to_save
@@ -49,8 +52,10 @@ class Freeze:
         for name, parameter in model.named_parameters():
             in_layer = name.startswith(layer_prefixes)
             hit = next((m for m in modules if f".{m}." in name), None)
-            parameter.requires_grad = any(f"{m}." in name for m in saved) or (
-                in_layer and (not modules or hit is not None)
+            parameter.requires_grad = (
+                any(f"{m}." in name for m in saved)
+                or (in_layer and (not modules or hit is not None))
+                or parts.trained(name, self.options)
             )
             if in_layer and hit:
                 matched.add(hit)
@@ -76,12 +81,16 @@ class Freeze:
         return range(count - layers, count) if layers > 0 else range(-layers)
 
 
-def decoder_layers(model: Any) -> tuple[str, Any]:
-    """The model's stack of decoder layers (the ModuleList as long as the config says)."""
+def decoder_layers(model: Any, parts: VisionParts) -> tuple[str, Any]:
+    """The model's stack of decoder layers (the ModuleList as long as the config says;
+    a VLM's language model's, never one inside its vision ``parts``)."""
     from torch import nn
 
-    count = model.config.num_hidden_layers
+    config = getattr(model.config, "text_config", None) or model.config
+    count = config.num_hidden_layers
     for name, module in model.named_modules():
+        if parts.contains(name):
+            continue  # the image encoder's layers are no decoder layers
         if isinstance(module, nn.ModuleList) and len(module) == count:
             return name, module
     raise ConfigError(f"peft.type freeze: found no stack of {count} decoder layers in the model")

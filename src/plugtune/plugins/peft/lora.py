@@ -13,11 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.config import QuantizationConfig, RunConfig
 from plugtune.core.errors import ConfigError
+from plugtune.training.vision_tuning import (
+    VisionTuningOptions,
+    frozen_modules_pattern,
+    vision_parts,
+)
 
 log = logging.getLogger(__name__)
 
 
-class LoRAOptions(BaseModel):
+class LoRAOptions(VisionTuningOptions):
     model_config = ConfigDict(extra="forbid")
 
     r: int = Field(8, gt=0, description="LoRA rank.")
@@ -46,8 +51,9 @@ class LoRA:
     def quantization(self, configured: QuantizationConfig | None) -> QuantizationConfig | None:
         return configured
 
-    def adapter_config(self, task_type: str = "CAUSAL_LM") -> Any:
-        """LoRA/DoRA settings; ``task_type`` SEQ_CLS also trains the score head in full."""
+    def adapter_config(self, task_type: str = "CAUSAL_LM", exclude: str | None = None) -> Any:
+        """LoRA/DoRA settings; ``task_type`` SEQ_CLS also trains the score head in full;
+        ``exclude``: a pattern of modules that get no adapter (a VLM's frozen parts)."""
         from peft import LoraConfig
 
         options = self.options
@@ -59,6 +65,7 @@ class LoRA:
             modules_to_save=list(options.modules_to_save) or None,
             use_dora=self.use_dora,
             task_type=task_type,
+            exclude_modules=exclude,
         )
 
     def prepare(self, model: Any, config: RunConfig, task: str) -> Any:
@@ -70,6 +77,8 @@ class LoRA:
             # Inputs of a frozen embedding carry no grad; checkpointed blocks need one.
             model.enable_input_require_grads()
         task_type = "SEQ_CLS" if task == "reward" else "CAUSAL_LM"
+        exclude = frozen_modules_pattern(vision_parts(model, self.options, self.name),
+                                         self.options)
         adapter = config.model.adapter
         loaded = PeftConfig.from_pretrained(adapter) if task == "reward" and adapter else None
         if loaded is not None and loaded.task_type != task_type:
@@ -83,7 +92,7 @@ class LoRA:
             log.info("continuing to train the adapter in %s", adapter)
             return PeftModel.from_pretrained(model, adapter, is_trainable=True)
         try:
-            return get_peft_model(model, self.adapter_config(task_type))
+            return get_peft_model(model, self.adapter_config(task_type, exclude))
         except ValueError as error:
             raise ConfigError(f"peft.target: {error}") from None
 

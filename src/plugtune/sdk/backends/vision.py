@@ -10,8 +10,11 @@ folder; and so the record that trains a VLM is the record that prompts it. Witho
 placeholder the images go in front of the first user turn, as LLaMA-Factory does.
 
 The prompt is rendered by plugtune's template like any other, then the model's processor
-expands each placeholder into the model's image tokens and turns the images into pixels.
-Pillow and transformers are imported only when images are used.
+expands each placeholder into the model's image tokens and turns the images into pixels
+(training does the same per batch: :mod:`plugtune.training.image_rows`). Video and audio
+(``meta["videos"]``, ``meta["audios"]``, which the loaders keep too) are refused by name:
+no model here can test them, and an answer or a training step that silently dropped them
+would look like it worked. Pillow and transformers are imported only when images are used.
 """
 
 from __future__ import annotations
@@ -38,12 +41,15 @@ PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 #: The key of ``Conversation.meta`` that holds the images.
 IMAGES_KEY = "images"
 
+#: Media the loaders keep in ``meta`` that no plugtune model path reads.
+REFUSED_MEDIA = ("videos", "audios")
 
-def load_image_processor(path: str, tokenizer: Any) -> Any | None:
+
+def load_image_processor(path: str, tokenizer: Any = None) -> Any | None:
     """The processor of the model folder ``path`` if it has an image processor, else None.
 
-    The processor is given ``tokenizer`` (the backend's, left-padded, pad token set) so
-    that image prompts are tokenized exactly as text prompts are.
+    The processor is given ``tokenizer`` when one is passed (the backend's, left-padded,
+    pad token set) so that image prompts are tokenized exactly as text prompts are.
     """
     folder = Path(path)
     if folder.is_dir() and not any((folder / name).is_file() for name in PROCESSOR_FILES):
@@ -56,15 +62,43 @@ def load_image_processor(path: str, tokenizer: Any) -> Any | None:
         return None
     if getattr(processor, "image_processor", None) is None:
         return None
-    processor.tokenizer = tokenizer
+    if tokenizer is not None:
+        processor.tokenizer = tokenizer
     return processor
 
 
+def image_token(processor: Any) -> str:
+    """The token the processor expands into an image's tokens (``<image>`` for LLaVA):
+    what each placeholder becomes in the rendered text."""
+    return getattr(processor, "image_token", None) or IMAGE_PLACEHOLDER
+
+
+def save_processor_files(processor: Any, target: Path) -> None:
+    """Write the processor's own files (``processor_config.json`` …) into ``target``.
+    The processor is saved into a scratch folder and only its own files are kept: its
+    ``save_pretrained`` also writes tokenizer files and a chat template, which would
+    replace the tokenizer and the run's template saved beside."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        processor.save_pretrained(scratch)
+        for name in PROCESSOR_FILES:
+            if (Path(scratch) / name).is_file():
+                shutil.copyfile(Path(scratch) / name, Path(target) / name)
+
+
 def conversation_images(conversation: Conversation) -> list[Any]:
-    """The conversation's images (``meta["images"]``), checked to be a list."""
+    """The conversation's images (``meta["images"]``), checked to be a list; videos and
+    audio are refused by name."""
+    where = conversation.origin or "conversation"
+    for media in REFUSED_MEDIA:
+        if conversation.meta.get(media):
+            raise RecordError(
+                where, media, "plugtune reads images only: video and audio inputs are not "
+                f"supported (switch the column off with columns: {{{media}: null}})")
     images = conversation.meta.get(IMAGES_KEY) or []
     if not isinstance(images, list | tuple):
-        where = conversation.origin or "conversation"
         raise RecordError(where, IMAGES_KEY, f"must be a list, got {type(images).__name__}")
     return list(images)
 
@@ -113,7 +147,8 @@ def load_image(item: Any, *, origin: str, index: int) -> Image:
         with Image.open(source) as image:
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError) as error:
-        raise RecordError(origin, field, f"not a readable image: {error}") from None
+        what = f"{item!r} is " if isinstance(item, str) else ""
+        raise RecordError(origin, field, f"{what}not a readable image: {error}") from None
 
 
 def decode_data_url(url: str, *, origin: str, field: str) -> bytes:
@@ -141,7 +176,7 @@ def encode_with_images(
     processor: Any, prompts: Sequence[str], images: Sequence[Sequence[Image]]
 ) -> Any:
     """Processor inputs for rendered ``prompts`` and each prompt's images, left-padded."""
-    token = getattr(processor, "image_token", None) or IMAGE_PLACEHOLDER
+    token = image_token(processor)
     texts = [prompt.replace(IMAGE_PLACEHOLDER, token) for prompt in prompts]
     flat = [image for group in images for image in group]
     return processor(
