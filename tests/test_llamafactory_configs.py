@@ -215,6 +215,23 @@ def test_methods_map_to_peft_and_quantization(tmp_path):
                                             quantization_method="gptq")
 
 
+def test_vision_language_keys(tmp_path):
+    tower = convert(tmp_path, freeze_vision_tower=False, freeze_multi_modal_projector=True)
+    assert tower["peft"]["freeze_vision_tower"] is False
+    assert tower["peft"]["freeze_multi_modal_projector"] is True
+    projector = convert(tmp_path, finetuning_type="full", train_mm_proj_only=True)
+    assert projector["peft"] == {"type": "full", "train_mm_proj_only": True}
+    assert "train_mm_proj_only: only with finetuning_type full" in refused(
+        tmp_path, train_mm_proj_only=True)
+    pixels = refused(tmp_path, image_max_pixels=262144, image_min_pixels=1024)
+    assert "image_max_pixels: plugtune hands each image to the model's processor" in pixels
+    assert "image_min_pixels" not in pixels  # LLaMA-Factory's default: only noted
+    assert "freeze_language_model: plugtune always trains" in refused(
+        tmp_path, freeze_language_model=True)
+    assert "video_fps: a vision-language setting with no plugtune counterpart" in refused(
+        tmp_path, video_fps=2.0)
+
+
 def test_data_keys(tmp_path):
     config = convert(tmp_path, dataset="a, b", eval_dataset="c", dataset_dir="mydata",
                      mask_history=True, neat_packing=True, seed=7, val_size=0.0)

@@ -313,3 +313,21 @@ def test_what_image_training_refuses(tmp_path: Path, model: str, overrides: list
     config = vlm_config(tmp_path / "run", f"model.path={model}", *overrides)
     with pytest.raises(error, match=message):
         train(config, Session())
+
+
+@needs_fixtures
+def test_a_llamafactory_config_trains_the_vlm_with_its_vision_keys(tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    lf = {"model_name_or_path": "tiny://llava", "stage": "sft", "do_train": True,
+          "finetuning_type": "lora", "freeze_vision_tower": False, "dataset": "mllm_demo",
+          "dataset_dir": str(LLAMAFACTORY), "max_samples": 2, "cutoff_len": 512,
+          "per_device_train_batch_size": 2, "max_steps": 1, "save_strategy": "no",
+          "output_dir": str(tmp_path / "run"), "overwrite_output_dir": True}
+    path = tmp_path / "lf.yaml"
+    path.write_text(json.dumps(lf))  # JSON is YAML
+    train(load_config(path), Session())
+    with safe_open(tmp_path / "run" / "adapter_model.safetensors", "pt") as weights:
+        names = list(weights.keys())
+    assert any("vision_tower" in name for name in names)  # the encoder got adapters
+    assert not any("multi_modal_projector" in name for name in names)

@@ -37,8 +37,8 @@ from plugtune.plugins.config_readers.llamafactory.training_keys import (
 MARKERS = frozenset({"model_name_or_path", "stage"})
 LORA_KEYS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_target", "additional_target")
 FREEZE_KEYS = ("freeze_trainable_layers", "freeze_trainable_modules")
-METHOD_KEYS = (*LORA_KEYS, *FREEZE_KEYS, "use_dora", "quantization_bit", "quantization_type",
-               "double_quantization", "quantization_method")
+METHOD_KEYS = (*LORA_KEYS, *FREEZE_KEYS, *keys.VISION_TUNING, "use_dora", "quantization_bit",
+               "quantization_type", "double_quantization", "quantization_method")
 
 
 def is_llamafactory_config(mapping: Mapping[str, Any]) -> bool:
@@ -188,6 +188,10 @@ class Conversion:
             peft["trainable_layers"] = self.get("freeze_trainable_layers", 2)
             modules = split_list(self.get("freeze_trainable_modules", "all"))
             peft["trainable_modules"] = [] if "all" in modules else modules
+        peft.update({key: self.get(key) for key in keys.VISION_TUNING if self.has(key)})
+        if peft.get("train_mm_proj_only") and kind != "full":
+            self.refuse("train_mm_proj_only", "only with finetuning_type full: it trains "
+                        "the projector alone, in full (LLaMA-Factory's rule too)")
         for other, names in (("lora", LORA_KEYS), ("freeze", FREEZE_KEYS)):
             for key in names:
                 if other != kind and self.has(key):

@@ -93,18 +93,22 @@ PREFERENCE_LOSSES = {"sigmoid": "dpo", "hinge": "dpo", "ipo": "dpo", "orpo": "or
 
 # Keys refused whatever their value, by family.
 MULTIMODAL_INSTEAD = (
-    "plugtune does not train vision-language models yet, and reads no video or audio; "
-    "it answers image chats (predict, chat, serve) with a vision-language model whose "
-    "processor runs here, such as tiny://llava (docs/inference.md)"
+    "plugtune trains (sft) and serves vision-language models whose image prompt is the "
+    "processor's image token, such as LLaVA and tiny://llava, sizing images by the "
+    "processor's own settings, and reads no video or audio (docs/training.md, "
+    "Vision-language models)"
 )
-MULTIMODAL_REASON = f"a vision-language (image, video or audio) setting: {MULTIMODAL_INSTEAD}"
+MULTIMODAL_REASON = (
+    f"a vision-language setting with no plugtune counterpart: {MULTIMODAL_INSTEAD}"
+)
 MULTIMODAL = {
-    "image_max_pixels", "image_min_pixels", "image_do_pan_and_scan", "crop_to_patches",
+    "image_do_pan_and_scan", "crop_to_patches",
     "image_resolution", "video_resolution", "video_max_pixels", "video_min_pixels",
     "video_fps", "video_maxlen", "use_audio_in_video", "audio_sampling_rate",
-    "freeze_vision_tower", "freeze_multi_modal_projector", "freeze_language_model",
-    "train_mm_proj_only", "media_dir", "image_dir", "vision_lora",
+    "media_dir", "image_dir", "vision_lora",
 }
+# Mapped to the peft section's options of the same names (every peft method takes them).
+VISION_TUNING = ("freeze_vision_tower", "freeze_multi_modal_projector", "train_mm_proj_only")
 RAY_REASON = (
     "a Ray setting: plugtune has no Ray launcher; it trains on several GPUs with "
     "`accelerate launch -m plugtune train CONFIG` (or torchrun)"
@@ -273,6 +277,17 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         export_quantization_maxlen=1024, export_legacy_format=False, export_hub_model_id=None,
     ),
     **_same("plugtune keeps no tokenized copy of the data", tokenized_path=None),
+    **_same(
+        "plugtune hands each image to the model's processor as it is, which sizes it by its "
+        "own settings (processor_config.json: LLaVA's resize and crop, Qwen2-VL's "
+        "min_pixels/max_pixels); it resizes to no pixel budget of its own",
+        image_max_pixels=768 * 768, image_min_pixels=32 * 32,
+    ),
+    **_same(
+        "plugtune always trains a vision-language model's language model; "
+        "train_mm_proj_only (with finetuning_type full) trains the projector alone",
+        freeze_language_model=False,
+    ),
 }
 
 # Explanations that replace the generic reason for some values.
