@@ -26,7 +26,12 @@ from plugtune.sdk.backends.adapters import adapter_scope
 from plugtune.sdk.backends.vision import load_image
 from plugtune.training import train, trainable_model
 from plugtune.training.export import export_model
-from plugtune.training.image_rows import ImageCollator, image_processor_for, with_image_tokens
+from plugtune.training.image_rows import (
+    ImageCollator,
+    check_expansion,
+    image_processor_for,
+    with_image_tokens,
+)
 from tests.conftest import FIXTURES, needs_fixtures, write_image_dataset
 
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
@@ -138,6 +143,28 @@ def test_an_image_in_an_answer_is_not_trained(llava: tuple[Any, Any, Any],
     at_images = [i for i, t in enumerate(row.input_ids) if t == collator.image_token_id]
     assert len(at_images) == IMAGE_RUN and {row.labels[i] for i in at_images} == {IGNORE_INDEX}
     assert row.labels[at_images[-1] + 1] != IGNORE_INDEX  # the answer goes on being trained
+
+
+class ShortRuns(ImageCollator):
+    """Expands each image into one token fewer than the processor does."""
+
+    def _image_runs(self, inputs: Any, count: int) -> list[list[int]]:
+        return [run[1:] for run in super()._image_runs(inputs, count)]
+
+
+def test_an_expansion_other_than_the_processors_is_refused(llava: tuple[Any, Any, Any],
+                                                           tmp_path: Path) -> None:
+    tokenizer, processor, template = llava
+    Image.new("RGB", (30, 30), (0, 0, 200)).save(tmp_path / "blue.png")
+    conversation = with_image_tokens([Conversation(
+        (Message("user", "<image>Colour?"), Message("assistant", "Blue.")),
+        meta={"images": [str(tmp_path / "blue.png")]}, origin="colours:1")], processor)[0]
+    check_expansion(conversation, template, tokenizer,
+                    ImageCollator(processor, tokenizer.pad_token_id))
+    with pytest.raises(ConfigError, match=r"colours:1: the model's processor expands images "
+                                          r"into other tokens than plugtune does"):
+        check_expansion(conversation, template, tokenizer,
+                        ShortRuns(processor, tokenizer.pad_token_id))
 
 
 def test_a_missing_or_corrupt_image_names_the_record_and_the_file(
