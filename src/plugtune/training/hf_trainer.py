@@ -21,6 +21,9 @@ from transformers import Trainer
 from plugtune.training.collators import NUM_TOKENS
 from plugtune.training.trained_logits import trained_logits_loss
 
+#: transformers' samplers that group rows by length.
+LENGTH_STRATEGIES = ("group_by_length", "batch_rebalance")
+
 
 class CountingTrainer(Trainer):
     #: Run the output layer on trained positions only in training steps (False: on all).
@@ -61,6 +64,23 @@ class CountingTrainer(Trainer):
             scale = self.accelerator.num_processes // self.get_tp_size()
             loss = loss * (scale if self.args.n_gpu <= 1 else self.args.n_gpu)
         return loss
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        return super()._get_train_sampler(self._as_lengths(dataset))
+
+    def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+        return super()._get_eval_sampler(self._as_lengths(eval_dataset))
+
+    def _as_lengths(self, dataset: Any) -> Any:
+        """transformers' length-aware samplers (``train_sampling_strategy:
+        group_by_length`` or ``batch_rebalance``) read each row's ``input_ids`` from a
+        dict, so plugtune's rows are shown to them as such (a sampler keeps only the
+        lengths; the loader still reads the rows)."""
+        if (self.args.train_sampling_strategy in LENGTH_STRATEGIES and isinstance(dataset, list)
+                and dataset and hasattr(dataset[0], "input_ids")):
+            return [{"input_ids": row.input_ids} for row in dataset]
+        return dataset
 
     def _track_num_input_tokens(self, inputs: Any) -> None:
         """transformers' count of the batch: not added, :meth:`compute_loss` counts."""
