@@ -91,7 +91,10 @@ def test_wrong_types_and_ranges_name_the_key():
         session.validate(load_config(None, ["peft.type=freeze", "peft.r=4"]))
     resolved = session.validate(load_config(None, ["peft.type=dora"]))
     assert resolved.model_dump()["peft"] == {"type": "dora", "r": 8, "alpha": 16, "dropout": 0.0,
-                                            "target": "all", "modules_to_save": []}
+                                            "target": "all", "modules_to_save": [],
+                                            "freeze_vision_tower": True,
+                                            "freeze_multi_modal_projector": True,
+                                            "train_mm_proj_only": False}
 
 
 def test_unreadable_and_malformed_files_name_the_file(tmp_path):
