@@ -178,6 +178,25 @@ def test_a_full_queue_answers_429_with_retry_after():
         assert running.result().status_code == 200 and waiting.result().status_code == 200
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_choices_past_the_queue_limit_refuse_the_request_and_stop_the_queued_ones(stream):
+    scripted = Scripted(step_s=0.05)
+    client = TestClient(create_app(scripted, "s", max_queue=2, batch_window_s=0))
+    scheduler = client.app.state.scheduler
+    scheduler.max_batch = 1
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(client.post, "/v1/chat/completions", json=chat(max_tokens=20))
+        assert scripted.running.wait(5)
+        refused = client.post("/v1/chat/completions", json=chat(n=3, stream=stream))
+        assert refused.status_code == 429, refused.text
+        assert running.result().status_code == 200
+    # The two choices that found room were stopped: never generated.
+    deadline = time.monotonic() + 5
+    while scheduler.waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert scripted.batches == [1]
+
+
 def test_a_request_past_its_deadline_is_stopped_and_answered_408():
     scripted = Scripted(step_s=0.05)
     client = TestClient(create_app(scripted, "s", request_timeout_s=0.3))

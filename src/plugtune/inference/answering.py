@@ -116,13 +116,7 @@ class Answering:
             if len(jobs) == len(requests) and all(job.done.is_set() for job in jobs):
                 loop.call_soon_threadsafe(finished.set)
 
-        try:
-            for request in requests:
-                jobs.append(self.submit(request, params, done))
-        except RequestError:
-            for job in jobs:
-                job.request.cancel("another choice of the request was refused")
-            raise
+        jobs += self.submit_all(requests, params, lambda _index: done)
         done(None)  # every job may have finished while the others were queued
         while not finished.is_set():
             with contextlib.suppress(TimeoutError):
@@ -133,6 +127,19 @@ class Answering:
                 return None
         return [answer_of(job) for job in jobs]
 
+    def submit_all(self, requests: Sequence[GenerationRequest], params: GenerationConfig,
+                   on_done: Callable[[int], Callable[[Job], None]]) -> list[Job]:
+        """Queue every choice of one request (``on_done(index)``: its callback), or none:
+        when one is refused (429, 503), those already queued are stopped."""
+        jobs: list[Job] = []
+        try:
+            for index, request in enumerate(requests):
+                jobs.append(self.submit(request, params, on_done(index)))
+        except RequestError:
+            for job in jobs:
+                job.request.cancel("another choice of the request was refused")
+            raise
+        return jobs
 
     async def respond(self, http_request: Request, requests: Sequence[GenerationRequest],
                       params: GenerationConfig, response: Responds, *, stream: bool) -> Any:
@@ -161,9 +168,7 @@ class Answering:
 
         for index, request in enumerate(requests):
             request.on_piece = sink(index)
-        jobs = [self.submit(request, params, sink(index))
-                for index, request in enumerate(requests)]
-        return self._events(events, jobs)
+        return self._events(events, self.submit_all(requests, params, sink))
 
     async def _events(self, events: asyncio.Queue[tuple[int, Any]], jobs: list[Job]
                       ) -> AsyncIterator[tuple[int, Answer | str, bool]]:
