@@ -179,8 +179,7 @@ class VLLMBackend:
         finally:  # an interrupted call leaves nothing running
             for engine_id in ids:
                 engine.abort(engine_id)
-        return [rows[engine_id].answer(self.tokenizer, self.stop_ids, stops)
-                for engine_id in ids]
+        return [rows[engine_id].answer() for engine_id in ids]
 
     @property
     def context_length(self) -> int:
@@ -298,6 +297,7 @@ class _Row:
     def __init__(self, request: GenerationRequest, tokenizer: Any, stop_ids: list[int],
                  stops: list[str]) -> None:
         self.request, self.tokenizer = request, tokenizer
+        self.stop_ids, self.stops = stop_ids, stops
         self.ids: list[int] = []
         self.scores: list[dict[int, Any]] = []
         self.aborted = False
@@ -318,8 +318,9 @@ class _Row:
             if piece is not None:
                 self.request.on_piece(piece)
 
-    def answer(self, tokenizer: Any, stop_ids: list[int], stops: list[str]) -> Answer:
-        answer = answer_from_ids(tokenizer, self.ids, stop_ids, stops,
+    def answer(self) -> Answer:
+        """The answer in the ids generated so far (finish reason ``abort`` if stopped)."""
+        answer = answer_from_ids(self.tokenizer, self.ids, self.stop_ids, self.stops,
                                  unfinished="abort" if self.aborted else "length")
         if self.request.logprobs is not None:
             answer.logprobs = [self._scored(token, step) for token, step in

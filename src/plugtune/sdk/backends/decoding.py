@@ -10,6 +10,8 @@ import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from plugtune.sdk.templates.replies import held_back
+
 
 class Answer(str):
     """Generated text that knows how many tokens were generated for it.
@@ -137,7 +139,7 @@ class StopCutter:
         if len(cut) < len(self._pending):
             self.stopped, self._pending = True, ""
             return cut
-        held = self._held_back(self._pending)
+        held = held_back(self._pending, *self.stops)
         ready = self._pending[: len(self._pending) - held]
         self._pending = self._pending[len(ready) :]
         return ready
@@ -146,16 +148,6 @@ class StopCutter:
         """What was held back, once the text is complete."""
         rest, self._pending = self._pending, ""
         return "" if self.stopped else rest
-
-    def _held_back(self, text: str) -> int:
-        """Length of the longest end of ``text`` that begins some stop string."""
-        longest = 0
-        for stop in self.stops:
-            for size in range(min(len(stop) - 1, len(text)), longest, -1):
-                if stop.startswith(text[-size:]):
-                    longest = size
-                    break
-        return longest
 
 
 class IncrementalDecoder:
