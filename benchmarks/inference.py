@@ -37,19 +37,16 @@ import datetime
 import json
 import os
 import platform
-import re
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from machine import CORES, IDLE_SHARE, TRIES, cpu_seconds, foreign_share
+from machine import CORES, IDLE_SHARE, TRIES, timed
+from served import Server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -65,7 +62,6 @@ MODEL = "tiny://qwen2"
 NEW_TOKENS, BATCH, CLIENTS = 64, 16, 32
 TARGETS = {"transformers": 6.0}
 OTHER_BACKEND_TARGET = 10.0
-SERVER_START_S = 180
 
 
 @dataclass
@@ -111,36 +107,6 @@ def run_config(data: Path, backend: str | dict[str, Any]) -> Any:
 
 
 # -- measuring --
-
-
-def own_cpu() -> float:
-    """CPU seconds of this process and its children (the server, vLLM's engine)."""
-    import psutil  # accelerate's dependency
-
-    me, total = psutil.Process(), 0.0
-    for process in (me, *me.children(recursive=True)):
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system
-    return total
-
-
-def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
-    """``work()``'s result, its wall seconds and the share of the machine other processes
-    used meanwhile; run again (up to TRIES) while that share is above IDLE_SHARE."""
-    tries = []
-    for _ in range(TRIES):
-        busy, own, started = cpu_seconds(), own_cpu(), time.perf_counter()
-        result = work()
-        wall = time.perf_counter() - started
-        foreign = foreign_share(busy, cpu_seconds(), own_cpu() - own, wall)
-        tries.append((result, wall, foreign))
-        if foreign < IDLE_SHARE:
-            break
-        print(f"  (other processes used {foreign:.0%} of the machine; again)", flush=True)
-    return min(tries, key=lambda found: found[2])
 
 
 # -- rows --
@@ -219,84 +185,12 @@ def predict_row(name: str, data: Path, counts: list[int], reference: list[str],
 # -- the server --
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """``plugtune serve`` in a subprocess, until the ``with`` block ends."""
-
-    def __init__(self, folder: Path, threads: int | None, *, new_tokens: int = NEW_TOKENS,
-                 batch: int = BATCH, options: Sequence[str] = ()) -> None:
-        self.config = folder / "serve.yaml"
-        self.config.write_text(json.dumps({
-            "model": {"path": MODEL, "dtype": "float32"},
-            "generation": {"max_new_tokens": new_tokens},
-            "backend": {"name": "transformers", "batch_size": batch},
-        }), encoding="utf-8")
-        self.port, self.threads, self.options = free_port(), threads, list(options)
-        self.log = folder / "serve.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        import httpx
-
-        environment = dict(os.environ)
-        environment["COLUMNS"] = "200"  # one log line per record
-        if self.threads:
-            environment["OMP_NUM_THREADS"] = str(self.threads)
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "plugtune", "-vv", "serve", str(self.config),
-                 "--port", str(self.port), *self.options], stdout=log,
-                stderr=subprocess.STDOUT,
-                env=environment,
-            )
-        deadline = time.monotonic() + SERVER_START_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"plugtune serve exited:\n{self.log.read_text()[-4000:]}")
-            try:
-                httpx.get(f"{self.url}/models", timeout=1).raise_for_status()
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.__exit__()
-        raise SystemExit(f"plugtune serve did not answer:\n{self.log.read_text()[-4000:]}")
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-    def batch_sizes(self) -> list[int]:
-        """The batches the server's scheduler logged so far (debug level: -vv)."""
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        return [int(size) for size in re.findall(r"batch of (\d+) request", text)]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def ask(self, client: Any, messages: list[dict[str, Any]]) -> str:
-        response = client.post(f"{self.url}/chat/completions", timeout=600, json={
-            "messages": messages, "temperature": 0,
-            "max_tokens": NEW_TOKENS,
-        })
-        response.raise_for_status()
-        return str(response.json()["choices"][0]["message"]["content"])
-
-
 def server_rows(folder: Path, questions: list[list[dict[str, Any]]], counts: list[int],
                 reference: list[str], threads: int | None) -> list[Row]:
     import httpx
 
-    with Server(folder, threads) as server, httpx.Client() as client:
+    with Server(folder, threads, new_tokens=NEW_TOKENS, batch=BATCH) as server, \
+            httpx.Client() as client:
 
         def one_by_one() -> tuple[list[str], list[int]]:
             before = len(server.batch_sizes())

@@ -9,7 +9,10 @@ other processes used more than ``IDLE_SHARE`` of the cores is taken again (up to
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 CORES = os.cpu_count() or 1
 IDLE_SHARE = 0.1
@@ -34,3 +37,33 @@ def foreign_share(busy_before: float | None, busy_after: float | None, own: floa
     if busy_before is None or busy_after is None:
         return 0.0
     return max(0.0, (busy_after - busy_before) - own) / (wall * CORES)
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and its children (the server, vLLM's engine)."""
+    import psutil  # accelerate's dependency
+
+    me, total = psutil.Process(), 0.0
+    for process in (me, *me.children(recursive=True)):
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def timed(work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``work()``'s result, its wall seconds and the share of the machine other processes
+    used meanwhile; run again (up to TRIES) while that share is above IDLE_SHARE."""
+    tries = []
+    for _ in range(TRIES):
+        busy, own, started = cpu_seconds(), own_cpu(), time.perf_counter()
+        result = work()
+        wall = time.perf_counter() - started
+        foreign = foreign_share(busy, cpu_seconds(), own_cpu() - own, wall)
+        tries.append((result, wall, foreign))
+        if foreign < IDLE_SHARE:
+            break
+        print(f"  (other processes used {foreign:.0%} of the machine; again)", flush=True)
+    return min(tries, key=lambda found: found[2])

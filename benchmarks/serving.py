@@ -44,8 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inference import Server, prompt_file, timed
-from machine import CORES, IDLE_SHARE, TRIES
+from inference import prompt_file
+from machine import CORES, IDLE_SHARE, TRIES, timed
+from served import Server
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.md"
 CONCURRENCY = (1, 8, 32, 64)
