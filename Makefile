@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install wordnet quickstart test lint bench vllm-venv test-vllm
+.PHONY: install wordnet quickstart test lint bench vllm-venv test-vllm gguf-converter llamacpp \
+	apt-packages
 
 # torch goes first, pinned: on machines with a local CPU wheel this takes it, and no
 # dependency can then pull a newer CUDA build. constraints.txt pins what CI tests.
@@ -24,13 +25,45 @@ install: $(BIN)/plugtune wordnet
 wordnet: $(BIN)/plugtune
 	$(BIN)/python -c "from plugtune.plugins.metrics.wordnet import main; raise SystemExit(main(['--install']))"
 
+# GGUF export: llama.cpp's converter scripts, unpacked from the pinned llama-cpp-python
+# sdist into the venv (2 MB; pip's cache keeps the download). Export to f32/f16/q8_0
+# needs nothing else.
+GGUF_CONVERTER := $(VENV)/share/plugtune/llama.cpp-0.3.36/convert_hf_to_gguf.py
+
+$(GGUF_CONVERTER): $(BIN)/plugtune
+	$(BIN)/python -m plugtune.deploy.llamacpp_source --install
+
+gguf-converter: $(GGUF_CONVERTER)
+
+# The llama.cpp runtime (backend: llamacpp, K-quants such as q4_k_m): llama-cpp-python
+# builds from source, about 10 minutes on 2 cores the first time; pip's wheel cache makes
+# every later install on the machine take seconds.
+LLAMACPP := $(VENV)/lib/python3*/site-packages/llama_cpp/__init__.py
+
+llamacpp: $(BIN)/plugtune
+	@ls $(LLAMACPP) >/dev/null 2>&1 || \
+		$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,llamacpp]"
+
+# Debian packages the tests drive, each installed only where its command is missing:
+# Go's text/template renders Ollama Modelfile templates exactly as Ollama does. Without
+# apt-get (not Debian) it says so, and those tests skip (CI=true makes them fail).
+APT_TOOLS := go:golang-go
+
+apt-packages:
+	@need=""; for pair in $(APT_TOOLS); do \
+		command -v "$${pair%%:*}" >/dev/null || need="$$need $${pair#*:}"; done; \
+	if [ -z "$$need" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; \
+	else echo "apt-get not found: install$$need to run the tests that need them"; fi
+
 quickstart: install
 	PATH="$(abspath $(BIN)):$$PATH" bash examples/quickstart.sh
 
 lint: install
 	$(BIN)/ruff check src tests tests_vllm benchmarks examples
 
-test: lint
+test: lint gguf-converter llamacpp apt-packages
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-vllm
 

@@ -31,11 +31,18 @@ MISSING_FIXTURES = (
 )
 # One mark, one reason, for every test that needs the fixtures.
 needs_fixtures = pytest.mark.skipif(not HAVE_FIXTURES, reason=MISSING_FIXTURES)
+ON_CI = os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def needs(available: bool, what: str) -> pytest.MarkDecorator:
+    """Skip where ``what`` (an optional tool ``make test`` installs) is missing, but never
+    on CI (CI=true): there the test runs, and fails with the tool's own error."""
+    return pytest.mark.skipif(not available and not ON_CI, reason=f"needs {what}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """On CI the fixtures must be there: a missing ../shared fails the run, never skips."""
-    if not HAVE_FIXTURES and os.environ.get("CI", "").lower() in ("true", "1"):
+    if not HAVE_FIXTURES and ON_CI:
         raise pytest.UsageError(f"CI=true and {MISSING_FIXTURES}")
 
 MakeDistribution = Callable[..., Path]

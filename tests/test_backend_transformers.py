@@ -19,6 +19,7 @@ from plugtune.sdk.backends.decoding import (
     joined,
     until_stop_token,
 )
+from tests.adapters import random_lora
 
 QUESTIONS = [
     "hi",
@@ -120,23 +121,8 @@ def test_sampling_runs(backend):
 @pytest.fixture(scope="module")
 def adapter_dir(tmp_path_factory):
     """A LoRA on every linear layer, its B matrices random so that it changes the output."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from plugtune.models import load_causal_lm
-
-    torch.manual_seed(0)
-    model = get_peft_model(
-        load_causal_lm(RunConfig().model),
-        LoraConfig(r=8, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"),
-    )
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0.0, 0.5)
-    folder = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(folder)
-    return folder
+    return random_lora(RunConfig().model.path, tmp_path_factory.mktemp("adapter"), r=8,
+                       alpha=32, std=0.5)
 
 
 def test_an_adapter_changes_the_answer_and_the_base_comes_back(session, adapter_dir, one_by_one):

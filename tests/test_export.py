@@ -30,6 +30,7 @@ from plugtune.models import load_causal_lm
 from plugtune.sdk.cli import CliState
 from plugtune.tiny import resolve_model_path
 from plugtune.training.export import export_model
+from tests.adapters import random_lora
 
 PROMPT = Conversation((Message("system", "Be brief."), Message("user", "Say something nice.")))
 NEW_TOKENS = 12
@@ -50,20 +51,7 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def adapter_dir(base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from peft import LoraConfig, get_peft_model
-
-    model = get_peft_model(
-        load_causal_lm(ModelConfig(path=str(base_dir))),
-        LoraConfig(target_modules="all-linear", r=4, lora_alpha=8),
-    )
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
-    target = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(target)
-    return target
+    return random_lora(base_dir, tmp_path_factory.mktemp("adapter"))
 
 
 def run_config(base_dir: Path, output_dir: Path, **sections: Any) -> RunConfig:

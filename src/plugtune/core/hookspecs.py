@@ -79,5 +79,10 @@ def register_commands(register: Register) -> None:
 
 
 @hookspec
+def register_exporters(register: Register) -> None:
+    """Deployable forms of a run (safetensors, GGUF, …): an :class:`Exporter` writes one."""
+
+
+@hookspec
 def register_config_readers(register: Register) -> None:
     """Other tools' config files: a :class:`ConfigReader` reads one as a plugtune run."""

@@ -221,6 +221,16 @@ class BenchmarkLayout(Protocol):
     def rows(self, file: Path) -> list[dict[str, str]]: ...
 
 
+@runtime_checkable
+class Exporter(Protocol):
+    """A deployable form of a trained run (``plugtune export --format NAME``): written
+    into ``to`` (absent or empty; None: the format's folder under ``output.dir``) from the
+    run's model and ``adapter`` (None: the run's own); returns the folder written."""
+
+    def export(self, config: RunConfig, session: Session, *, adapter: str | None,
+               to: Path | None) -> Path: ...
+
+
 @dataclass
 class ReadConfig:
     """A foreign config read as plugtune's sections, and notes on keys whose meaning
