@@ -18,3 +18,6 @@ def register_backends(register: Any) -> None:
     register("transformers", TransformersBackend, options=TransformersOptions)
     register("openai", OpenAIBackend, options=OpenAIOptions)
     register("vllm", VLLMBackend, options=VLLMOptions)
+    register("llamacpp", "plugtune.plugins.backends.llamacpp_backend:LlamaCppBackend",
+             doc="llama.cpp on a GGUF file (plugtune export --format gguf): streamed, "
+                 "stopped per request, with a GGUF LoRA.")
