@@ -94,6 +94,10 @@ class EveryKind:
         register("marker", Marker("benchmarks"))
 
     @hookspecs.hookimpl
+    def register_exporters(self, register):
+        register("marker", Marker("exporters"))
+
+    @hookspecs.hookimpl
     def register_config_readers(self, register):
         register("marker", Marker("config_readers"))
 

@@ -11,6 +11,8 @@ only when a run starts.
   checkpoint marker, the progress bar, the configured ones), and :func:`train_and_save`
   trains any transformers/TRL trainer, resumes, evaluates and saves the plugtune way;
 - :func:`prompt_rows` renders records as prompts with their reward columns (online RL);
+- :func:`find_adapter` is the adapter a run trained (or names), what an ``exporters``
+  plugin deploys, as the built-in formats do;
 - :func:`checkpointing_enabled` says whether the run checkpoints activations (a method
   that freezes the embeddings must then make their outputs require grad).
 """
@@ -27,6 +29,7 @@ _EXPORTS = {
     "RewardColumns": "prompts",
     "checkpointing_enabled": "arguments",
     "encoded_rows": "rows",
+    "find_adapter": "export",
     "prompt_rows": "prompts",
     "run_callbacks": "causal_lm",
     "train": "run",

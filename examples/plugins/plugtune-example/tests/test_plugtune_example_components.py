@@ -19,6 +19,7 @@ from plugtune.core.interfaces import (
     BenchmarkLayout,
     ChatTemplate,
     ConfigReader,
+    Exporter,
     Loader,
     PeftMethod,
     Retriever,
@@ -52,6 +53,7 @@ def test_each_component_has_the_shape_of_its_kind(example_session: Session) -> N
     assert isinstance(build("benchmarks", "jsonl_mc"), BenchmarkLayout)
     assert isinstance(build("retrievers", {"name": "lines", "path": "notes.txt"}), Retriever)
     assert isinstance(build("config_readers", "example_yaml"), ConfigReader)
+    assert isinstance(build("exporters", "adapter_zip"), Exporter)
 
 
 # reward ------------------------------------------------------------------------------
@@ -512,3 +514,34 @@ def test_config_convert_prints_the_plugtune_config(example_environment: Path,
     assert result.exit_code == 0, result.output
     assert "example_run.steps is training.max_steps" in result.output
     assert "max_steps: 3" in result.output and "format: qa" in result.output
+
+
+# exporter ----------------------------------------------------------------------------
+
+
+def test_plugtune_export_writes_the_adapter_archive(example_environment: Path,
+                                                    tmp_path: Path) -> None:
+    import zipfile
+
+    from plugtune.cli import cli
+    from plugtune.sdk.cli import CliState
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "adapter_config.json").write_text("{}", encoding="utf-8")
+    (run_dir / "adapter_model.safetensors").write_bytes(b"weights")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {{path: tiny://qwen2}}\ntemplate: qwen2\n"
+                      f"output: {{dir: {run_dir}}}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["export", str(config), "--format", "adapter_zip",
+                                      "--option", "compression=stored"], obj=CliState())
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(run_dir / "adapter-zip" / "adapter.zip") as archive:
+        assert sorted(archive.namelist()) == ["MODEL_CARD.md", "adapter_config.json",
+                                              "adapter_model.safetensors"]
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
+        card = archive.read("MODEL_CARD.md").decode()
+    assert "Base model: tiny://qwen2" in card and "Chat template: qwen2" in card
+    refused = CliRunner().invoke(cli, ["export", str(config), "--format", "adapter_zip",
+                                       "--option", "compression=bzip9"], obj=CliState())
+    assert refused.exit_code == 1 and "compression" in refused.output

@@ -33,11 +33,12 @@ EXPECTED = {
     ("retrievers", "lines"),
     ("callbacks", "loss_printer"),
     ("commands", "example-words"),
+    ("exporters", "adapter_zip"),
     ("config_readers", "example_yaml"),
 }
 # Registered as "plugtune_example.module:attr" strings, imported on first use.
 LAZY_MODULES = ("qa_loader", "bracket_template", "answer_sft", "bitfit", "lookup_backend",
-                "jsonl_mc", "lines_retriever", "example_yaml")
+                "jsonl_mc", "lines_retriever", "example_yaml", "adapter_archive")
 
 
 def mine(session: Session) -> list:

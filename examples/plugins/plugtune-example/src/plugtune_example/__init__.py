@@ -102,6 +102,12 @@ def register_commands(register: Register) -> None:
 
 
 @hookimpl
+def register_exporters(register: Register) -> None:
+    register("adapter_zip", lazy("adapter_archive", "AdapterArchive"),
+             doc="The run's LoRA adapter, unmerged, in one zip file with a model card.")
+
+
+@hookimpl
 def register_config_readers(register: Register) -> None:
     register("example_yaml", lazy("example_yaml", "ExampleYamlReader"),
              doc="Files with an example_run: mapping (model, data, steps, lr) read as "
