@@ -219,3 +219,26 @@ def test_an_architecture_the_converter_lacks_names_it_and_leaves_no_file(
     with pytest.raises(PlugtuneError, match="NoSuchForCausalLM is not supported"):
         convert_model(model, tmp_path / "out.gguf", "f16", metadata={})
     assert not (tmp_path / "out.gguf").exists()
+
+
+def test_a_run_that_trained_the_whole_model_converts_without_a_merge(tmp_path: Path) -> None:
+    import shutil
+
+    from plugtune.core.config import ModelConfig
+    from plugtune.models import load_causal_lm
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(resolve_model_path("tiny://llama"), run_dir)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    config = RunConfig.model_validate({"model": {"path": "tiny://llama"},
+                                       "output": {"dir": str(run_dir)}})
+    folder = export_gguf(config, Session(), GGUFRequest(quant="f32"))
+    assert folder == run_dir / "gguf"
+    fields = gguf_fields(folder / "model-f32.gguf")
+    assert fields["general.architecture"] == "llama"
+    assert fields["plugtune.trained_model"] == str(run_dir)
+    assert "plugtune.adapter" not in fields and fields["plugtune.template"] == "llama3"
+    loaded = load_gguf(folder / "model-f32.gguf").state_dict()
+    for name, tensor in load_causal_lm(ModelConfig(path=str(run_dir))).state_dict().items():
+        assert torch.equal(loaded[name], tensor), name
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before

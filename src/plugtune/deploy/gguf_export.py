@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from plugtune.core.config import RunConfig
+from plugtune.core.config import ModelConfig, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate
 from plugtune.core.session import Session
@@ -34,8 +34,11 @@ from plugtune.deploy.gguf import convert_lora, convert_model
 from plugtune.deploy.llamacpp_source import converter_dir
 from plugtune.deploy.ollama import MODELFILE, check_slots, modelfile
 from plugtune.deploy.quantize import CONVERTER_TYPES, check_quant, quantize
+from plugtune.training.export import ADAPTER_CONFIG, ShippedTokenizer
 
 EXPORT_RECORD = "export.json"
+#: A whole model's files besides its weights and tokenizer (the tokenizer is written anew).
+MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json")
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,7 @@ class GGUFRequest:
 def export_gguf(config: RunConfig, session: Session, request: GGUFRequest, *,
                 adapter: str | None = None, to: Path | None = None) -> Path:
     """Write the run's model (or its adapter) as GGUF into ``to``; return the folder."""
-    from plugtune.data.templates import resolve_template
-    from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.training.export import find_adapter
+    from plugtune.training.export import find_adapter, run_tokenizer
 
     quant = check_quant(request.quant)
     if request.lora and request.ollama:
@@ -62,25 +63,40 @@ def export_gguf(config: RunConfig, session: Session, request: GGUFRequest, *,
                           "GGUF; export the merged model for Ollama, or write FROM/ADAPTER "
                           "by hand for your base GGUF")
     converter_dir()
-    adapter_ref = find_adapter(config, adapter)
+    trained = _whole_model(config) if adapter is None and not request.lora else None
+    adapter_ref = None if trained else find_adapter(config, adapter)
     target = _check_target(config, to)
-    template = resolve_template(session, config.template, load_tokenizer(config.model))
+    source = ModelConfig(path=str(trained)) if trained else config.model
+    shipped = run_tokenizer(config, session, source, request.keep_tokenizer_template)
     if request.ollama:
-        check_slots(template)
+        check_slots(shipped.template)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as work:
         staging = Path(work) / "out"
         staging.mkdir()
         if request.lora:
-            files = _lora_gguf(config, adapter_ref, staging, quant)
+            files = _lora_gguf(config, str(adapter_ref), staging, quant)
         else:
-            files = _model_gguf(config, session, request, adapter_ref, Path(work), staging,
-                                template)
-        _write_record(staging, config, adapter_ref, template, request, files)
+            model = (_staged(trained, shipped, Path(work)) if trained else
+                     _merged(config, session, request, str(adapter_ref), Path(work)))
+            provenance = _provenance(config, shipped.template, quant, adapter=adapter_ref,
+                                     trained=trained)
+            files = _model_gguf(config, request, model, Path(work), staging, shipped,
+                                provenance)
+        _write_record(staging, config, shipped.template, request, files,
+                      {"adapter": adapter_ref, "trained_model": trained and str(trained)})
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     return target
+
+
+def _whole_model(config: RunConfig) -> Path | None:
+    """The model a run that trained all of it (``peft: full`` or ``freeze``) left in
+    ``output.dir``, or None (a run with an adapter, or none yet)."""
+    run_dir = Path(config.output.dir)
+    has_model = (run_dir / "config.json").is_file() and any(run_dir.glob("*.safetensors"))
+    return run_dir if has_model and not (run_dir / ADAPTER_CONFIG).is_file() else None
 
 
 def _check_target(config: RunConfig, to: Path | None) -> Path:
@@ -93,24 +109,37 @@ def _check_target(config: RunConfig, to: Path | None) -> Path:
     return target
 
 
-def _model_gguf(config: RunConfig, session: Session, request: GGUFRequest, adapter: str,
-                work: Path, staging: Path, template: ChatTemplate) -> list[str]:
-    from transformers import AutoTokenizer
-
-    from plugtune.data.templates import stop_token_ids
+def _merged(config: RunConfig, session: Session, request: GGUFRequest, adapter: str,
+            work: Path) -> Path:
     from plugtune.training.export import export_model
 
-    merged = export_model(config, session, adapter=adapter, to=work / "merged",
-                          keep_tokenizer_template=request.keep_tokenizer_template)
-    stop_ids = stop_token_ids(template, AutoTokenizer.from_pretrained(merged))
-    metadata = {**_provenance(config, adapter, template, request.quant),
-                "tokenizer.ggml.eot_token_id": stop_ids[0]}
+    return export_model(config, session, adapter=adapter, to=work / "merged",
+                        keep_tokenizer_template=request.keep_tokenizer_template)
+
+
+def _staged(trained: Path, shipped: ShippedTokenizer, work: Path) -> Path:
+    """The whole-model run's weights (linked, not copied) beside its tokenizer saved
+    with the run's chat template, in a folder of the staging area."""
+    staged = work / "model"
+    staged.mkdir()
+    for path in trained.iterdir():
+        if path.name in MODEL_FILES or path.suffix == ".safetensors":
+            (staged / path.name).symlink_to(path.resolve())
+    shipped.tokenizer.save_pretrained(staged)
+    return staged
+
+
+def _model_gguf(config: RunConfig, request: GGUFRequest, model: Path, work: Path,
+                staging: Path, shipped: ShippedTokenizer,
+                provenance: dict[str, Any]) -> list[str]:
+    template = shipped.template
+    metadata = {**provenance, "tokenizer.ggml.eot_token_id": shipped.stop_ids[0]}
     name = f"model-{request.quant.lower()}.gguf"
     if request.quant.lower() in CONVERTER_TYPES:
-        convert_model(merged, staging / name, request.quant.lower(), metadata=metadata,
+        convert_model(model, staging / name, request.quant.lower(), metadata=metadata,
                       pre_tokenizer=request.pre_tokenizer)
     else:
-        full = convert_model(merged, work / "model-f16.gguf", "f16", metadata=metadata,
+        full = convert_model(model, work / "model-f16.gguf", "f16", metadata=metadata,
                              pre_tokenizer=request.pre_tokenizer)
         quantize(full, staging / name, request.quant.lower())
     if request.ollama:
@@ -132,17 +161,22 @@ def _lora_gguf(config: RunConfig, adapter: str, staging: Path, quant: str) -> li
                           "folder (the converter reads its config.json)")
     name = f"adapter-{quant}.gguf"
     convert_lora(Path(adapter), base, staging / name, quant,
-                 metadata=_provenance(config, adapter, None, quant))
+                 metadata=_provenance(config, None, quant, adapter=adapter))
     return [name]
 
 
-def _provenance(config: RunConfig, adapter: str, template: ChatTemplate | None,
-                quant: str) -> dict[str, Any]:
+def _provenance(config: RunConfig, template: ChatTemplate | None, quant: str, *,
+                adapter: str | None = None, trained: Path | None = None) -> dict[str, Any]:
+    """Where the file came from: the base model the run started from, and the adapter
+    merged into it or the whole model the run trained."""
     from plugtune.environment import installed_version
 
-    keys = {"plugtune.version": installed_version("plugtune") or "unknown",
-            "plugtune.base_model": config.model.path, "plugtune.adapter": adapter,
-            "plugtune.quant": quant}
+    keys: dict[str, Any] = {"plugtune.version": installed_version("plugtune") or "unknown",
+                            "plugtune.base_model": config.model.path, "plugtune.quant": quant}
+    if adapter is not None:
+        keys["plugtune.adapter"] = adapter
+    if trained is not None:
+        keys["plugtune.trained_model"] = str(trained)
     if template is not None:
         keys["plugtune.template"] = template.name
     return keys
@@ -161,9 +195,9 @@ def _ollama_parameters(config: RunConfig) -> list[tuple[str, Any]]:
     return pairs + [("stop", stop) for stop in generation.stop]
 
 
-def _write_record(staging: Path, config: RunConfig, adapter: str, template: ChatTemplate,
-                  request: GGUFRequest, files: list[str]) -> None:
-    record = {"format": "gguf", "files": files, "base_model": config.model.path,
-              "adapter": adapter, "template": template.name, **asdict(request)}
+def _write_record(staging: Path, config: RunConfig, template: ChatTemplate,
+                  request: GGUFRequest, files: list[str], sources: dict[str, Any]) -> None:
+    record = {"format": "gguf", "files": files, "base_model": config.model.path, **sources,
+              "template": template.name, **asdict(request)}
     text = json.dumps(record, indent=2, ensure_ascii=False)
     (staging / EXPORT_RECORD).write_text(text + "\n", encoding="utf-8")

@@ -24,10 +24,11 @@ import json
 import logging
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plugtune.core.config import QuantizationConfig, RunConfig
+from plugtune.core.config import ModelConfig, QuantizationConfig, RunConfig
 from plugtune.core.errors import ConfigError, PlugtuneError
 from plugtune.core.interfaces import ChatTemplate, WritesJinja
 from plugtune.core.records import Conversation, Message
@@ -71,14 +72,47 @@ def export_model(
     Everything that can be wrong with the request (adapter, target, shard size, template)
     is checked before the model loads, so a mistake costs seconds, not a merge.
     """
-    from plugtune.data.templates import resolve_template, stop_token_ids
-    from plugtune.data.tokenizer import load_tokenizer
-
     adapter_ref = find_adapter(config, adapter)
     target = _check_target(config, to, adapter_ref)
     shard_size = _check_shard_size(max_shard_size)
     quantization = export_quantization(config, quantize)
-    tokenizer = load_tokenizer(config.model)
+    shipped = run_tokenizer(config, session, config.model, keep_tokenizer_template)
+
+    _clear_target(target)
+    if quantization is None:
+        _merge(config, adapter_ref, target, shipped.stop_ids, shard_size)
+    else:
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as full:
+            _merge(config, adapter_ref, Path(full), shipped.stop_ids, shard_size)
+            _quantize(config, quantization, Path(full), target, shard_size)
+    shipped.tokenizer.save_pretrained(target)
+    _write_record(target, config, adapter_ref, shipped, quantization)
+    log.info("exported %s + %s to %s", config.model.path, adapter_ref, target)
+    return target
+
+
+@dataclass
+class ShippedTokenizer:
+    """The tokenizer an exported model ships, carrying the chat template the run trained
+    with; ``template_written``: the template plugin's own Jinja (else the tokenizer's,
+    checked); ``mismatch``: how the kept tokenizer template differs, if it was kept anyway."""
+
+    tokenizer: Any
+    template: ChatTemplate
+    stop_ids: list[int]
+    template_written: bool
+    mismatch: str | None
+
+
+def run_tokenizer(config: RunConfig, session: Session, model: ModelConfig,
+                  keep_tokenizer_template: bool = False) -> ShippedTokenizer:
+    """``model``'s tokenizer with the run's chat template: the template plugin's Jinja, or
+    the tokenizer's own once probe prompts render alike (else a :class:`ConfigError`,
+    unless ``keep_tokenizer_template``); the stop ids are the template's end of turn."""
+    from plugtune.data.templates import resolve_template, stop_token_ids
+    from plugtune.data.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(model)
     template = resolve_template(session, config.template, tokenizer)
     jinja = run_chat_template(template, tokenizer)
     if jinja is not None:  # the run's own template travels with the model
@@ -93,20 +127,8 @@ def export_model(
         )
     if mismatch is not None:
         log.warning("keeping the tokenizer's chat_template although %s", mismatch)
-    stop_ids = stop_token_ids(template, tokenizer)
-
-    _clear_target(target)
-    if quantization is None:
-        _merge(config, adapter_ref, target, stop_ids, shard_size)
-    else:
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as full:
-            _merge(config, adapter_ref, Path(full), stop_ids, shard_size)
-            _quantize(config, quantization, Path(full), target, shard_size)
-    tokenizer.save_pretrained(target)
-    _write_record(target, config, adapter_ref, template, stop_ids, quantization, mismatch,
-                  jinja is not None)
-    log.info("exported %s + %s to %s", config.model.path, adapter_ref, target)
-    return target
+    return ShippedTokenizer(tokenizer, template, stop_token_ids(template, tokenizer),
+                            jinja is not None, mismatch)
 
 
 def find_adapter(config: RunConfig, adapter: str | Path | None = None) -> str:
@@ -298,16 +320,8 @@ def set_stop_token_ids(model: Any, stop_ids: list[int]) -> None:
     generation.eos_token_id = [*stop_ids, *(i for i in existing if i not in stop_ids)]
 
 
-def _write_record(
-    target: Path,
-    config: RunConfig,
-    adapter: str,
-    template: ChatTemplate,
-    stop_ids: list[int],
-    quantization: QuantizationConfig | None,
-    mismatch: str | None,
-    template_written: bool,
-) -> None:
+def _write_record(target: Path, config: RunConfig, adapter: str, shipped: ShippedTokenizer,
+                  quantization: QuantizationConfig | None) -> None:
     from plugtune.environment import installed_version
 
     record = {
@@ -317,11 +331,11 @@ def _write_record(
         "dtype": config.model.dtype,
         "shards": sorted(path.name for path in target.glob("*.safetensors")),
         "quantization": quantization.model_dump() if quantization else None,
-        "template": template.name,
+        "template": shipped.template.name,
         # the chat template saved: the template plugin's own Jinja, or the tokenizer's
-        "chat_template": "template" if template_written else "tokenizer",
-        "tokenizer_template_matches": mismatch is None,
-        "eos_token_id": stop_ids,
+        "chat_template": "template" if shipped.template_written else "tokenizer",
+        "tokenizer_template_matches": shipped.mismatch is None,
+        "eos_token_id": shipped.stop_ids,
         "plugtune_version": installed_version("plugtune"),
     }
     text = json.dumps(record, indent=2, ensure_ascii=False)
