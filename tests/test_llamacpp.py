@@ -151,6 +151,10 @@ def test_predict_and_serve_answer_through_llamacpp(exported: Exported, tmp_path:
             (tmp_path / "out" / "generated_predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(row["predict"] for row in rows)
     expected = exported.backend("llamacpp", exported.f32).generate(CHATS[:1])[0]
+    from plugtune import Predictor
+
+    ask = Predictor(str(exported.f32), backend="llamacpp", **GREEDY)
+    assert ask(CHATS[0].messages[0].content) == expected
     with serving(tmp_path, config) as server:
         client = OpenAI(base_url=f"{server.url}/v1", api_key="none")
         reply = client.chat.completions.create(
