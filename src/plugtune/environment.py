@@ -15,7 +15,8 @@ from packaging.requirements import Requirement
 
 STACK = (
     "plugtune", "torch", "transformers", "tokenizers", "peft", "trl", "accelerate",
-    "datasets", "bitsandbytes", "deepspeed", "vllm", "chromadb", "sentence-transformers",
+    "datasets", "bitsandbytes", "deepspeed", "vllm", "llama-cpp-python", "gguf", "chromadb",
+    "sentence-transformers",
     "evaluate", "pluggy", "pydantic", "click",
 )
 
