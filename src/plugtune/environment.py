@@ -16,8 +16,7 @@ from packaging.requirements import Requirement
 STACK = (
     "plugtune", "torch", "transformers", "tokenizers", "peft", "trl", "accelerate",
     "datasets", "bitsandbytes", "deepspeed", "vllm", "llama-cpp-python", "gguf", "chromadb",
-    "sentence-transformers",
-    "evaluate", "pluggy", "pydantic", "click",
+    "sentence-transformers", "evaluate", "pluggy", "pydantic", "click",
 )
 
 
