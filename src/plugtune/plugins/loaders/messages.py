@@ -15,7 +15,14 @@ from typing import Any
 
 from plugtune.core.records import Message, RecordError, ToolCall
 from plugtune.plugins.loaders.format_options import Tags
-from plugtune.plugins.loaders.row_context import RowContext, describe, parse_json, type_name
+from plugtune.plugins.loaders.row_context import (
+    RowContext,
+    describe,
+    parse_json,
+    resolve_media,
+    type_name,
+)
+from plugtune.sdk.backends.vision import IMAGE_PLACEHOLDER
 from plugtune.sdk.turns import FinalRole, check_messages
 
 _CHECK_FIELD = re.compile(r"messages\[(\d+)\](?:\.(role|content))?")
@@ -40,6 +47,7 @@ class Turns:
         self.messages: list[Message] = []
         self.sources: list[Source] = []
         self.extras: dict[str, dict[str, Any]] = {}
+        self.images: list[str] = []  # from image content parts, in order
         self._calls: tuple[ToolCall, ...] = ()
         self._results = 0
 
@@ -64,7 +72,8 @@ class Turns:
         for index, item in enumerate(value):
             where = f"{field}[{index}]"
             source = Source(where, self.tags.role_tag, self.tags.content_tag)
-            self.add(read_message(self.ctx, item, where, self.tags, self.extras), source)
+            self.add(read_message(self.ctx, item, where, self.tags, self.extras, self.images),
+                     source)
 
     def read_prompt(self, value: object, field: str) -> None:
         """A prompt given as a string (one user turn) or as a list of messages."""
@@ -96,8 +105,16 @@ class Turns:
         return tuple(self.messages)
 
     def meta(self) -> dict[str, Any]:
-        """Message keys that no canonical field holds, by message (``message_fields``)."""
-        return {"message_fields": self.extras} if self.extras else {}
+        """Message keys that no canonical field holds, by message (``message_fields``),
+        and the images of content parts (``images``: the row's images column must then
+        be empty, or which comes first would be a guess)."""
+        meta: dict[str, Any] = {"message_fields": self.extras} if self.extras else {}
+        if self.images:
+            if self.ctx.enabled("images") and self.ctx.row.get(self.ctx.key("images")):
+                raise self.ctx.error(self.ctx.key("images"), "images are given both as "
+                                     "content parts and in this column; use one of them")
+            meta["images"] = list(self.images)
+        return meta
 
     def _locate(self, field: str) -> str:
         match = _CHECK_FIELD.fullmatch(field)
@@ -109,7 +126,8 @@ class Turns:
 
 
 def read_message(
-    ctx: RowContext, item: object, where: str, tags: Tags, extras: dict[str, dict[str, Any]]
+    ctx: RowContext, item: object, where: str, tags: Tags, extras: dict[str, dict[str, Any]],
+    images: list[str] | None = None,
 ) -> Message:
     """One message object; a ``function`` turn (LLaMA-Factory's function_call, a JSON
     text) becomes an assistant message with tool calls."""
@@ -125,7 +143,7 @@ def read_message(
         raise ctx.error(role_field, f"unknown role {describe(tag)}; expected one of {expected}")
     role = roles[tag]
     content_field = f"{where}.{tags.content_tag}"
-    content = read_content(ctx, item.get(tags.content_tag), content_field)
+    content = read_content(ctx, item.get(tags.content_tag), content_field, images)
     calls = read_tool_calls(ctx, item.get("tool_calls"), f"{where}.tool_calls")
     if role == "function":
         role = "assistant"
@@ -149,9 +167,13 @@ def read_message(
     return Message(role, content, calls, reasoning, name)
 
 
-def read_content(ctx: RowContext, value: object, field: str) -> str:
-    """A message's text: a string, or a list of text parts (OpenAI's ``{"type": "text",
-    "text": …}``) joined. Missing content reads as empty, which the role check reports."""
+def read_content(ctx: RowContext, value: object, field: str,
+                 images: list[str] | None = None) -> str:
+    """A message's text: a string, or a list of content parts joined: text parts
+    (OpenAI's ``{"type": "text", "text": …}``) and, when ``images`` collects them, image
+    parts (``{"type": "image_url", "image_url": {"url": …}}`` or ``{"type": "image",
+    "image": …}``) written as ``<image>`` placeholders. Missing content reads as empty,
+    which the role check reports."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -160,13 +182,43 @@ def read_content(ctx: RowContext, value: object, field: str) -> str:
         raise ctx.error(field, f"must be a string, got {type_name(value)}")
     texts = []
     for index, part in enumerate(value):
+        where = f"{field}[{index}]"
+        kind = part.get("type") if isinstance(part, Mapping) else "text"
+        if kind in IMAGE_PARTS and isinstance(part, Mapping):
+            if images is None:
+                raise ctx.error(where, "an image part in an answer: images go in the prompt")
+            images.append(image_reference(ctx, part, where))
+            texts.append(IMAGE_PLACEHOLDER)
+            continue
         text = part.get("text", part.get("value")) if isinstance(part, Mapping) else part
-        if isinstance(part, Mapping) and part.get("type") != "text":
-            raise ctx.error(f"{field}[{index}]", "only text content parts are supported")
+        if kind != "text":
+            raise ctx.error(where, "only text and image content parts are supported")
         if not isinstance(text, str):
-            raise ctx.error(f"{field}[{index}]", f"must be text, got {type_name(text)}")
+            raise ctx.error(where, f"must be text, got {type_name(text)}")
         texts.append(text)
     return "".join(texts)
+
+
+IMAGE_PARTS = ("image_url", "image")
+
+
+def image_reference(ctx: RowContext, part: Mapping[str, Any], where: str) -> str:
+    """An image part's local file (``file://`` or a path, relative ones under
+    ``media_dir``) or base64 ``data:`` URL, under its type's key (OpenAI's
+    ``image_url.url``) or ``value`` (LLaMA-Factory's v1 files); remote URLs are refused
+    here, not when their batch comes."""
+    key = part["type"] if part["type"] in part else "value"  # LLaMA-Factory's v1: value
+    value, field = part.get(key), f"{where}.{key}"
+    if isinstance(value, Mapping):
+        value, field = value.get("url"), f"{field}.url"
+    if not isinstance(value, str) or not value.strip():
+        raise ctx.error(field, f"must be an image path or data: URL, got {type_name(value)}")
+    if value.startswith("file://"):
+        value = value.removeprefix("file://")
+    elif "://" in value:
+        raise ctx.error(field, f"{value!r}: only local files and data: URLs (plugtune "
+                               "downloads nothing)")
+    return resolve_media(value, ctx.options.media_dir)
 
 
 def read_tool_calls(ctx: RowContext, value: object, field: str) -> tuple[ToolCall, ...]:
