@@ -8,7 +8,9 @@ chat template is Qwen2.5's):
   (and it does not even mask the prompt);
 - floor: one batched fast-tokenizer call on the already-rendered strings.
 
-Targets: plugtune >= 3x the naive loop and >= 0.8x the floor.
+Target: plugtune >= 0.9x the floor (issue 18). The old ">= 3x the naive loop" target is
+retired: on 2 cores the floor itself is only about 2.3x the naive loop, so no pipeline
+that tokenizes every record can reach it; the ratio is still printed.
 
     python benchmarks/preprocessing.py [--records 10000] [--repeat 3]
 """
@@ -58,6 +60,9 @@ def alpaca_conversations(session: Session) -> list[Conversation]:
     return [loader.convert(row, f"{ALPACA.name}:{i}") for i, row in enumerate(rows)]
 
 
+FLOOR_TARGET = 0.9
+
+
 def best_of(repeat: int, work: Callable[[], object]) -> float:
     timings = []
     for _ in range(repeat):
@@ -89,8 +94,8 @@ def measure(name: str, conversations: list[Conversation], template, tokenizer, r
         print(f"  {label:26} {count / seconds:10.0f} {ratio:11.2f}x")
     vs_naive = results["naive loop"] / results["plugtune"]
     vs_floor = results["floor (batched tokenize)"] / results["plugtune"]
-    print(f"  targets: >= 3x naive ({vs_naive:.2f}x: {'OK' if vs_naive >= 3 else 'MISSED'}), "
-          f">= 0.8x floor ({vs_floor:.2f}x: {'OK' if vs_floor >= 0.8 else 'MISSED'})")
+    print(f"  target: >= {FLOOR_TARGET}x floor ({vs_floor:.2f}x: "
+          f"{'OK' if vs_floor >= FLOOR_TARGET else 'MISSED'}); naive loop: {vs_naive:.2f}x")
     ceiling = results["naive loop"] / results["floor (batched tokenize)"]
     print(f"  (the floor itself is {ceiling:.2f}x the naive loop here: tokenizing dominates, "
           "so no pipeline that tokenizes every record can beat that ratio)")

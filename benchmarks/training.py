@@ -53,9 +53,10 @@ REPO = SCRIPT.parents[1]
 DATA_NAME = "llamafactory_data/alpaca_en_demo.json"
 RESULTS = REPO / "benchmarks" / "results" / "training.md"
 MARKER = "BENCHMARK-RESULT "
-MODEL = "tiny://qwen2"
+# benchmarks/model_scale.py runs the same contenders on a larger model, smaller batches
+MODEL = os.environ.get("PLUGTUNE_BENCH_MODEL", "tiny://qwen2")
 SHARED: dict[str, Any] = {  # TrainingArguments every contender gets
-    "per_device_train_batch_size": 8,
+    "per_device_train_batch_size": int(os.environ.get("PLUGTUNE_BENCH_BATCH", "8")),
     "learning_rate": 1e-4,
     "seed": 42,
     "logging_steps": 1000,
