@@ -146,11 +146,15 @@ class DataConfig(Section):
     mix: Literal["concat", "interleave"] = Field(
         "concat", description="concat: one dataset after another; interleave: round-robin.")
     cutoff_len: int = Field(1024, gt=0, description="Longest example, in tokens.")
-    overflow: Literal["truncate", "drop"] = Field(
-        "truncate", description="Longer examples are cut (counted) or dropped (reported).")
+    overflow: Literal["truncate", "turns", "drop"] = Field(
+        "truncate", description="Longer examples are cut at the end, cut per turn in "
+        "proportion (LLaMA-Factory's way), or dropped (reported).")
     train_on: Literal["all", "last"] = Field("all", description="Assistant turns in the loss.")
     packing: bool = Field(False, description="Several examples per row, kept apart.")
     on_bad_record: Literal["error", "skip"] = "error"
+    prepared: str | None = Field(
+        None, description="Folder of encoded rows (plugtune data prepare): read if there, "
+        "else encoded and saved there; a run that differs from it is an error.")
 
 
 class PeftConfig(ComponentRef):

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from plugtune.core.interfaces import ChatTemplate, Segment
 from plugtune.core.records import Conversation, Text
+from plugtune.data.turn_truncation import cut_turns
 from plugtune.sdk.backends.vision import IMAGES_KEY
 
 log = logging.getLogger(__name__)
@@ -73,11 +74,13 @@ class EncodingReport:
 class EncodingOptions:
     """``cutoff_len``: the longest example in tokens. ``train_on``: every assistant turn
     or the last one only. ``overflow``: cut examples at ``cutoff_len`` (keeping the
-    start) or drop them whole (they would teach the model never to stop)."""
+    start), cut each turn's prompt and answer in proportion (``turns``: LLaMA-Factory's
+    way, :mod:`.turn_truncation`) or drop them whole (they would teach the model never
+    to stop)."""
 
     cutoff_len: int = 1024
     train_on: Literal["all", "last"] = "all"
-    overflow: Literal["truncate", "drop"] = "truncate"
+    overflow: Literal["truncate", "turns", "drop"] = "truncate"
 
 
 def trainable_spans(segments: Sequence[Segment], train_on: str = "all") -> list[int]:
@@ -174,13 +177,18 @@ def _label_batch(
         labels, trained = label_tokens(ids, encoding, trainable_spans(segments, options.train_on))
         if len(ids) > options.cutoff_len:
             report.truncated += 1
-            lost = sum(label != IGNORE_INDEX for label in labels[options.cutoff_len :])
-            report.truncated_answers += lost > 0
             if options.overflow == "drop":
+                report.truncated_answers += any(label != IGNORE_INDEX
+                                                for label in labels[options.cutoff_len:])
                 report.dropped.append(f"{conversation.origin}: longer than cutoff_len")
                 continue
-            ids, labels = ids[: options.cutoff_len], labels[: options.cutoff_len]
-            trained -= lost
+            if options.overflow == "turns":
+                ids, labels = cut_turns(ids, labels, options.cutoff_len, IGNORE_INDEX)
+            else:
+                ids, labels = ids[: options.cutoff_len], labels[: options.cutoff_len]
+            kept = sum(label != IGNORE_INDEX for label in labels)
+            report.truncated_answers += kept < trained
+            trained = kept
         if not trained:
             report.dropped.append(f"{conversation.origin}: no answer tokens within cutoff_len")
             continue

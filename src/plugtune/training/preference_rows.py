@@ -26,6 +26,7 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.records import LabeledCompletion, Preference, RecordError
 from plugtune.data.answers import encode_answers
 from plugtune.data.encoding import EncodingReport
+from plugtune.data.turn_truncation import turn_budget
 
 
 def _common_prefix(first: Sequence[int], second: Sequence[int], limit: int) -> int:
@@ -44,21 +45,25 @@ class Budget:
     overflow: str
     report: EncodingReport
 
-    def fit(self, origin: str, prompt: int, answers: Sequence[int]) -> int | None:
-        """How many answer tokens to keep (the longest answer's), or None to drop."""
+    def fit(self, origin: str, prompt: int, answers: Sequence[int]) -> tuple[int, int] | None:
+        """How many prompt and answer tokens to keep (of the longest answer), or None to
+        drop the example. ``turns`` shares the room as LLaMA-Factory does (both cut in
+        proportion); ``truncate`` keeps the prompt and cuts the answers."""
         self.report.records += 1
         longest = max(answers)
         if prompt + longest <= self.cutoff_len:
-            return longest
+            return prompt, longest
         self.report.truncated += 1
         self.report.truncated_answers += 1
         if self.overflow == "drop":
             self.report.dropped.append(f"{origin}: longer than cutoff_len")
             return None
+        if self.overflow == "turns":
+            return turn_budget(prompt, longest, self.cutoff_len)
         if prompt >= self.cutoff_len:
             self.report.dropped.append(f"{origin}: the prompt alone fills cutoff_len")
             return None
-        return self.cutoff_len - prompt
+        return prompt, self.cutoff_len - prompt
 
     def kept(self, tokens: int, answer_tokens: int) -> None:
         self.report.examples += 1
@@ -93,13 +98,13 @@ def pair_rows(
         # boundary with the answer: the prompt is then the part both share.
         prompt = _common_prefix(chosen.ids, rejected.ids, min(chosen.start, rejected.start))
         answers = (chosen.ids[prompt:chosen.end], rejected.ids[prompt:rejected.end])
-        keep = budget.fit(pair.prompt.origin, prompt, [len(answer) for answer in answers])
-        if keep is None:
+        kept = budget.fit(pair.prompt.origin, prompt, [len(answer) for answer in answers])
+        if kept is None:
             continue
-        chosen_ids, rejected_ids = (answer[:keep] for answer in answers)
-        budget.kept(prompt + len(chosen_ids) + len(rejected_ids),
+        prompt_ids = chosen.ids[:kept[0]]
+        chosen_ids, rejected_ids = (answer[:kept[1]] for answer in answers)
+        budget.kept(len(prompt_ids) + len(chosen_ids) + len(rejected_ids),
                     len(chosen_ids) + len(rejected_ids))
-        prompt_ids = chosen.ids[:prompt]
         if whole:
             rows.append({"chosen_ids": prompt_ids + chosen_ids,
                          "rejected_ids": prompt_ids + rejected_ids})
@@ -126,11 +131,11 @@ def completion_rows(
     for example, rendered in zip(examples, encode_answers(items, template, tokenizer),
                                  strict=True):
         answer = rendered.ids[rendered.start:rendered.end]
-        keep = budget.fit(example.conversation.origin, rendered.start, [len(answer)])
-        if keep is None:
+        kept = budget.fit(example.conversation.origin, rendered.start, [len(answer)])
+        if kept is None:
             continue
-        budget.kept(rendered.start + keep, keep)
-        rows.append({"prompt_ids": rendered.ids[:rendered.start],
-                     "completion_ids": answer[:keep], "label": example.label})
+        budget.kept(kept[0] + kept[1], kept[1])
+        rows.append({"prompt_ids": rendered.ids[:kept[0]],
+                     "completion_ids": answer[:kept[1]], "label": example.label})
     budget.finish(split)
     return rows

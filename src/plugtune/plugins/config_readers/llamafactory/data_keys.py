@@ -26,6 +26,9 @@ def map_data(conv: Conversion) -> None:
         conv.put("data.dataset_dir", folder or "data")  # LLaMA-Factory's default
     if conv.training or conv.has("cutoff_len"):
         conv.put("data.cutoff_len", conv.get("cutoff_len", 2048))
+        # LLaMA-Factory cuts each turn's prompt and answer in proportion (never dropping
+        # an example whose prompt is long): the same examples, so the same shuffle
+        conv.put("data.overflow", "turns")
     for key in ("max_samples", "val_size"):
         if conv.has(key):
             conv.put(f"data.{key}", conv.get(key))
