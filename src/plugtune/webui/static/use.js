@@ -1,0 +1,123 @@
+// Using a run: chat with its adapter (streamed), predict on a split with the metric
+// table, export (merge); and the compare page (curves overlaid, configs diffed).
+"use strict";
+const chat = { history: [] };
+
+function useCard(name) {
+  chat.history = [];
+  const path = `/runs/${encodeURIComponent(name)}`;
+  const send = async () => {
+    const input = document.getElementById("chat-input");
+    const message = input.value.trim();
+    if (!message) return;
+    input.value = "";
+    const answer = el("div", { class: "turn answer" });
+    document.getElementById("chat-log").append(el("div", { class: "turn user" }, message), answer);
+    const response = await api(path + "/chat", { method: "POST", raw: true, json: {
+      message, history: chat.history, system: document.getElementById("chat-system").value } });
+    if (!response.ok) { answer.textContent = (await response.json()).detail; return; }
+    const reader = response.body.getReader(), decoder = new TextDecoder();
+    for (let part = await reader.read(); !part.done; part = await reader.read())
+      answer.textContent += decoder.decode(part.value, { stream: true });
+    if (!answer.textContent) answer.textContent = "(the model ended its answer at once: no text)";
+    answer.dataset.done = "true";
+    chat.history.push([message, answer.textContent]);
+  };
+  const task = (kind, body) => async () => {
+    try { await api(`${path}/${kind}`, { method: "POST", json: body() }); }
+    catch (error) { document.getElementById(`${kind}-state`).textContent = error.message; }
+  };
+  const split = el("select", { id: "predict-split" },
+    ...["test", "eval", "train"].map((s) => el("option", { value: s }, s)));
+  return el("div", { class: "use" },
+    el("div", { class: "card" }, el("h2", {}, "Chat"),
+       el("input", { id: "chat-system", placeholder: "system prompt (optional)" }),
+       el("div", { class: "chat-log", id: "chat-log" }),
+       el("div", { class: "chat-row" }, el("input", { id: "chat-input", placeholder: "Ask the model…",
+          onkeydown: (e) => { if (e.key === "Enter") send(); } }),
+          el("button", { id: "chat-send", class: "use-button", onclick: send }, "Send"))),
+    el("div", { class: "card" }, el("h2", {}, "Predict & export"),
+       el("div", { class: "actions" }, split,
+          el("input", { id: "predict-limit", type: "number", min: "1", placeholder: "limit" }),
+          el("button", { id: "predict-run", class: "use-button", onclick: task("predict", () => ({
+            split: split.value, limit: Number(document.getElementById("predict-limit").value) || null })) },
+            "Predict"),
+          el("button", { id: "export-run", class: "use-button", onclick: task("export", () => ({})) },
+             "Export (merge)")),
+       el("div", { id: "predict-state", class: "hint" }), el("div", { id: "predict-table" }),
+       el("div", { id: "export-state", class: "hint" })));
+}
+
+function metricTable(results, samples) {
+  const table = el("table", { class: "table", id: "metric-table" },
+    el("tr", {}, el("th", {}, "metric"), el("th", {}, "value")));
+  for (const [metric, value] of Object.entries(results.metrics || {}))
+    table.append(el("tr", {}, el("td", {}, metric), el("td", {}, niceNumber(value))));
+  table.append(el("tr", {}, el("td", {}, "samples"), el("td", {}, String(results.samples))));
+  const wrap = el("div", {}, table);
+  const rows = samples.map((sample) => flatten(sample.scores || sample));
+  const keys = [...new Set(rows.flatMap((row) => Object.keys(row)))].filter((k) => k !== "origin");
+  if (keys.length) {
+    const perSample = el("table", { class: "table" },
+      el("tr", {}, ...["record", ...keys].map((k) => el("th", {}, k))));
+    samples.slice(0, 10).forEach((sample, index) => perSample.append(el("tr", {},
+      el("td", {}, String(sample.origin ?? "").split("/").pop()),
+      ...keys.map((k) => el("td", {}, typeof rows[index][k] === "number"
+        ? niceNumber(rows[index][k]) : String(rows[index][k] ?? ""))))));
+    wrap.append(el("h3", {}, "per sample"), perSample);
+  }
+  return wrap;
+}
+
+function flatten(object, prefix = "") {
+  const flat = {};
+  for (const [key, value] of Object.entries(object || {})) {
+    if (value && typeof value === "object") Object.assign(flat, flatten(value, `${prefix}${key}.`));
+    else flat[prefix + key] = value;
+  }
+  return flat;
+}
+
+async function refreshUse(run) {
+  for (const button of document.querySelectorAll(".use-button")) button.disabled = !run.has_adapter;
+  if (!run.has_adapter) return;
+  const path = `/runs/${encodeURIComponent(run.name)}/tasks`;
+  const [predict, exported] = await Promise.all([api(path + "/predict"), api(path + "/export")]);
+  document.getElementById("predict-state").textContent = predict.status
+    ? `predict: ${predict.status}` + (predict.status === "failed" ? "\n" + predict.log.join("\n") : "") : "";
+  const table = document.getElementById("predict-table");
+  if (predict.results && table.dataset.shown !== String(predict.results.runtime_s)) {
+    table.dataset.shown = String(predict.results.runtime_s);
+    table.replaceChildren(metricTable(predict.results, predict.samples));
+  }
+  document.getElementById("export-state").textContent = exported.status
+    ? `export: ${exported.status}` + (exported.status === "finished" ? ` → ${run.name}/merged` : "") : "";
+}
+
+function renderPicks(list) {
+  const picks = document.getElementById("compare-picks");
+  const chosen = new Set([...picks.querySelectorAll("input:checked")].map((c) => c.value));
+  picks.replaceChildren(...list.map((run) => {
+    const box = el("input", { type: "checkbox", value: run.name, onchange: compareRuns });
+    box.checked = chosen.has(run.name);
+    return el("label", {}, box, " " + run.name);
+  }));
+}
+
+async function compareRuns() {
+  const names = [...document.querySelectorAll("#compare-picks input:checked")].map((c) => c.value);
+  const series = [];
+  for (const name of names) series.push({ name, points: seriesOf(await pollLog(name), "loss") });
+  drawChart(document.getElementById("compare-chart"), "loss", series);
+  const { diff } = await api(`/compare?runs=${names.map(encodeURIComponent).join(",")}`);
+  const table = document.getElementById("compare-diff");
+  table.replaceChildren(el("tr", {}, el("th", {}, "key"), ...names.map((n) => el("th", {}, n))));
+  if (!diff.length) table.append(el("tr", {}, el("td", { colspan: String(names.length + 1) },
+    names.length > 1 ? "the configs are the same" : "pick another run to diff")));
+  for (const row of diff)
+    table.append(el("tr", {}, el("td", {}, row.key), ...names.map((n) => el("td", {}, JSON.stringify(row.values[n])))));
+}
+
+document.addEventListener("tab", (event) => {
+  if (event.detail === "compare") api("/runs").then(renderPicks);
+});

@@ -1,0 +1,153 @@
+"""The web UI end to end in a real headless Chromium (Debian's chromium and
+chromium-driver, driven by Selenium; nothing is downloaded): fill the form, see the
+config layer's message beside a bad field, launch a 10-step run on tiny://qwen2, watch
+the curve grow, stop and resume, reload, chat with the adapter, predict and see the
+metric table, compare. Screenshots go to the test's folder (and docs/images/webui.png)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, needs
+from tests.webui_helpers import TINY_DATA, kill_jobs, wait_for
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+pytestmark = needs(CHROMIUM.exists() and DRIVER.exists(),
+                   "Debian's chromium and chromium-driver (make browser installs them)")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """The web UI on a free local port, in a thread; its runs killed afterwards."""
+    import uvicorn
+
+    from plugtune.webui.app import create_app
+
+    runs = tmp_path / "runs"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(runs), host="127.0.0.1", port=port, log_level="warning")
+    uvicorn_server = uvicorn.Server(config)
+    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: uvicorn_server.started, 30, "the server to start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        kill_jobs(runs)
+        uvicorn_server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium; its last screen is kept (last.png) to show where a failure was."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1440,1100"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.save_screenshot(str(tmp_path / "last.png"))
+        driver.quit()
+
+
+class Page:
+    """The few things the test does on the page, each waiting for its effect."""
+
+    def __init__(self, driver: Any, shots: Path) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.driver, self.by, self.shots = driver, By, shots
+
+    def find(self, css: str) -> Any:
+        return wait_for(lambda: self.driver.find_elements(self.by.CSS_SELECTOR, css), 60,
+                        css)[0]
+
+    def attribute(self, css: str, name: str) -> str:
+        """An attribute of the first match ("" if none); the page redraws every second,
+        so an element may go stale between finding and reading it: read it again."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        try:
+            found = self.driver.find_elements(self.by.CSS_SELECTOR, css)
+            return (found[0].get_attribute(name) or "") if found else ""
+        except StaleElementReferenceException:
+            return ""
+
+    def text(self, css: str) -> str:
+        return self.attribute(css, "textContent")
+
+    def fill(self, key: str, value: str) -> None:
+        field = self.find(f"#f-{key.replace('.', '-')}")
+        field.clear()
+        field.send_keys(value)
+
+    def wait_text(self, css: str, expected: str, timeout: float = 120) -> None:
+        wait_for(lambda: expected in self.text(css), timeout, f"{expected!r} in {css}")
+
+    def points(self) -> int:
+        return int(self.attribute("#chart-loss polyline", "data-points") or 0)
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+
+def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_path):
+    page = Page(browser, tmp_path)
+    browser.get(server)
+    page.fill("training.learning_rate", "-1")
+    page.wait_text('[data-field="training.learning_rate"] .error', "greater than 0", 30)
+    page.shot("1-invalid-field")
+    for key, value in {"training.learning_rate": "1e-5", "data.train": TINY_DATA,
+                       "data.test": TINY_DATA, "data.max_samples": "16",
+                       "training.max_steps": "10", "training.logging_steps": "1",
+                       "training.per_device_train_batch_size": "4",
+                       "training.gradient_accumulation_steps": "4",
+                       "generation.max_new_tokens": "8"}.items():
+        page.fill(key, value)
+    page.fill("training-extra", "save_steps = 2")
+    page.find('#f-evaluation-metrics input[value="exact_match"]').click()
+    page.wait_text("#yaml-preview", "save_steps: 2", 30)
+    assert not page.text('[data-field="training.learning_rate"] .error')
+    page.find("#launch").click()
+    page.wait_text("#run-status", "running", 60)
+    first = wait_for(page.points, 180, "the first point of the loss curve")
+    wait_for(lambda: page.points() > first, 120, "the loss curve to grow")
+    page.shot("2-running")
+    page.wait_text("#run-actions", "checkpoint-2", 120)
+    page.find("#stop-run").click()
+    page.wait_text("#run-status", "stopped", 60)
+    page.shot("3-stopped")
+    page.find("#resume-run").click()
+    page.wait_text("#run-status", "finished", 240)
+    browser.refresh()  # nothing is lost: the run is found again from the runs folder
+    page.find("#tab-runs").click()
+    page.find('#run-list li[data-run="run-1"]').click()
+    page.wait_text("#run-progress-text", "step 10 / 10", 60)
+    page.find("#chat-input").send_keys("Hello\n")
+    page.find(".chat-log .answer[data-done]")
+    page.find("#predict-limit").send_keys("4")
+    page.find("#predict-run").click()
+    page.wait_text("#metric-table", "exact_match", 180)
+    shutil.copy(page.shot("4-used"), REPO / "docs" / "images" / "webui.png")
+    page.find("#tab-compare").click()
+    page.find('#compare-picks input[value="run-1"]').click()
+    page.find("#compare-chart polyline")
+    page.shot("5-compare")
