@@ -5,7 +5,8 @@ only when a run starts.
 - :func:`train` runs a config's trainer plugin (what ``plugtune train`` calls);
 - :func:`encoded_rows` turns the run's data into encoded (or packed) rows and their
   collator, :func:`train_causal_lm` trains a causal LM on them with transformers'
-  ``Trainer`` (the loop ``sft`` and ``pt`` share);
+  ``Trainer`` (the loop ``sft`` and ``pt`` share); a trainer with a ``rows(run)``
+  method (:class:`PreparesRows`) can train from a ``data.prepared`` folder;
 - :func:`trainable_model` loads the run's model made trainable by its ``peft`` method;
 - :func:`run_callbacks` are every trainer's callbacks (``trainer_log.jsonl``, the
   checkpoint marker, the progress bar, the configured ones), and :func:`train_and_save`
@@ -26,6 +27,7 @@ from typing import Any
 # must not pull in the whole training stack at ``plugtune --help``.
 _EXPORTS = {
     "CausalLMData": "causal_lm",
+    "PreparesRows": "run",
     "RewardColumns": "prompts",
     "checkpointing_enabled": "arguments",
     "encoded_rows": "rows",

@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from plugtune.core.interfaces import TrainingRun
+from plugtune.core.interfaces import ChatTemplate, TrainingRun
+from plugtune.core.records import Conversation
+from plugtune.data.encoding import EncodingReport
 from plugtune.training.arguments import training_arguments
 from plugtune.training.checkpoints import resume_checkpoint
 from plugtune.training.finetuning import trainable_model
@@ -26,6 +28,21 @@ class CausalLMData:
     collator: Callable[[Sequence[Any]], dict[str, Any]]
     eval: Sequence[Any] = field(default_factory=list)
     processor: Any = None
+
+
+@dataclass
+class EncodedRows:
+    """The train and eval rows before batching, and what made them: the tokenizer, the
+    template (None for raw text only), each split's encoding report, whether the rows
+    are packed, and for image conversations the processor and the first such record."""
+
+    rows: dict[str, Sequence[Any]]
+    tokenizer: Any
+    template: ChatTemplate | None = None
+    reports: dict[str, EncodingReport] = field(default_factory=dict)
+    packed: bool = False
+    processor: Any = None
+    with_images: Conversation | None = None
 
 
 def pad_multiple() -> int | None:
@@ -65,8 +82,9 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
     trainer = CountingTrainer(
         model=model,
         args=training_arguments(config, run.output_dir, has_eval=bool(data.eval)),
-        train_dataset=list(data.train),
-        eval_dataset=list(data.eval) or None,
+        # as they are: rows read from a prepared folder stay memory-mapped
+        train_dataset=data.train,
+        eval_dataset=data.eval or None,
         data_collator=data.collator,
         processing_class=tokenizer,
         callbacks=run_callbacks(run),

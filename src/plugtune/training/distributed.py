@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
+from pathlib import Path
 
 log = logging.getLogger(__name__)
+
 
 def launched() -> bool:
     """Whether a launcher (accelerate, torchrun, deepspeed) started this process."""
@@ -41,3 +44,16 @@ def single_process_world() -> None:
     for key, value in values.items():
         os.environ.setdefault(key, value)
     log.info("DeepSpeed without a launcher: training as a world of one process")
+
+
+def wait_for_file(path: Path, timeout_s: float, why: str) -> None:
+    """Wait until the main process has written ``path`` (polling the filesystem).
+
+    Used before training starts, when transformers has not created the process group
+    yet (it does so with the run's backend and timeout, from the training arguments;
+    creating it earlier would fix those for DeepSpeed too). ``why`` ends the error."""
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: not written by rank 0 within {timeout_s:.0f} s; {why}")
+        time.sleep(0.5)

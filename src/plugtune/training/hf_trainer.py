@@ -14,6 +14,7 @@ still decides whether the logs show the total.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from transformers import Trainer
@@ -77,7 +78,8 @@ class CountingTrainer(Trainer):
         group_by_length`` or ``batch_rebalance``) read each row's ``input_ids`` from a
         dict, so plugtune's rows are shown to them as such (a sampler keeps only the
         lengths; the loader still reads the rows)."""
-        if (self.args.train_sampling_strategy in LENGTH_STRATEGIES and isinstance(dataset, list)
+        if (self.args.train_sampling_strategy in LENGTH_STRATEGIES
+                and isinstance(dataset, Sequence)
                 and dataset and hasattr(dataset[0], "input_ids")):
             return [{"input_ids": row.input_ids} for row in dataset]
         return dataset

@@ -2,7 +2,9 @@
 
 Loads the data, keeps what the trainer learns from (``select``), encodes it with the
 run's template (conversations) or into blocks (text), and packs conversation rows when
-asked. Nothing is cut or dropped without the encoding report saying so.
+asked. Nothing is cut or dropped without the encoding report saying so. With
+``data.prepared`` the rows come from (or are saved to) a folder on disk instead
+(:mod:`plugtune.training.prepared_rows`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from plugtune.core.records import Record, Text
 from plugtune.data.datasets import load_datasets
 from plugtune.data.encoding import EncodedExample, EncodingReport, encode_texts
 from plugtune.data.tokenizer import load_tokenizer
-from plugtune.training.causal_lm import CausalLMData, pad_multiple
+from plugtune.training.causal_lm import CausalLMData, EncodedRows, pad_multiple
 from plugtune.training.image_rows import (
     ImageCollator,
     check_expansion,
@@ -37,8 +39,23 @@ def encoded_rows(
     Conversations with images train a vision-language model through its processor
     (:mod:`plugtune.training.image_rows`).
     """
-    from plugtune.training.collators import PackedCollator, PaddingCollator
 
+    def encode() -> EncodedRows:
+        return encode_rows(run, select, packing=packing, block_size=block_size)
+
+    if run.config.data.prepared is not None:
+        from plugtune.training.prepared_rows import rows_in_folder
+
+        encoded = rows_in_folder(run, encode, block_size=block_size)
+    else:
+        encoded = encode()
+    return batched(encoded), encoded.tokenizer
+
+
+def encode_rows(
+    run: TrainingRun, select: Select, *, packing: bool = False, block_size: int | None = None
+) -> EncodedRows:
+    """Load the run's data and encode (and pack) its train and eval splits."""
     config = run.config
     loaded = load_datasets(config.data, run.session)
     tokenizer = load_tokenizer(config.model)
@@ -57,39 +74,47 @@ def encoded_rows(
         from plugtune.data.templates import resolve_template
 
         template = resolve_template(run.session, config.template, tokenizer)
-    encoded = {
-        name: _encode(records, template, tokenizer, run, block_size)
-        for name, records in splits.items()
-    }
+    encoded = {name: _encode(records, template, tokenizer, run, block_size)
+               for name, records in splits.items()}
+    rows: dict[str, Sequence[Any]] = {name: examples for name, (examples, _) in encoded.items()}
+    if packing:
+        from plugtune.data.packing import pack_examples
+
+        rows = {name: pack_examples(examples, config.data.cutoff_len)
+                for name, examples in rows.items()}
+    return EncodedRows(rows, tokenizer, template,
+                       reports={name: report for name, (_, report) in encoded.items()},
+                       packed=packing, processor=processor, with_images=with_images)
+
+
+def batched(encoded: EncodedRows) -> CausalLMData:
+    """The rows with the collator that batches them: images expanded per batch, packed
+    rows kept apart, or right-padded examples."""
+    from plugtune.training.collators import PackedCollator, PaddingCollator
+
+    tokenizer = encoded.tokenizer
     pad_id = tokenizer.pad_token_id
     if pad_id is None:
         pad_id = tokenizer.eos_token_id
     collator: Any
-    if with_images is not None:
-        rows = encoded
-        collator = ImageCollator(processor, pad_id, pad_multiple())
-        check_expansion(with_image_tokens([with_images], processor)[0], template, tokenizer,
-                        collator)
-    elif packing:
-        from plugtune.data.packing import pack_examples
-
-        capacity = config.data.cutoff_len
-        rows = {name: pack_examples(examples, capacity) for name, examples in encoded.items()}
+    if encoded.with_images is not None:
+        collator = ImageCollator(encoded.processor, pad_id, pad_multiple())
+        first = with_image_tokens([encoded.with_images], encoded.processor)[0]
+        check_expansion(first, encoded.template, tokenizer, collator)
+    elif encoded.packed:
         collator = PackedCollator(pad_id, pad_multiple())
     else:
-        rows = encoded
         collator = PaddingCollator(pad_id, pad_multiple())
-    data = CausalLMData(train=rows["train"], eval=rows["eval"], collator=collator,
-                        processor=processor)
-    return data, tokenizer
+    return CausalLMData(train=encoded.rows["train"], eval=encoded.rows.get("eval", []),
+                        collator=collator, processor=encoded.processor)
 
 
 def _encode(
     records: Sequence[Record], template: Any, tokenizer: Any, run: TrainingRun,
     block_size: int | None,
-) -> list[EncodedExample]:
+) -> tuple[list[EncodedExample], EncodingReport]:
     if not records:
-        return []
+        return [], EncodingReport()
     from plugtune.data.prepare import encode_records
 
     data = run.config.data
@@ -99,7 +124,7 @@ def _encode(
     else:
         examples, report = encode_records(records, template, tokenizer, data)
     _check(report)
-    return examples
+    return examples, report
 
 
 def _check(report: EncodingReport) -> None:

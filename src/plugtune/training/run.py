@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from plugtune.core.config import AUTO_TEMPLATE, ComponentRef, RunConfig
+from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import Trainer, TrainingRun
 from plugtune.core.session import Session
 from plugtune.training.distributed import is_main_process
@@ -33,6 +34,26 @@ LOSS_PLOT = "training_loss.png"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
 
 
+@runtime_checkable
+class PreparesRows(Protocol):
+    """A trainer whose rows can be prepared once on disk (``data.prepared``, ``plugtune
+    data prepare``): ``rows`` returns them batched, and the tokenizer, the way ``train``
+    uses them (:func:`plugtune.training.encoded_rows`). sft and pt are such trainers."""
+
+    def rows(self, run: TrainingRun) -> tuple[Any, Any]: ...
+
+
+def check_reads_prepared(trainer: Trainer, config: RunConfig) -> None:
+    """A run naming ``data.prepared`` needs a trainer that reads prepared rows: any other
+    would encode its data anew and leave the folder unused, silently."""
+    if config.data.prepared is not None and not isinstance(trainer, PreparesRows):
+        name = config.trainer.name if config.trainer else DEFAULT_TRAINER
+        raise ConfigError(
+            f"data.prepared: prepared datasets hold sft/pt rows (token ids and labels); "
+            f"trainer {name!r} encodes its own examples (pairs, prompts) at every run: "
+            "remove data.prepared, or train with sft or pt")
+
+
 def train(
     config: RunConfig,
     session: Session,
@@ -44,6 +65,7 @@ def train(
     ``callbacks``: callback plugins to add to the config's own."""
     config = session.validate(config)
     trainer: Trainer = session.build("trainers", config.trainer or DEFAULT_TRAINER)
+    check_reads_prepared(trainer, config)
     resuming = (resume or config.training.resume_from_checkpoint) is not None
     output_dir = Path(config.output.dir)
     if is_main_process():  # the other ranks let transformers create folders as it needs

@@ -14,7 +14,7 @@ config_argument = click.argument("path", type=click.Path(exists=True, path_type=
 
 @click.group("data")
 def data() -> None:
-    """Preview and measure the encoded training data of a run config."""
+    """Preview, measure and prepare the encoded training data of a run config."""
 
 
 @data.command("preview")
@@ -99,3 +99,32 @@ def _print_stats(loaded: str, template: str, table: dict[str, dict]) -> None:
     for label, cell in rows.items():
         view.add_row(label, *(cell(row) for row in table.values()))
     console.print(view)
+
+
+@data.command("prepare")
+@config_argument
+@set_option
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder to write (a new one); default: the config's data.prepared.")
+@click.pass_context
+def prepare_rows(ctx: click.Context, path: Path, overrides: tuple[str, ...],
+                 out: Path | None) -> None:
+    """Encode (and pack) the train and eval rows once into a folder that runs with
+    data.prepared: DIR train from, without loading or encoding the data again."""
+    from plugtune.core.errors import ConfigError
+    from plugtune.training.prepared_rows import prepare_folder
+
+    run_config, session = load_run(ctx, path, overrides)
+    folder = out or (Path(run_config.data.prepared) if run_config.data.prepared else None)
+    if folder is None:
+        raise ConfigError("data prepare: name the folder to write with --out DIR "
+                          "(or data.prepared in the config)")
+    manifest = prepare_folder(run_config, session, folder)
+    click.echo(f"{folder}: rows for trainer {manifest['trainer']} "
+               f"(config sha256 {manifest['config_digest'][:12]})")
+    for name, counts in manifest["splits"].items():
+        click.echo(f"  {name}: {counts.get('records', 0):,} records in {counts['rows']:,} "
+                   f"rows, {counts.get('tokens', 0):,} tokens, "
+                   f"{counts.get('truncated', 0):,} truncated, {counts.get('dropped', 0):,} "
+                   "dropped")
+    click.echo(f"train from it with data: {{prepared: {folder}}}")

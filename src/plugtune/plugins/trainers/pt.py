@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.interfaces import TrainingRun
 from plugtune.core.records import Record, RecordError, Text
+
+if TYPE_CHECKING:
+    from plugtune.training import CausalLMData
 
 
 class PretrainingOptions(BaseModel):
@@ -36,8 +40,13 @@ class Pretraining:
     def __init__(self, block_size: int | None = None) -> None:
         self.block_size = block_size
 
-    def train(self, run: TrainingRun) -> dict[str, float]:
-        from plugtune.training import encoded_rows, train_causal_lm
+    def rows(self, run: TrainingRun) -> tuple[CausalLMData, Any]:
+        """The batched blocks and tokenizer (also what ``plugtune data prepare`` saves)."""
+        from plugtune.training import encoded_rows
 
-        data, tokenizer = encoded_rows(run, text_records, block_size=self.block_size)
-        return train_causal_lm(run, data, tokenizer)
+        return encoded_rows(run, text_records, block_size=self.block_size)
+
+    def train(self, run: TrainingRun) -> dict[str, float]:
+        from plugtune.training import train_causal_lm
+
+        return train_causal_lm(run, *self.rows(run))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from plugtune.core.interfaces import TrainingRun
 from plugtune.core.records import Conversation, LabeledCompletion, Preference, Record, Text
+
+if TYPE_CHECKING:
+    from plugtune.training import CausalLMData
 
 
 def supervised_records(records: Iterable[Record]) -> Iterator[Record]:
@@ -24,8 +28,13 @@ def supervised_records(records: Iterable[Record]) -> Iterator[Record]:
 class SupervisedFineTuning:
     """Train on the answers of the configured data (``data.packing`` packs rows)."""
 
-    def train(self, run: TrainingRun) -> dict[str, float]:
-        from plugtune.training import encoded_rows, train_causal_lm
+    def rows(self, run: TrainingRun) -> tuple[CausalLMData, Any]:
+        """The batched rows and tokenizer (also what ``plugtune data prepare`` saves)."""
+        from plugtune.training import encoded_rows
 
-        data, tokenizer = encoded_rows(run, supervised_records, packing=run.config.data.packing)
-        return train_causal_lm(run, data, tokenizer)
+        return encoded_rows(run, supervised_records, packing=run.config.data.packing)
+
+    def train(self, run: TrainingRun) -> dict[str, float]:
+        from plugtune.training import train_causal_lm
+
+        return train_causal_lm(run, *self.rows(run))
