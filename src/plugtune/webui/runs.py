@@ -64,8 +64,8 @@ class RunStore:
     def launch(self, name: str, config: dict[str, Any], *, processes: int = 1) -> None:
         """Start training run ``name`` on ``config`` (already checked by the form)."""
         folder = self.folder(name)
+        self._refuse_busy(name)  # before its folder exists too: a run may be starting
         if folder.is_dir() and any(folder.iterdir()):
-            self._refuse_busy(name)
             raise RunConflict(f"run {name!r} exists already ({folder}); resume it or "
                               "choose another name")
         meta = self.meta(name)
