@@ -245,6 +245,15 @@ def test_data_keys(tmp_path):
     assert "dataset_dir" in refused(tmp_path, dataset_dir="ONLINE")
 
 
+def test_tokenized_path_is_a_prepared_folder(tmp_path):
+    assert convert(tmp_path, tokenized_path="saves/tok")["data"]["prepared"] == "saves/tok"
+    assert "prepared" not in convert(tmp_path, tokenized_path=None)["data"]
+    converted = convert_llamafactory({**BASE, "tokenized_path": "saves/tok"},
+                                     source=str(tmp_path / "lf.yaml"))
+    assert any(note.startswith("tokenized_path: where LLaMA-Factory reads a folder ignoring")
+               for note in converted.notes)
+
+
 def test_templates_and_thinking(tmp_path):
     qwen3 = convert(tmp_path, template="qwen3", enable_thinking=False)
     assert qwen3["template"] == {"name": "qwen3", "enable_thinking": False}

@@ -41,3 +41,29 @@ def test_llamafactory_example_trains(tmp_path, monkeypatch, example, model):
     )
     assert (output_dir / "adapter_model.safetensors").is_file()
     assert json.loads((output_dir / "all_results.json").read_text())["train_loss"] > 0
+
+
+def test_the_preprocess_example_prepares_its_tokenized_path_then_trains_from_it(
+        tmp_path, monkeypatch):
+    """LLaMA-Factory's tokenized_path: the first run encodes into the folder, the next
+    reads it without loading the records again."""
+    source = (FIXTURES / "llamafactory_examples/train_lora/qwen3_preprocess.yaml").read_text()
+    config = tmp_path / "lf.yaml"
+    config.write_text(source.replace("Qwen/Qwen3-4B-Instruct-2507", "tiny://qwen2"))
+    (tmp_path / "data").symlink_to(FIXTURES / "llamafactory_data")
+    monkeypatch.chdir(tmp_path)
+    steps = ["--set", "training.max_steps=1", "--set", "data.cutoff_len=256"]
+    first = CliRunner().invoke(cli, ["train", str(config), *steps], obj=CliState())
+    assert first.exit_code == 0, first.output
+    manifest = json.loads((tmp_path / "saves/qwen3-4b/dataset/sft/manifest.json").read_text())
+    assert (manifest["template"]["name"], manifest["data"]["cutoff_len"]) == ("chatml", 256)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the records were loaded again")
+
+    monkeypatch.setattr("plugtune.training.rows.load_datasets", refuse)
+    again = CliRunner().invoke(cli, ["train", str(config), *steps], obj=CliState())
+    assert again.exit_code == 0, again.output
+    other = CliRunner().invoke(cli, ["train", str(config), "--set", "data.cutoff_len=512"],
+                               obj=CliState())
+    assert "data.cutoff_len: 256 in the folder, 512 in this run" in other.output

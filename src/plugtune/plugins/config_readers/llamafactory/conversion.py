@@ -238,9 +238,7 @@ class Conversion:
                 self.put(f"training.{key}", value)
             elif key in keys.UNSUPPORTED:
                 default, reason = keys.UNSUPPORTED[key]
-                if key == "tokenized_path" and value is not None:
-                    self.refuse(key, keys.TOKENIZED_PATH_REASON)
-                elif value == default:
+                if value == default:
                     self.note(key, f"{value!r} is LLaMA-Factory's default; has no effect "
                               f"({reason})")
                 else:

@@ -29,6 +29,7 @@ def map_data(conv: Conversion) -> None:
         # LLaMA-Factory cuts each turn's prompt and answer in proportion (never dropping
         # an example whose prompt is long): the same examples, so the same shuffle
         conv.put("data.overflow", "turns")
+    map_tokenized_path(conv)
     for key in ("max_samples", "val_size"):
         if conv.has(key):
             conv.put(f"data.{key}", conv.get(key))
@@ -45,6 +46,19 @@ def map_data(conv: Conversion) -> None:
     if conv.get("mask_history", False):
         conv.put("data.train_on", "last")
     map_packing(conv)
+
+
+def map_tokenized_path(conv: Conversion) -> None:
+    """``tokenized_path`` is ``data.prepared``: a folder that is there is read, a missing
+    one is encoded, saved there and trained on (as LLaMA-Factory does)."""
+    folder = conv.get("tokenized_path")
+    if folder is None:
+        return
+    conv.put("data.prepared", str(folder))
+    conv.note("tokenized_path", "where LLaMA-Factory reads a folder ignoring the other data "
+              "keys, plugtune checks them (and the tokenizer and template) against the "
+              "folder's manifest and stops at a difference; it reads folders plugtune "
+              "prepared (plugtune data prepare), not LLaMA-Factory's")
 
 
 def map_packing(conv: Conversion) -> None:

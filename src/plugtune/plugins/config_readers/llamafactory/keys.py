@@ -123,7 +123,11 @@ NO_EFFECT = {
     "preprocessing_num_workers": "plugtune encodes in batches on its own; has no effect",
     "preprocessing_batch_size": "plugtune encodes in batches on its own; has no effect",
     "overwrite_cache": "plugtune keeps no cache of preprocessed data; has no effect",
-    "data_shared_file_system": "plugtune keeps no cache of preprocessed data; has no effect",
+    "data_shared_file_system": (
+        "plugtune's rank 0 alone writes the tokenized_path folder (data.prepared) and every "
+        "rank reads it: on several machines it must be on a filesystem all of them see; "
+        "has no effect"
+    ),
     # Logging and reporting: they change nothing about training.
     "include_effective_tokens_per_second": (
         "plugtune always counts the real tokens: num_input_tokens_seen and train_runtime "
@@ -276,7 +280,6 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         export_quantization_dataset=None, export_quantization_nsamples=128,
         export_quantization_maxlen=1024, export_legacy_format=False, export_hub_model_id=None,
     ),
-    **_same("plugtune keeps no tokenized copy of the data", tokenized_path=None),
     **_same(
         "plugtune hands each image to the model's processor as it is, which sizes it by its "
         "own settings (processor_config.json: LLaVA's resize and crop, Qwen2-VL's "
@@ -289,11 +292,3 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         freeze_language_model=False,
     ),
 }
-
-# Explanations that replace the generic reason for some values.
-TOKENIZED_PATH_REASON = (
-    "LLaMA-Factory saves the tokenized dataset in this folder and stops (or trains on the "
-    "copy it finds there); plugtune has no prepared-dataset folder yet: it tokenizes the "
-    "data at the start of every run, in batches, and keeps no copy. `plugtune data stats "
-    "CONFIG` shows what a run would train on; remove tokenized_path to train"
-)
