@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate, TrainingRun
 from plugtune.core.session import Session
+from plugtune.data.encoding import EncodingReport
 from plugtune.data.prepared import (
     MANIFEST,
     digest,
@@ -159,7 +160,9 @@ def _described(source: dict[str, Any] | None) -> str | None:
     return f"{name} (sha256 {source['sha256'][:12]})"
 
 
-def _counts(rows: Any, report: Any) -> dict[str, Any]:
+def _counts(rows: Sequence[Any], report: EncodingReport | None) -> dict[str, Any]:
+    """A split's rows and its encoding report, as the manifest keeps them (the first
+    dropped records only: the list can be as long as the corpus)."""
     counts: dict[str, Any] = {"rows": len(rows)}
     if report is not None:
         counts.update(records=report.records, examples=report.examples, tokens=report.tokens,

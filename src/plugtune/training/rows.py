@@ -37,7 +37,8 @@ def encoded_rows(
 
     ``block_size`` sets the length of raw-text blocks (default ``data.cutoff_len``).
     Conversations with images train a vision-language model through its processor
-    (:mod:`plugtune.training.image_rows`).
+    (:mod:`plugtune.training.image_rows`). With ``data.prepared`` the rows come from
+    that folder, which is encoded and saved first when it is missing.
     """
 
     def encode() -> EncodedRows:
