@@ -34,6 +34,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,7 @@ def peak_rss(process: subprocess.Popen[bytes], peaks: list[float]) -> None:
 
 def run_once(tool: str, yaml_path: Path, lf_python: Path) -> Run:
     output = Path(__import__("yaml").safe_load(yaml_path.read_text())["output_dir"])
+    shutil.rmtree(output, ignore_errors=True)  # a retried round starts afresh
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                    "DISABLE_VERSION_CHECK": "1", "WANDB_DISABLED": "true"}
     busy, child_before = cpu_seconds(), _child_cpu()
