@@ -1,6 +1,8 @@
-"""``data.overflow: turns`` cuts an over-long example turn by turn, each turn's prompt and
-answer in proportion, as LLaMA-Factory does: a long prompt no longer drops its example,
-and LLaMA-Factory configs read with it."""
+"""LLaMA-Factory's way with a row, as options: ``data.overflow: turns`` cuts an over-long
+example turn by turn, each turn's prompt and answer in proportion (a long prompt no
+longer drops its example); ``data.train_suffix`` also trains what the template writes
+after an answer's end-of-turn token. LLaMA-Factory configs read with both, so both tools
+train the same labels on the same examples."""
 
 from __future__ import annotations
 
@@ -78,4 +80,24 @@ def test_llamafactory_configs_cut_by_turns(tmp_path):
     path.write_text("stage: sft\nmodel_name_or_path: tiny://qwen2\ndataset: alpaca_en_demo\n"
                     "template: qwen\ncutoff_len: 256\nfinetuning_type: lora\n"
                     f"output_dir: {tmp_path / 'out'}\n")
-    assert load_config(path).data.overflow == "turns"
+    data = load_config(path).data
+    assert data.overflow == "turns" and data.train_suffix is True
+
+
+def test_train_suffix_trains_the_newline_after_each_end_of_turn():
+    config = load_config(None, ["model.path=tiny://qwen2", "template=qwen2"])
+    tokenizer, template = tokenizer_and_template(config, Session())
+    chat = Conversation((Message("user", "Hi"), Message("assistant", "Hello!"),
+                         Message("user", "Bye"), Message("assistant", "Bye!")))
+
+    def trained(suffix: bool) -> list[int]:
+        (example,), _ = encode_conversations([chat], template, tokenizer,
+                                             EncodingOptions(train_suffix=suffix))
+        return [index for index, label in enumerate(example.labels) if label != IGNORE_INDEX]
+
+    ids = encode_conversations([chat], template, tokenizer)[0][0].input_ids
+    end, newline = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.encode("\n")[0]
+    added = sorted(set(trained(True)) - set(trained(False)))
+    assert set(trained(False)) < set(trained(True)) and len(added) == 2
+    assert [ids[i] for i in added] == [newline, newline]
+    assert [ids[i - 1] for i in added] == [end, end]  # each right after an end of turn

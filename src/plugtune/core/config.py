@@ -150,6 +150,8 @@ class DataConfig(Section):
         "truncate", description="Longer examples are cut at the end, cut per turn in "
         "proportion (LLaMA-Factory's way), or dropped (reported).")
     train_on: Literal["all", "last"] = Field("all", description="Assistant turns in the loss.")
+    train_suffix: bool = Field(False, description="Also train what the template writes "
+                               "after an answer's end-of-turn token (LLaMA-Factory does).")
     packing: bool = Field(False, description="Several examples per row, kept apart.")
     on_bad_record: Literal["error", "skip"] = "error"
     prepared: str | None = Field(

@@ -81,20 +81,28 @@ class EncodingOptions:
     cutoff_len: int = 1024
     train_on: Literal["all", "last"] = "all"
     overflow: Literal["truncate", "turns", "drop"] = "truncate"
+    train_suffix: bool = False  # train what follows an answer's end-of-turn token too
 
 
-def trainable_spans(segments: Sequence[Segment], train_on: str = "all") -> list[int]:
-    """Flat ``[start0, end0, start1, end1, …]`` character spans of the trainable text."""
+def trainable_spans(segments: Sequence[Segment], train_on: str = "all",
+                    suffix: bool = False) -> list[int]:
+    """Flat ``[start0, end0, start1, end1, …]`` character spans of the trainable text;
+    with ``suffix``, an answer's span also covers what its message writes after it (the
+    newline after ChatML's ``<|im_end|>``: LLaMA-Factory's templates train it)."""
     last = max((s.message for s in segments if s.trainable), default=-1)
     spans: list[int] = []
     position = 0
+    trained_message: int | None = None  # the message whose answer was just trained
     for segment in segments:
         end = position + len(segment.text)
-        if segment.trainable and (train_on == "all" or segment.message == last) and end > position:
+        trained = segment.trainable and (train_on == "all" or segment.message == last)
+        follows = suffix and not segment.trainable and segment.message == trained_message
+        if (trained or follows) and end > position:
             if spans and spans[-1] == position:  # extend a span that is still open
                 spans[-1] = end
             else:
                 spans += [position, end]
+        trained_message = segment.message if trained or follows else None
         position = end
     return spans
 
@@ -174,7 +182,8 @@ def _label_batch(
     for conversation, segments, encoding in zip(batch, rendered, encoded.result(), strict=True):
         report.records += 1
         ids = encoding.ids
-        labels, trained = label_tokens(ids, encoding, trainable_spans(segments, options.train_on))
+        spans = trainable_spans(segments, options.train_on, options.train_suffix)
+        labels, trained = label_tokens(ids, encoding, spans)
         if len(ids) > options.cutoff_len:
             report.truncated += 1
             if options.overflow == "drop":

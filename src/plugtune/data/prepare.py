@@ -45,7 +45,7 @@ class PreparedData:
 
 def encoding_options(data: DataConfig) -> EncodingOptions:
     return EncodingOptions(cutoff_len=data.cutoff_len, train_on=data.train_on,
-                           overflow=data.overflow)
+                           overflow=data.overflow, train_suffix=data.train_suffix)
 
 
 def as_conversations(records: Iterable[Record]) -> Iterator[Conversation]:

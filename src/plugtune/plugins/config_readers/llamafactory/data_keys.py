@@ -29,6 +29,9 @@ def map_data(conv: Conversion) -> None:
         # LLaMA-Factory cuts each turn's prompt and answer in proportion (never dropping
         # an example whose prompt is long): the same examples, so the same shuffle
         conv.put("data.overflow", "turns")
+        # … and its templates put what follows the end-of-turn token (ChatML's newline)
+        # in the answer, so it is trained
+        conv.put("data.train_suffix", True)
     map_tokenized_path(conv)
     for key in ("max_samples", "val_size"):
         if conv.has(key):
