@@ -108,6 +108,18 @@ def test_loading_llamafactory_and_plugtune_yaml_fills_the_form():
         read_yaml("trainng: {}\n", session)
 
 
+def test_the_data_preview_marks_the_trained_tokens(client):
+    result = client.post("/api/preview", json=tiny_config()).json()
+    assert result["template"] == "qwen2"
+    first = result["examples"][0]
+    trained = "".join(text for text, is_trained in first["pieces"] if is_trained)
+    untrained = "".join(text for text, is_trained in first["pieces"] if not is_trained)
+    assert trained.startswith("LoRA trains") and "What is LoRA?" in untrained
+    assert result["stats"]["train"]["records"] == 12
+    refused = client.post("/api/preview", json={"trainer": "evil.py:train"})
+    assert refused.status_code == 422 and "is code" in refused.text
+
+
 def test_the_log_tail_reads_only_what_was_appended(tmp_path):
     log = tmp_path / "trainer_log.jsonl"
     log.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')

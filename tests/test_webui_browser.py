@@ -6,6 +6,7 @@ metric table, compare. Screenshots go to the test's folder (and docs/images/webu
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import threading
@@ -123,8 +124,14 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
                        "generation.max_new_tokens": "8"}.items():
         page.fill(key, value)
     page.fill("training-extra", "save_steps = 2")
-    page.find('#f-evaluation-metrics input[value="exact_match"]').click()
-    page.wait_text("#yaml-preview", "save_steps: 2", 30)
+    page.find("#preview-data").click()
+    page.wait_text("#data-preview .trained", "LoRA trains", 120)
+    page.wait_text("#data-stats", "train", 10)
+    page.shot("1-preview")
+    for metric in ("exact_match", "bleu"):
+        page.find(f'#f-evaluation-metrics input[value="{metric}"]').click()
+    page.wait_text("#yaml-preview", "- bleu", 30)
+    assert "save_steps: 2" in page.text("#yaml-preview")
     assert not page.text('[data-field="training.learning_rate"] .error')
     page.find("#launch").click()
     page.wait_text("#run-status", "running", 60)
@@ -141,11 +148,15 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
     page.find("#tab-runs").click()
     page.find('#run-list li[data-run="run-1"]').click()
     page.wait_text("#run-progress-text", "step 10 / 10", 60)
+    log = (tmp_path / "runs" / "run-1" / "trainer_log.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in log]
+    assert steps.count(1) == 1 and max(steps) == 10  # resumed from a checkpoint, not step 0
     page.find("#chat-input").send_keys("Hello\n")
     page.find(".chat-log .answer[data-done]")
     page.find("#predict-limit").send_keys("4")
     page.find("#predict-run").click()
-    page.wait_text("#metric-table", "exact_match", 180)
+    page.wait_text("#metric-table", "bleu-4", 180)
+    page.wait_text("#predict-table", "per sample", 10)
     shutil.copy(page.shot("4-used"), REPO / "docs" / "images" / "webui.png")
     page.find("#tab-compare").click()
     page.find('#compare-picks input[value="run-1"]').click()

@@ -14,6 +14,7 @@ from plugtune.core.errors import ConfigError
 from plugtune.webui import tasks
 from plugtune.webui.compare import config_diff
 from plugtune.webui.forms import check_config, form_spec, read_yaml
+from plugtune.webui.preview import data_preview
 from plugtune.webui.runs import TRAIN_LOG, RunStore
 from plugtune.webui.tailing import read_from
 
@@ -60,6 +61,11 @@ async def load_yaml(request: Request) -> dict[str, Any]:
     """A YAML file's text (the request body) as the form's values."""
     text = (await request.body()).decode("utf-8", errors="replace")
     return {"config": await run_in_threadpool(read_yaml, text, request.app.state.session)}
+
+
+@router.post("/preview")
+def preview(request: Request, config: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    return data_preview(config, request.app.state.session)
 
 
 @router.get("/runs")

@@ -110,7 +110,7 @@ class RunStore:
             "name": name, "status": status, "config": config,
             "max_steps": (config.get("training") or {}).get("max_steps", -1),
             "has_adapter": (folder / "adapter_config.json").is_file(),
-            "checkpoints": sorted(p.name for p in folder.glob("checkpoint-*")),
+            "checkpoints": [p.name for p in sorted(folder.glob("checkpoint-*"), key=_step)],
             "last_lines": job.tail() if status == FAILED else [],
         }
 
@@ -128,6 +128,11 @@ class RunStore:
         if not path.is_relative_to(folder) or not path.is_file():
             raise ConfigError(f"no file {relative!r} in run {name!r}")
         return path
+
+
+def _step(checkpoint: Path) -> int:
+    number = checkpoint.name.rpartition("-")[2]
+    return int(number) if number.isdigit() else -1
 
 
 def _modified(path: Path) -> float:

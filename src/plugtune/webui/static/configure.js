@@ -160,6 +160,7 @@ function buildForm(values) {
       const schema = resolve(form.spec.schema.properties[section]);
       if (form.spec.defaults[section] === null) set.append(enableField(section, values[section]));
       objectFields(set, section, schema, values[section] || {});
+      if (section === "data") set.append(previewField());
       if (schema.additionalProperties !== false && schema.properties)
         set.append(extraField(section, schema, values[section]));
     }
@@ -236,7 +237,7 @@ function scheduleCheck() {
 }
 
 function showErrors(errors) {
-  for (const row of document.querySelectorAll("#config-form .field")) {
+  for (const row of document.querySelectorAll("#config-form .field[data-field]")) {
     row.classList.remove("invalid");
     row.querySelector(".error").textContent = "";
   }

@@ -59,7 +59,7 @@ function metricTable(results, samples) {
   const keys = [...new Set(rows.flatMap((row) => Object.keys(row)))].filter((k) => k !== "origin");
   if (keys.length) {
     const perSample = el("table", { class: "table" },
-      el("tr", {}, ...["record", ...keys].map((k) => el("th", {}, k))));
+      el("tr", {}, ...["record", ...keys].map((k) => el("th", {}, k.split(".").pop()))));
     samples.slice(0, 10).forEach((sample, index) => perSample.append(el("tr", {},
       el("td", {}, String(sample.origin ?? "").split("/").pop()),
       ...keys.map((k) => el("td", {}, typeof rows[index][k] === "number"
@@ -94,18 +94,26 @@ async function refreshUse(run) {
     ? `export: ${exported.status}` + (exported.status === "finished" ? ` → ${run.name}/merged` : "") : "";
 }
 
+// The picks are rebuilt only when the list of runs changes, so a pick made while the
+// list refreshes is never lost; what is picked lives here, not in the DOM.
+const picks = { chosen: new Set(), names: "" };
+
 function renderPicks(list) {
-  const picks = document.getElementById("compare-picks");
-  const chosen = new Set([...picks.querySelectorAll("input:checked")].map((c) => c.value));
-  picks.replaceChildren(...list.map((run) => {
-    const box = el("input", { type: "checkbox", value: run.name, onchange: compareRuns });
-    box.checked = chosen.has(run.name);
-    return el("label", {}, box, " " + run.name);
+  const names = list.map((run) => run.name);
+  if (names.join("\n") === picks.names) return;
+  picks.names = names.join("\n");
+  document.getElementById("compare-picks").replaceChildren(...names.map((name) => {
+    const box = el("input", { type: "checkbox", value: name, onchange: () => {
+      if (box.checked) picks.chosen.add(name); else picks.chosen.delete(name);
+      compareRuns();
+    } });
+    box.checked = picks.chosen.has(name);
+    return el("label", {}, box, " " + name);
   }));
 }
 
 async function compareRuns() {
-  const names = [...document.querySelectorAll("#compare-picks input:checked")].map((c) => c.value);
+  const names = [...picks.chosen];
   const series = [];
   for (const name of names) series.push({ name, points: seriesOf(await pollLog(name), "loss") });
   drawChart(document.getElementById("compare-chart"), "loss", series);
