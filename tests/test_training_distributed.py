@@ -23,12 +23,13 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def write_config(tmp_path, **training):
+def write_config(tmp_path, prepared=None, **training):
     settings = {"max_steps": 4, "logging_steps": 1, "per_device_train_batch_size": 2,
                 "save_strategy": "no", **training}
+    data = {"train": [str(ALPACA)], **({"prepared": str(prepared)} if prepared else {})}
     path = tmp_path / "run.yaml"
     path.write_text(textwrap.dedent(f"""
-        data: {{train: [{ALPACA}]}}
+        data: {json.dumps(data)}
         training: {json.dumps(settings)}
         output: {{dir: {tmp_path / "out"}}}
     """))
@@ -97,3 +98,47 @@ def test_ppo_on_two_cpu_processes(tmp_path):
     assert [entry["epoch"] for entry in log] == [round(4 * s / len(PROMPTS), 4) for s in (1, 2, 3)]
     results = json.loads((output / "all_results.json").read_text())
     assert results["epoch"] == round(12 / len(PROMPTS), 4)
+
+
+def adapter_weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(folder / "adapter_model.safetensors")
+
+
+def test_two_simulated_nodes_train_as_one_node_with_two_processes(tmp_path):
+    """Two torchrun agents (--nnodes 2, one process each) meeting at a c10d rendezvous on
+    127.0.0.1 — two machines' worth of launchers on this one — train to the weights of
+    one agent with two processes; global rank 0 alone writes logs and results. The two
+    nodes train from a data.prepared folder that global rank 0 encodes while the other
+    waits: the same rows as the one node's encoding on the fly."""
+    import torch
+
+    one_node, two_nodes = tmp_path / "one_node", tmp_path / "two_nodes"
+    for folder in (one_node, two_nodes):
+        folder.mkdir()
+    launch([str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(free_port()),
+            "-m", "plugtune", "train", str(write_config(one_node))], one_node)
+    config, port = write_config(two_nodes, prepared=two_nodes / "prepared"), free_port()
+    agent = [str(BIN / "torchrun"), "--nnodes", "2", "--nproc-per-node", "1",
+             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+             "--rdzv-id", "plugtune-test", "-m", "plugtune", "train", str(config)]
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions")}
+    with (tmp_path / "second_node.log").open("w") as second_log:
+        second = subprocess.Popen(agent, cwd=two_nodes, env=env, stdout=second_log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            launch(agent, two_nodes)
+            assert second.wait(timeout=120) == 0, (tmp_path / "second_node.log").read_text()
+        finally:
+            second.kill()
+    expected, got = adapter_weights(one_node / "out"), adapter_weights(two_nodes / "out")
+    assert expected.keys() == got.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=1e-6, msg=name)
+    log = [json.loads(line) for line in
+           (two_nodes / "out" / "trainer_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log if "loss" in entry] == [1, 2, 3, 4]  # rank 0 only
+    results = json.loads((two_nodes / "out" / "all_results.json").read_text())
+    assert results["epoch"] == 16 / 12  # both nodes' processes trained
+    assert (two_nodes / "prepared" / "manifest.json").is_file()
