@@ -2,7 +2,7 @@
 chromium-driver, driven by Selenium; nothing is downloaded): fill the form, see the
 config layer's message beside a bad field, launch a 10-step run on tiny://qwen2, watch
 the curve grow, stop and resume, reload, chat with the adapter, predict and see the
-metric table, compare. Screenshots go to the test's folder (and docs/images/webui.png)."""
+metric table, export (merge), compare. Screenshots go to the test's folder (and docs/images/webui.png)."""
 
 from __future__ import annotations
 
@@ -155,7 +155,10 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
     page.find(".chat-log .answer[data-done]")
     page.find("#predict-limit").send_keys("4")
     page.find("#predict-run").click()
+    page.find("#export-run").click()  # the merge runs beside predict: its own process
     page.wait_text("#metric-table", "bleu-4", 180)
+    page.wait_text("#export-state", "export: finished", 180)
+    assert (tmp_path / "runs" / "run-1" / "merged" / "model.safetensors").is_file()
     page.wait_text("#predict-table", "per sample", 10)
     shutil.copy(page.shot("4-used"), REPO / "docs" / "images" / "webui.png")
     page.find("#tab-compare").click()
