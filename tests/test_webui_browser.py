@@ -2,7 +2,8 @@
 chromium-driver, driven by Selenium; nothing is downloaded): fill the form, see the
 config layer's message beside a bad field, launch a 10-step run on tiny://qwen2, watch
 the curve grow, stop and resume, reload, chat with the adapter, predict and see the
-metric table, export (merge), compare. Screenshots go to the test's folder (and docs/images/webui.png)."""
+metric table, export (merge), compare. Screenshots go to the test's folder (and
+docs/images/webui.png)."""
 
 from __future__ import annotations
 

@@ -39,6 +39,10 @@ class PredictRequest(BaseModel):
     limit: int | None = Field(None, ge=1)
 
 
+class ExportRequest(BaseModel):
+    format: str = "safetensors"
+
+
 def _store(request: Request) -> RunStore:
     return request.app.state.store
 
@@ -134,8 +138,9 @@ def predict(request: Request, name: str, body: PredictRequest) -> dict[str, Any]
 
 
 @router.post("/runs/{name}/export")
-def export(request: Request, name: str) -> dict[str, Any]:
-    tasks.start_export(_store(request), name)
+def export(request: Request, name: str, body: ExportRequest) -> dict[str, Any]:
+    known = request.app.state.session.registry("exporters").names()
+    tasks.start_export(_store(request), name, body.format, known)
     return tasks.task_state(_store(request), name, "export")
 
 

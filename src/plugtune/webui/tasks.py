@@ -45,11 +45,15 @@ def start_predict(store: RunStore, name: str, split: str, limit: int | None) -> 
     job.start([*arguments, *(["--limit", str(limit)] if limit else [])])
 
 
-def start_export(store: RunStore, name: str) -> None:
-    """``plugtune export``: the base model with the run's adapter merged in."""
+def start_export(store: RunStore, name: str, format_name: str, known: list[str]) -> None:
+    """``plugtune export --format NAME`` into ``<run>/<NAME>``: ``safetensors`` is the
+    base model with the run's adapter merged in; ``known``: the exporters registered."""
+    if format_name not in known:
+        raise ConfigError(f"no exporter {format_name!r}; known: {', '.join(known)}")
     job = _idle_job(store, name, "export")
-    job.start(["plugtune", "export", str(use_config(store, name)),
-               "--to", str(store.folder(name) / "merged")])
+    target = store.folder(name) / ("merged" if format_name == "safetensors" else format_name)
+    job.start(["plugtune", "export", str(use_config(store, name)), "--format", format_name,
+               "--to", str(target)])
 
 
 def _idle_job(store: RunStore, name: str, kind: str) -> Job:

@@ -1,5 +1,5 @@
 // Using a run: chat with its adapter (streamed), predict on a split with the metric
-// table, export (merge); and the compare page (curves overlaid, configs diffed).
+// table, export (any registered format); and the compare page (curves overlaid, configs diffed).
 "use strict";
 const chat = { history: [] };
 
@@ -42,10 +42,20 @@ function useCard(name) {
           el("button", { id: "predict-run", class: "use-button", onclick: task("predict", () => ({
             split: split.value, limit: Number(document.getElementById("predict-limit").value) || null })) },
             "Predict"),
-          el("button", { id: "export-run", class: "use-button", onclick: task("export", () => ({})) },
-             "Export (merge)")),
+          exportFormats(),
+          el("button", { id: "export-run", class: "use-button", onclick: task("export", () => ({
+            format: document.getElementById("export-format").value })) }, "Export")),
        el("div", { id: "predict-state", class: "hint" }), el("div", { id: "predict-table" }),
        el("div", { id: "export-state", class: "hint" })));
+}
+
+// The registered exporters (safetensors: the merged model; gguf: llama.cpp, …).
+function exportFormats() {
+  const names = (form.spec?.components.exporters || [{ name: "safetensors" }]).map((c) => c.name);
+  const select = el("select", { id: "export-format" },
+    ...names.map((name) => el("option", { value: name }, name)));
+  select.value = names.includes("safetensors") ? "safetensors" : names[0];
+  return select;
 }
 
 function metricTable(results, samples) {
@@ -91,7 +101,7 @@ async function refreshUse(run) {
     table.replaceChildren(metricTable(predict.results, predict.samples));
   }
   document.getElementById("export-state").textContent = exported.status
-    ? `export: ${exported.status}` + (exported.status === "finished" ? ` → ${run.name}/merged` : "") : "";
+    ? `export: ${exported.status}` + (exported.status === "failed" ? "\n" + exported.log.join("\n") : "") : "";
 }
 
 // The picks are rebuilt only when the list of runs changes, so a pick made while the
