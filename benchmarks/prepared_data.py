@@ -19,7 +19,6 @@ processes used over 10% of the machine is timed again (benchmarks/machine.py).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -33,14 +32,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from machine import CORES, timed
 from preprocessing import generated_conversations
+from results_file import publish
 
 from plugtune import Session, hookimpl, load_config
 from plugtune.core.interfaces import TrainingRun
 from plugtune.training import encoded_rows, train
 from plugtune.training.prepared_rows import prepare_folder
-
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "prepared_data.md"
 
 
 class FirstStepClock:
@@ -162,20 +159,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--packing", action="store_true")
-    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS}")
+    parser.add_argument("--no-write", action="store_true",
+                        help="do not write benchmarks/results/prepared_data.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="plugtune-prepared-") as work:
         times, preparation = measure(args, Path(work))
     table = report(args, times, preparation)
-    print("\n" + table)
-    if not args.no_write:
-        stamp = datetime.date.today().isoformat()
-        RESULTS.write_text(
-            f"# Prepared datasets: training start-up ({stamp})\n\n"
-            f"`python benchmarks/prepared_data.py --records {args.records} --repeat "
-            f"{args.repeat}{' --packing' if args.packing else ''}`; see the script's "
-            f"docstring for what is compared.\n\n{table}\n", encoding="utf-8")
-        print(f"\nwritten: {RESULTS.relative_to(REPO)}")
+    publish(table, "prepared_data", "Prepared datasets: training start-up",
+            f"python benchmarks/prepared_data.py --records {args.records} --repeat "
+            f"{args.repeat}{' --packing' if args.packing else ''}", write=not args.no_write)
 
 
 if __name__ == "__main__":
