@@ -240,6 +240,19 @@ def test_export_takes_a_registered_format_only(client, runs):
     kill_jobs(runs)
 
 
+def test_rag_chat_needs_the_runs_retriever(client, runs, monkeypatch):
+    import plugtune.inference.predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "Predictor", lambda **kwargs: object())
+    run = runs / "plain"
+    run.mkdir(parents=True)
+    (run / "run_config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (run / "adapter_config.json").write_text("{}")
+    answer = client.post("/api/runs/plain/chat", json={"message": "hi", "rag": True})
+    assert answer.status_code == 422 and "RAG needs a retriever" in answer.text
+    assert client.get("/api/runs/plain").json()["has_retriever"] is False
+
+
 def test_the_command_is_registered_and_binds_locally_by_default():
     from plugtune.cli import cli
 

@@ -1,16 +1,27 @@
 """Chat with a run's adapter: one model loaded at a time (the last run chatted with),
-answers streamed piece by piece as the backend generates them."""
+answers streamed piece by piece as the backend generates them; with RAG, the run's
+``retriever`` adds its passages to each question, as ``plugtune chat --rag`` does."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from plugtune.core.config import RunConfig
+from plugtune.core.config import GenerationConfig, RunConfig, read_config_file
+from plugtune.core.records import Conversation
 from plugtune.core.session import Session
 from plugtune.webui.runs import RunStore
 from plugtune.webui.tasks import use_config
+
+
+@dataclass
+class _Loaded:
+    name: str
+    config: RunConfig
+    predictor: Any
+    augment: Callable[[Conversation], Conversation] | None = None
 
 
 class ChatModels:
@@ -21,31 +32,36 @@ class ChatModels:
         self.store = store
         self.session = session
         self._lock = threading.Lock()
-        self._loaded: tuple[str, Any] | None = None
+        self._loaded: _Loaded | None = None
 
-    def _predictor(self, name: str) -> Any:
-        from plugtune.core.config import read_config_file
+    def _load(self, name: str, rag: bool) -> _Loaded:
         from plugtune.inference.predictor import Predictor
 
-        if self._loaded is None or self._loaded[0] != name:
+        if self._loaded is None or self._loaded.name != name:
             self._loaded = None  # the old model is freed before the new one loads
-            data = read_config_file(use_config(self.store, name))
-            config = RunConfig.model_validate(data)
-            self._loaded = (name, Predictor(config=config, session=self.session))
-        return self._loaded[1]
+            config = RunConfig.model_validate(read_config_file(use_config(self.store, name)))
+            self._loaded = _Loaded(name, config, Predictor(config=config, session=self.session))
+        if rag and self._loaded.augment is None:
+            from plugtune.rag.context import load_injector
+
+            self._loaded.augment = load_injector(self._loaded.config, self.session)
+        return self._loaded
 
     def stream(self, name: str, message: str, history: Sequence[tuple[str, str]],
-               system: str | None, max_new_tokens: int) -> Iterator[str]:
-        """The answer to ``message`` after ``history``, in pieces. The model is loaded
-        here, before the first piece, so that a run without an adapter is an error
-        response rather than a stream that breaks off."""
+               system: str | None, max_new_tokens: int, rag: bool = False) -> Iterator[str]:
+        """The answer to ``message`` after ``history``, in pieces. The model (and the
+        retriever) are loaded here, before the first piece, so that a run without an
+        adapter or a store is an error response rather than a stream that breaks off."""
         with self._lock:
-            predictor = self._predictor(name)
-        return self._answer(predictor, message, list(history), system or None,
-                            max_new_tokens)
+            loaded = self._load(name, rag)
+        conversation = loaded.predictor.conversation(message, list(history), system or None)
+        if rag and loaded.augment is not None:
+            conversation = loaded.augment(conversation)
+        params = GenerationConfig.model_validate(
+            {**loaded.predictor.generation.model_dump(), "max_new_tokens": max_new_tokens})
+        return self._answer(loaded.predictor, conversation, params)
 
-    def _answer(self, predictor: Any, message: str, history: list[tuple[str, str]],
-                system: str | None, max_new_tokens: int) -> Iterator[str]:
+    def _answer(self, predictor: Any, conversation: Conversation,
+                params: GenerationConfig) -> Iterator[str]:
         with self._lock:
-            yield from predictor.stream(message, history=history, system=system,
-                                        max_new_tokens=max_new_tokens)
+            yield from predictor.backend.stream(conversation, params)

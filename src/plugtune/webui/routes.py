@@ -32,6 +32,7 @@ class ChatTurn(BaseModel):
     history: list[tuple[str, str]] = Field(default_factory=list)
     system: str = ""
     max_new_tokens: int = Field(64, ge=1, le=4096)
+    rag: bool = False
 
 
 class PredictRequest(BaseModel):
@@ -127,7 +128,7 @@ def compare(request: Request, runs: str) -> dict[str, Any]:
 def chat(request: Request, name: str, turn: ChatTurn) -> StreamingResponse:
     models = request.app.state.chat
     pieces: Iterator[str] = models.stream(name, turn.message, turn.history, turn.system,
-                                          turn.max_new_tokens)
+                                          turn.max_new_tokens, rag=turn.rag)
     return StreamingResponse(pieces, media_type="text/plain; charset=utf-8")
 
 

@@ -110,6 +110,7 @@ class RunStore:
             "name": name, "status": status, "config": config,
             "max_steps": (config.get("training") or {}).get("max_steps", -1),
             "has_adapter": (folder / "adapter_config.json").is_file(),
+            "has_retriever": config.get("retriever") is not None,
             "checkpoints": [p.name for p in sorted(folder.glob("checkpoint-*"), key=_step)],
             "last_lines": job.tail() if status == FAILED else [],
         }

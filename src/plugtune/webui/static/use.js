@@ -14,7 +14,8 @@ function useCard(name) {
     const answer = el("div", { class: "turn answer" });
     document.getElementById("chat-log").append(el("div", { class: "turn user" }, message), answer);
     const response = await api(path + "/chat", { method: "POST", raw: true, json: {
-      message, history: chat.history, system: document.getElementById("chat-system").value } });
+      message, history: chat.history, system: document.getElementById("chat-system").value,
+      rag: document.getElementById("chat-rag").checked } });
     if (!response.ok) { answer.textContent = (await response.json()).detail; return; }
     const reader = response.body.getReader(), decoder = new TextDecoder();
     for (let part = await reader.read(); !part.done; part = await reader.read())
@@ -32,6 +33,8 @@ function useCard(name) {
   return el("div", { class: "use" },
     el("div", { class: "card" }, el("h2", {}, "Chat"),
        el("input", { id: "chat-system", placeholder: "system prompt (optional)" }),
+       el("label", { class: "hint", title: "passages from the run's retriever (a store)" },
+          el("input", { type: "checkbox", id: "chat-rag" }), " RAG: add the retriever's passages"),
        el("div", { class: "chat-log", id: "chat-log" }),
        el("div", { class: "chat-row" }, el("input", { id: "chat-input", placeholder: "Ask the model…",
           onkeydown: (e) => { if (e.key === "Enter") send(); } }),
@@ -90,6 +93,7 @@ function flatten(object, prefix = "") {
 
 async function refreshUse(run) {
   for (const button of document.querySelectorAll(".use-button")) button.disabled = !run.has_adapter;
+  document.getElementById("chat-rag").disabled = !run.has_retriever;
   if (!run.has_adapter) return;
   const path = `/runs/${encodeURIComponent(run.name)}/tasks`;
   const [predict, exported] = await Promise.all([api(path + "/predict"), api(path + "/export")]);
