@@ -170,6 +170,17 @@ def test_two_runs_may_not_write_one_folder(client, runs):
     assert answer.status_code == 409 and "exists already" in answer.text
 
 
+def test_several_processes_launch_through_accelerate(runs, monkeypatch):
+    started = []
+    monkeypatch.setattr(Job, "start", lambda job, arguments: started.append(arguments))
+    RunStore(runs).launch("ddp", tiny_config(), processes=2)
+    config = str(runs / ".webui" / "ddp" / "webui_config.yaml")
+    assert started == [["accelerate.commands.launch", "--num_processes", "2", "-m",
+                        "plugtune", "train", config]]
+    launched = yaml.safe_load(Path(config).read_text())
+    assert launched["output"]["dir"] == str(runs / "ddp")
+
+
 def test_stop_interrupts_the_job_and_says_so(runs):
     job = Job(runs / ".webui" / "x", "train")
     job.start(["http.server", "0", "--bind", "127.0.0.1"])
