@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -106,39 +108,57 @@ def adapter_weights(folder):
     return load_file(folder / "adapter_model.safetensors")
 
 
-def test_two_simulated_nodes_train_as_one_node_with_two_processes(tmp_path):
-    """Two torchrun agents (--nnodes 2, one process each) meeting at a c10d rendezvous on
-    127.0.0.1 — two machines' worth of launchers on this one — train to the weights of
-    one agent with two processes; global rank 0 alone writes logs and results. The two
-    nodes train from a data.prepared folder that global rank 0 encodes while the other
-    waits: the same rows as the one node's encoding on the fly."""
+@pytest.fixture(scope="module")
+def one_node_weights(tmp_path_factory):
+    """The adapter one torchrun agent with two processes trains."""
+    folder = tmp_path_factory.mktemp("one_node")
+    launch([str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(free_port()),
+            "-m", "plugtune", "train", str(write_config(folder))], folder)
+    return adapter_weights(folder / "out")
+
+
+def node_commands(launcher, config, port):
+    """One launcher command per simulated machine, both meeting on 127.0.0.1:port."""
+    command = ["-m", "plugtune", "train", str(config)]
+    if launcher == "torchrun":  # c10d rendezvous: the agents agree on the ranks
+        agent = [str(BIN / "torchrun"), "--nnodes", "2", "--nproc-per-node", "1",
+                 "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+                 "--rdzv-id", "plugtune-test", *command]
+        return [agent, agent]
+    return [[str(BIN / "accelerate"), "launch", "--num_machines", "2", "--machine_rank",
+             str(rank), "--num_processes", "2", "--multi_gpu", "--main_process_ip",
+             "127.0.0.1", "--main_process_port", str(port), "--mixed_precision", "no",
+             "--dynamo_backend", "no", *command] for rank in (0, 1)]
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_two_simulated_nodes_train_as_one_node_with_two_processes(tmp_path, one_node_weights,
+                                                                  launcher):
+    """Two machines' worth of launchers on this one — torchrun agents with --nnodes 2, or
+    accelerate with --num_machines 2, one process each, on 127.0.0.1 over gloo — train
+    to the weights of one node with two processes; global rank 0 alone writes logs and
+    results. They train from a data.prepared folder that global rank 0 encodes while the
+    other waits: the same rows as the one node's encoding on the fly."""
     import torch
 
-    one_node, two_nodes = tmp_path / "one_node", tmp_path / "two_nodes"
-    for folder in (one_node, two_nodes):
-        folder.mkdir()
-    launch([str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(free_port()),
-            "-m", "plugtune", "train", str(write_config(one_node))], one_node)
-    config, port = write_config(two_nodes, prepared=two_nodes / "prepared"), free_port()
-    agent = [str(BIN / "torchrun"), "--nnodes", "2", "--nproc-per-node", "1",
-             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
-             "--rdzv-id", "plugtune-test", "-m", "plugtune", "train", str(config)]
+    config = write_config(tmp_path, prepared=tmp_path / "prepared")
+    first, second = node_commands(launcher, config, free_port())
     env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions")}
     with (tmp_path / "second_node.log").open("w") as second_log:
-        second = subprocess.Popen(agent, cwd=two_nodes, env=env, stdout=second_log,
-                                  stderr=subprocess.STDOUT)
+        other = subprocess.Popen(second, cwd=tmp_path, env=env, stdout=second_log,
+                                 stderr=subprocess.STDOUT)
         try:
-            launch(agent, two_nodes)
-            assert second.wait(timeout=120) == 0, (tmp_path / "second_node.log").read_text()
+            launch(first, tmp_path)
+            assert other.wait(timeout=120) == 0, (tmp_path / "second_node.log").read_text()
         finally:
-            second.kill()
-    expected, got = adapter_weights(one_node / "out"), adapter_weights(two_nodes / "out")
-    assert expected.keys() == got.keys()
-    for name, tensor in expected.items():
+            other.kill()
+    got = adapter_weights(tmp_path / "out")
+    assert got.keys() == one_node_weights.keys()
+    for name, tensor in one_node_weights.items():
         torch.testing.assert_close(got[name], tensor, rtol=0, atol=1e-6, msg=name)
     log = [json.loads(line) for line in
-           (two_nodes / "out" / "trainer_log.jsonl").read_text().splitlines()]
+           (tmp_path / "out" / "trainer_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log if "loss" in entry] == [1, 2, 3, 4]  # rank 0 only
-    results = json.loads((two_nodes / "out" / "all_results.json").read_text())
+    results = json.loads((tmp_path / "out" / "all_results.json").read_text())
     assert results["epoch"] == 16 / 12  # both nodes' processes trained
-    assert (two_nodes / "prepared" / "manifest.json").is_file()
+    assert (tmp_path / "prepared" / "manifest.json").is_file()
