@@ -45,9 +45,11 @@ llamacpp: $(BIN)/plugtune
 		$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,llamacpp]"
 
 # Debian packages the tests drive, each installed only where its command is missing:
-# Go's text/template renders Ollama Modelfile templates exactly as Ollama does. Without
-# apt-get (not Debian) it says so, and those tests skip (CI=true makes them fail).
-APT_TOOLS := go:golang-go
+# Go's text/template renders Ollama Modelfile templates exactly as Ollama does; chromium
+# and its driver run the web UI's browser test (Selenium is told where the driver is, so
+# nothing is downloaded). Without apt-get (not Debian) it says so, and those tests skip
+# (CI=true makes them fail).
+APT_TOOLS := go:golang-go chromium:chromium chromedriver:chromium-driver
 
 apt-packages:
 	@need=""; for pair in $(APT_TOOLS); do \

@@ -16,9 +16,10 @@ from plugtune.plugins.commands.rag import rag
 from plugtune.plugins.commands.serve import serve
 from plugtune.plugins.commands.tiny_model import tiny_model
 from plugtune.plugins.commands.train import train
+from plugtune.plugins.commands.webui import webui
 
 COMMANDS = (chat, config, data, env, eval_command, export, plugins, predict, rag, serve,
-            tiny_model, train, version)
+            tiny_model, train, version, webui)
 
 
 @hookimpl
