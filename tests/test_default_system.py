@@ -121,7 +121,8 @@ def test_a_llamafactory_config_trains_and_predicts_with_its_default_system(lf_co
     assert tokenizer.decode(first.input_ids).startswith(lf_qwen(SYSTEM, "Hi", "Arr."))
     assert tokenizer.decode(second.input_ids).startswith(lf_qwen("Be brief.", "Hi"))
     trained = [i for i, label in zip(first.input_ids, first.labels, strict=True) if label >= 0]
-    assert tokenizer.decode(trained) == "Arr.<|im_end|>"  # the system prompt is not trained
+    # the system prompt is not trained; the newline after <|im_end|> is, as LF trains it
+    assert tokenizer.decode(trained) == "Arr.<|im_end|>\n"
     predictor = Predictor(config=config, session=SESSION)
     prompt = predictor.backend.template.render(Conversation((Message("user", "Hi"),)),
                                                add_generation_prompt=True)
