@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from machine import CORES, IDLE_SHARE, TRIES, cpu_seconds, foreign_share
 
 SCRIPT = Path(__file__).resolve()
@@ -79,8 +80,6 @@ class Run:
 
 
 def write_yaml(folder: Path, model: Path, steps: int, tool: str, round_: int) -> Path:
-    import yaml
-
     out = folder / f"{tool}-{round_}"
     config = {**YAML, "model_name_or_path": str(model), "dataset_dir": str(FIXTURES),
               "max_steps": steps, "output_dir": str(out)}
@@ -112,7 +111,7 @@ def peak_rss(process: subprocess.Popen[bytes], peaks: list[float]) -> None:
 
 
 def run_once(tool: str, yaml_path: Path, lf_python: Path) -> Run:
-    output = Path(__import__("yaml").safe_load(yaml_path.read_text())["output_dir"])
+    output = Path(yaml.safe_load(yaml_path.read_text())["output_dir"])
     shutil.rmtree(output, ignore_errors=True)  # a retried round starts afresh
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                    "DISABLE_VERSION_CHECK": "1", "WANDB_DISABLED": "true"}
