@@ -191,13 +191,51 @@ def test_stop_interrupts_the_job_and_says_so(runs):
     assert not job.stop()
 
 
+def _steps(run_folder: Path) -> list[int]:
+    lines = (run_folder / "trainer_log.jsonl").read_text().splitlines()
+    return [json.loads(line)["step"] for line in lines if '"loss"' in line]
+
+
+def _ended(client: TestClient, name: str) -> dict:
+    return wait_for(lambda: (r := client.get(f"/api/runs/{name}").json())["status"]
+                    != "running" and r, 180, f"run {name} to end")
+
+
+def test_stop_saves_a_checkpoint_where_it_stopped_and_resume_finishes_the_run(client, runs):
+    from plugtune.training.checkpoints import latest_complete
+
+    # Steps enough that the run cannot end before Stop; save_steps never reached, so
+    # the only checkpoint is the one Stop makes.
+    config = tiny_config(max_steps=500, save_steps=1000)
+    assert client.post("/api/runs", json={"name": "halt", "config": config}).json()["ok"]
+    folder = runs / "halt"
+    wait_for(lambda: (folder / "trainer_log.jsonl").is_file() and len(_steps(folder)) >= 3,
+             180, "three logged steps")
+    assert client.post("/api/runs/halt/stop").json() == {"stopped": True}
+    run = _ended(client, "halt")
+    stopped_at = max(_steps(folder))
+    assert run["status"] == "stopped" and 3 <= stopped_at < 500
+    assert run["checkpoints"] == [f"checkpoint-{stopped_at}"]
+    assert latest_complete(folder) == folder / f"checkpoint-{stopped_at}"
+    assert not (folder / "all_results.json").exists()  # stopped: no final weights, no eval
+    log = (runs / ".webui" / "halt" / "webui_train.log").read_text()
+    assert f"stopped by SIGINT at step {stopped_at}" in log
+    launched = runs / ".webui" / "halt" / "webui_config.yaml"  # a short rest to resume
+    launched.write_text(launched.read_text().replace("max_steps: 500",
+                                                     f"max_steps: {stopped_at + 2}"))
+    assert client.post("/api/runs/halt/resume").json() == {"resumed": True}
+    assert _ended(client, "halt")["status"] == "finished"
+    steps = _steps(folder)
+    assert steps[stopped_at:] == [stopped_at + 1, stopped_at + 2]  # not one step again
+    assert (folder / "adapter_config.json").is_file()
+
+
 def test_a_run_that_crashes_shows_its_last_lines(client):
     config = tiny_config()
     config["data"]["train"] = ["/nonexistent/data.jsonl"]
     answer = client.post("/api/runs", json={"name": "crash", "config": config})
     assert answer.status_code == 200 and answer.json()["ok"]
-    run = wait_for(lambda: (r := client.get("/api/runs/crash").json())["status"] != "running"
-                   and r, 120, "the run to end")
+    run = _ended(client, "crash")
     assert run["status"] == "failed"
     assert any("/nonexistent/data.jsonl" in line for line in run["last_lines"])
 

@@ -61,11 +61,12 @@ def configured_callbacks(run: TrainingRun) -> list[Any]:
 
 def run_callbacks(run: TrainingRun) -> list[Any]:
     """Every trainer's callbacks: ``trainer_log.jsonl``, the checkpoint-complete marker,
-    the progress bar, then the configured ones (transformers' PrinterCallback is then
-    redundant: remove it from the trainer)."""
+    the progress bar, stopping on SIGINT/SIGTERM with a checkpoint, then the configured
+    ones (transformers' PrinterCallback is then redundant: remove it from the trainer)."""
     from plugtune.training.callbacks import CheckpointMarker, JsonlLog, RichProgress
+    from plugtune.training.graceful_stop import GracefulStop
 
-    return [JsonlLog(run.output_dir), CheckpointMarker(), RichProgress(),
+    return [JsonlLog(run.output_dir), CheckpointMarker(), RichProgress(), GracefulStop(),
             *configured_callbacks(run)]
 
 
@@ -105,9 +106,13 @@ def train_and_save(
 ) -> dict[str, float]:
     """Train a transformers (or TRL) ``trainer``, resuming as the run says; evaluate when
     asked; save the weights (adapter or full), the tokenizer and the trainer state to the
-    run's output dir; return the metrics. ``before_save`` runs just before saving."""
+    run's output dir; return the metrics. ``before_save`` runs just before saving. A run
+    stopped by a signal ends after its checkpoint, with ``TrainingStopped``."""
+    from plugtune.training.graceful_stop import raise_if_stopped
+
     resume = run.resume or run.config.training.resume_from_checkpoint
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(resume, run.output_dir))
+    raise_if_stopped(trainer)
     metrics = dict(result.metrics)
     if evaluate:
         metrics.update(trainer.evaluate())
