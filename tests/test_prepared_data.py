@@ -153,25 +153,27 @@ def test_a_folder_plugtune_did_not_prepare_is_refused(tmp_path, session):
         train(run_config(tmp_path, tmp_path / "lf_tokenized"), session)
 
 
+def never(records):
+    raise AssertionError("a rank other than 0 encoded")
+
+
 def test_other_ranks_wait_for_rank_0s_folder(tmp_path, session, monkeypatch):
     from plugtune.core.interfaces import TrainingRun
     from plugtune.plugins.trainers.sft import supervised_records
-    from plugtune.training.prepared_rows import rows_in_folder, save_folder
+    from plugtune.training.prepared_rows import rows_in_folder, write_folder
+    from plugtune.training.row_streams import RowStreams
     from plugtune.training.rows import encode_rows
 
     folder = tmp_path / "prepared"
     config = session.validate(data_config(f"data.prepared={folder}"))
     run = TrainingRun(config, session, tmp_path)
     encoded = encode_rows(run, supervised_records)
+    streams = RowStreams.of(run, supervised_records, packing=False, block_size=None)
     monkeypatch.setenv("RANK", "1")
-
-    def never():
-        raise AssertionError("rank 1 encoded")
-
-    rank_0 = threading.Timer(1.0, save_folder, (folder, encoded, config, None))
+    rank_0 = threading.Timer(1.0, write_folder, (folder, streams, None))
     rank_0.start()
     started = time.monotonic()
-    rows = rows_in_folder(run, never, block_size=None)
+    rows = rows_in_folder(run, never, packing=False, block_size=None)
     rank_0.join()
     assert time.monotonic() - started >= 1.0  # it waited for the manifest
     assert list(rows.rows["train"]) == encoded.rows["train"]
@@ -185,7 +187,8 @@ def test_other_ranks_give_up_with_the_folder_named(tmp_path, session, monkeypatc
     config = session.validate(data_config(f"data.prepared={tmp_path / 'nowhere'}",
                                           "training.ddp_timeout=1"))
     with pytest.raises(TimeoutError, match="nowhere/manifest.json: not written by rank 0"):
-        rows_in_folder(TrainingRun(config, session, tmp_path), lambda: None, block_size=None)
+        rows_in_folder(TrainingRun(config, session, tmp_path), never, packing=False,
+                       block_size=None)
 
 
 def test_data_prepare_command(tmp_path, monkeypatch):

@@ -5,6 +5,9 @@ by its loader plugin under the ``on_bad_record`` policy, sampled (``num_samples`
 ``max_samples``), then the datasets of a part are mixed in config order. Evaluation
 records come from ``data.eval``, else from the registry's dev files, else from a
 ``val_size`` split; test records likewise from ``data.test`` or the registry.
+
+:func:`stream_datasets` gives the same records as streams, read as they are used (a
+corpus larger than memory is never held whole); :func:`load_datasets` lists them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from plugtune.data.detect import detect_format, is_pretraining
 from plugtune.data.files import SourceRow, read_rows
 from plugtune.data.registries import DatasetEntry, DatasetRegistry, Part, read_registry
 from plugtune.data.report import BadRecords, DatasetReport, LoadReport, log
-from plugtune.data.splits import mix, sample, split
+from plugtune.data.splits import mix_streams, sample, split
 
 REGISTRY_FILES = ("dataset_info.json", "present.json")
 
@@ -60,30 +63,55 @@ class Source:
     llamafactory: bool = False
 
 
+class RecordStreams:
+    """The records of each part of a ``data`` section, read afresh at every call.
+
+    Each call reads the files again (``val_size`` counts the records in one pass and
+    splits them in the next); only the call given a ``report`` logs what it skipped."""
+
+    def __init__(self, config: DataConfig, session: Session) -> None:
+        self.config, self.session = config, session
+        self.resolver = Resolver(config)
+        eval_specs, test_specs = config.eval, config.test
+        if not eval_specs:
+            eval_specs = [spec for spec in config.train if self.resolver.has_part(spec, "dev")]
+        if not test_specs:
+            test_specs = [s for s in config.train if self.resolver.has_part(s, "test")]
+        if eval_specs and config.val_size > 0:
+            raise ConfigError(
+                "data: val_size splits the training data, but evaluation data is given "
+                f"({', '.join(spec.label for spec in eval_specs)}); set val_size: 0 or drop it"
+            )
+        self.specs: dict[str, tuple[list[DatasetSpec], Part]] = {
+            "train": (config.train, "train"), "eval": (eval_specs, "dev"),
+            "test": (test_specs, "test")}
+
+    def has(self, name: str) -> bool:
+        """Whether the part names any dataset (``eval``: not counting a val_size split)."""
+        return bool(self.specs[name][0])
+
+    def records(self, name: str, report: LoadReport | None = None) -> Iterator[Record]:
+        """The records of part ``name`` (train, eval or test), mixed in config order."""
+        specs, part = self.specs[name]
+        sources = [self.resolver.resolve(spec, part) for spec in specs]
+        return mix_streams([source_records(s, self.session, self.config, report)
+                            for s in sources], self.config.mix)
+
+
+def stream_datasets(config: DataConfig, session: Session) -> RecordStreams:
+    """The config's datasets as streams (:class:`RecordStreams`)."""
+    return RecordStreams(config, session)
+
+
 def load_datasets(config: DataConfig, session: Session) -> LoadedData:
     """Every record the config names, deterministic for a given config and seed."""
-    resolver = Resolver(config)
+    streams = stream_datasets(config, session)
     report = LoadReport()
-
-    def load_part(specs: list[DatasetSpec], part: Part) -> list[Record]:
-        sources = [resolver.resolve(spec, part) for spec in specs]
-        return mix([load_source(s, session, config, report) for s in sources], config.mix)
-
-    train = load_part(config.train, "train")
-    eval_specs, test_specs = config.eval, config.test
-    if not eval_specs:
-        eval_specs = [spec for spec in config.train if resolver.has_part(spec, "dev")]
-    if not test_specs:
-        test_specs = [spec for spec in config.train if resolver.has_part(spec, "test")]
-    if eval_specs and config.val_size > 0:
-        raise ConfigError(
-            "data: val_size splits the training data, but evaluation data is given "
-            f"({', '.join(spec.label for spec in eval_specs)}); set val_size: 0 or drop it"
-        )
-    evaluation = load_part(eval_specs, "dev")
+    train = list(streams.records("train", report))
+    evaluation = list(streams.records("eval", report))
     if config.val_size > 0:
         train, evaluation = split(train, config.val_size, config.seed)
-    return LoadedData(train, evaluation, load_part(test_specs, "test"), report)
+    return LoadedData(train, evaluation, list(streams.records("test", report)), report)
 
 
 def load_dataset(
@@ -98,7 +126,7 @@ def load_dataset(
     config = config or DataConfig()
     report = LoadReport()
     source = Resolver(config).resolve(DatasetSpec.model_validate(spec), part)
-    records = load_source(source, session, config, report)
+    records = list(source_records(source, session, config, report))
     return records, report.datasets[-1]
 
 
@@ -203,36 +231,44 @@ def merge_options(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def load_source(
-    source: Source, session: Session, config: DataConfig, report: LoadReport
-) -> list[Record]:
-    """The records of one source under the config's policy; its report is appended."""
+def source_records(
+    source: Source, session: Session, config: DataConfig, report: LoadReport | None = None
+) -> Iterator[Record]:
+    """The records of one source under the config's policy, converted as they are read;
+    its report is appended to ``report`` (and logged) when one is given. A source with
+    ``num_samples`` (a registry option) is sampled from all of its records, in memory."""
     dataset = DatasetReport(source.label, source.part, str(source.path))
-    report.datasets.append(dataset)
+    if report is not None:
+        report.datasets.append(dataset)
     bad = BadRecords(config.on_bad_record, dataset)
     rows = read_rows(source.path, split=source.split, on_bad_row=bad)
     first, rows = _peek(rows)
     ref = _choose_loader(source, first)
     dataset.loader = ref.name
     loader = _build(session, ref, source)
-    limit = source.max_samples if source.num_samples is None else None
-    records: list[Record] = []
-    for row in rows:
-        record = _convert(loader, ref.name, row, bad)
-        if record is not None:
-            records.append(record)
-            if limit is not None and len(records) >= limit:
-                break
+    records: Iterator[Record] = (
+        record for row in rows if (record := _convert(loader, ref.name, row, bad)) is not None)
     if source.num_samples is not None:
-        records = sample(records, source.num_samples, config.seed)[: source.max_samples]
-    dataset.loaded = len(records)
-    bad.log()
-    if not records:
+        chosen = sample(list(records), source.num_samples, config.seed)[: source.max_samples]
+        records = iter(chosen)
+    elif source.max_samples is not None:
+        records = itertools.islice(records, source.max_samples)
+    for record in records:
+        dataset.loaded += 1
+        yield record
+    _finish(source, dataset, bad, log_it=report is not None)
+
+
+def _finish(source: Source, dataset: DatasetReport, bad: BadRecords, *, log_it: bool) -> None:
+    """A source read to its end: log what it skipped; no usable record is an error."""
+    if log_it:
+        bad.log()
+    if not dataset.loaded:
         reasons = "; ".join(dataset.reasons) or "the source is empty"
         where = f"dataset {source.label!r} ({source.path})"
         raise ConfigError(f"{where}: no usable records: {reasons}")
-    log.info("%s", dataset.describe())
-    return records
+    if log_it:
+        log.info("%s", dataset.describe())
 
 
 def _convert(loader: Any, name: str, row: SourceRow, bad: BadRecords) -> Record | None:

@@ -7,15 +7,19 @@ with ``char_to_token`` at the span ends, so no per-token offsets are materialise
 Python). That is one tokenizer call per batch instead of one ``apply_chat_template``
 per record (or one per turn, as incremental masking needs), and it cannot drift from
 the rendering: the ids are those of the rendered string.
+
+Both encoders take a batch at a time (:class:`ConversationBatches`, :class:`TextBlocks`):
+a stream of records is encoded in constant memory (:mod:`plugtune.data.example_stream`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from plugtune.core.interfaces import ChatTemplate, Segment
 from plugtune.core.records import Conversation, Text
@@ -23,9 +27,12 @@ from plugtune.data.turn_truncation import cut_turns
 from plugtune.sdk.backends.vision import IMAGES_KEY
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IGNORE_INDEX = -100
 BATCH_SIZE = 1024
+#: Dropped records named in a report (the count covers them all): a corpus may drop millions.
+DROPPED_KEPT = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +61,21 @@ class EncodingReport:
     label_tokens: int = 0
     truncated: int = 0  # longer than cutoff_len and cut
     truncated_answers: int = 0  # … and the cut took (part of) an answer with it
-    dropped: list[str] = field(default_factory=list)  # "origin: why", nothing to learn left
+    dropped: list[str] = field(default_factory=list)  # "origin: why", the first DROPPED_KEPT
+    dropped_count: int = 0  # records dropped: nothing to learn left
+
+    def drop(self, reason: str) -> None:
+        """Count a dropped record; its ``origin: why`` is kept among the first ones."""
+        self.dropped_count += 1
+        if len(self.dropped) < DROPPED_KEPT:
+            self.dropped.append(reason)
+
+    def add(self, other: EncodingReport) -> None:
+        """Add ``other``'s counts (another part of the same split) to these."""
+        for name in ("records", "examples", "tokens", "label_tokens", "truncated",
+                     "truncated_answers", "dropped_count"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.dropped += other.dropped[: DROPPED_KEPT - len(self.dropped)]
 
     def warn(self) -> None:
         if self.truncated:
@@ -63,10 +84,10 @@ class EncodingReport:
                 "answer tokens",
                 self.truncated, self.records, self.truncated_answers,
             )
-        if self.dropped:
+        if self.dropped_count:
             log.warning(
                 "%d records dropped (no trainable tokens left), e.g. %s",
-                len(self.dropped), "; ".join(self.dropped[:3]),
+                self.dropped_count, "; ".join(self.dropped[:3]),
             )
 
 
@@ -137,37 +158,54 @@ def encode_conversations(
     tokenizer: Any,
     options: EncodingOptions = EncodingOptions(),
 ) -> tuple[list[EncodedExample], EncodingReport]:
-    """Encode SFT conversations with every non-assistant token masked.
-
-    Batches flow through a two-stage pipeline: while the Rust tokenizer (which releases
-    the GIL) encodes one batch, Python renders the next and labels the previous one.
-    """
-    backend = tokenizer.backend_tokenizer
+    """Encode SFT conversations with every non-assistant token masked."""
     report = EncodingReport()
     examples: list[EncodedExample] = []
-    pending: tuple[list[Conversation], list[list[Segment]], Future[Any]] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plugtune-tokenize") as pool:
-        for batch in _batches(conversations, BATCH_SIZE):
-            rendered = [template.segments(conversation) for conversation in batch]
-            texts = ["".join(segment.text for segment in segments) for segments in rendered]
-            encoding = pool.submit(backend.encode_batch, texts, add_special_tokens=False)
-            if pending is not None:
-                examples += _label_batch(*pending, options, report)
-            pending = (batch, rendered, encoding)
-        if pending is not None:
-            examples += _label_batch(*pending, options, report)
+    with ConversationBatches(tokenizer, options, report) as encoder:
+        for batch in batches(conversations, BATCH_SIZE):
+            examples += encoder.submit(batch, template)
+        examples += encoder.flush()
     report.warn()
     return examples, report
 
 
-def _batches(items: Iterable[Conversation], size: int) -> Iterator[list[Conversation]]:
-    batch: list[Conversation] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+class ConversationBatches:
+    """Encodes conversations a batch at a time in a two-stage pipeline: while the Rust
+    tokenizer (which releases the GIL) encodes one batch, Python renders the next and
+    labels the previous one. :meth:`submit` returns the previous batch's examples,
+    :meth:`flush` the last ones. A context manager (it owns the tokenizing thread)."""
+
+    def __init__(self, tokenizer: Any, options: EncodingOptions, report: EncodingReport) -> None:
+        self.backend = tokenizer.backend_tokenizer
+        self.options, self.report = options, report
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plugtune-tokenize")
+        self.pending: tuple[list[Conversation], list[list[Segment]], Future[Any]] | None = None
+
+    def __enter__(self) -> ConversationBatches:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, batch: list[Conversation], template: ChatTemplate) -> list[EncodedExample]:
+        rendered = [template.segments(conversation) for conversation in batch]
+        texts = ["".join(segment.text for segment in segments) for segments in rendered]
+        encoding = self.pool.submit(self.backend.encode_batch, texts, add_special_tokens=False)
+        done = self.flush()
+        self.pending = (batch, rendered, encoding)
+        return done
+
+    def flush(self) -> list[EncodedExample]:
+        if self.pending is None:
+            return []
+        pending, self.pending = self.pending, None
+        return _label_batch(*pending, self.options, self.report)
+
+
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
         yield batch
 
 
@@ -189,7 +227,7 @@ def _label_batch(
             if options.overflow == "drop":
                 report.truncated_answers += any(label != IGNORE_INDEX
                                                 for label in labels[options.cutoff_len:])
-                report.dropped.append(f"{conversation.origin}: longer than cutoff_len")
+                report.drop(f"{conversation.origin}: longer than cutoff_len")
                 continue
             if options.overflow == "turns":
                 ids, labels = cut_turns(ids, labels, options.cutoff_len, IGNORE_INDEX)
@@ -199,7 +237,7 @@ def _label_batch(
             report.truncated_answers += kept < trained
             trained = kept
         if not trained:
-            report.dropped.append(f"{conversation.origin}: no answer tokens within cutoff_len")
+            report.drop(f"{conversation.origin}: no answer tokens within cutoff_len")
             continue
         report.examples += 1
         report.tokens += len(ids)
@@ -212,26 +250,53 @@ def _label_batch(
 def encode_texts(
     texts: Iterable[Text], tokenizer: Any, block_size: int
 ) -> tuple[list[EncodedExample], EncodingReport]:
-    """Pretraining: tokenize, end each document with EOS, concatenate, cut into blocks.
+    """Pretraining: tokenize, end each document with EOS, concatenate, cut into blocks
+    (:class:`TextBlocks` over all the texts)."""
+    report = EncodingReport()
+    blocks = TextBlocks(tokenizer, block_size, report)
+    examples: list[EncodedExample] = []
+    for batch in batches(texts, BATCH_SIZE):
+        examples += blocks.add(batch)
+    return examples + blocks.finish(), report
+
+
+class TextBlocks:
+    """Texts in, pretraining blocks of ``block_size`` tokens out, a batch at a time: each
+    document tokenized and ended with EOS, the documents' tokens joined and cut. Only the
+    tokens of the unfinished block are kept between batches.
 
     The tail shorter than one block is kept as a last, shorter block (counted as
-    truncated) rather than silently dropped.
-    """
-    backend = tokenizer.backend_tokenizer
-    eos = tokenizer.eos_token_id
-    records = list(texts)
-    report = EncodingReport(records=len(records))
-    stream: list[int] = []
-    for encoding in backend.encode_batch_fast([r.text for r in records], add_special_tokens=False):
-        stream += encoding.ids
-        if eos is not None:
-            stream.append(eos)
-    examples = [
-        EncodedExample(stream[i : i + block_size], stream[i : i + block_size])
-        for i in range(0, len(stream), block_size)
-    ]
-    if examples and len(examples[-1].input_ids) < block_size:
-        report.truncated = 1
-    report.examples = len(examples)
-    report.tokens = report.label_tokens = len(stream)
-    return examples, report
+    truncated) rather than silently dropped."""
+
+    def __init__(self, tokenizer: Any, block_size: int, report: EncodingReport) -> None:
+        self.backend = tokenizer.backend_tokenizer
+        self.eos = tokenizer.eos_token_id
+        self.block_size, self.report = block_size, report
+        self.carry: list[int] = []
+
+    def add(self, texts: Sequence[Text]) -> list[EncodedExample]:
+        stream = self.carry
+        encoded = self.backend.encode_batch_fast([t.text for t in texts], add_special_tokens=False)
+        for encoding in encoded:
+            stream += encoding.ids
+            if self.eos is not None:
+                stream.append(self.eos)
+        self.report.records += len(texts)
+        full = len(stream) - len(stream) % self.block_size
+        self.carry = stream[full:]
+        return self._blocks(stream[:full])
+
+    def finish(self) -> list[EncodedExample]:
+        """The last, shorter block (if any tokens are left)."""
+        tail, self.carry = self.carry, []
+        self.report.truncated += bool(tail)
+        return self._blocks(tail)
+
+    def _blocks(self, ids: list[int]) -> list[EncodedExample]:
+        size = self.block_size
+        examples = [EncodedExample(ids[i : i + size], ids[i : i + size])
+                    for i in range(0, len(ids), size)]
+        self.report.examples += len(examples)
+        self.report.tokens += len(ids)
+        self.report.label_tokens += len(ids)
+        return examples

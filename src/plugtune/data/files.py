@@ -4,7 +4,9 @@ Origins: ``data.jsonl:12`` and ``wiki.txt:12`` (1-based line), ``data.csv:12`` (
 the record starts on), ``data.json[11]`` and ``data.parquet[11]`` (0-based record
 index). A line that is not valid JSON in a JSON Lines file is a bad *record* (the
 caller's policy decides); a ``.json`` file that does not parse is an error of the file.
-pyarrow and datasets are imported only for the formats that need them.
+JSON Lines, text, CSV, parquet and Arrow files are read a line or a batch at a time, so a
+file of any size costs the memory of one row; a ``.json`` list is parsed whole. pyarrow
+and datasets are imported only for the formats that need them.
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ def _json(path: Path, on_bad_row: OnBadRow) -> Iterator[SourceRow]:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         if error.msg == "Extra data" and text.lstrip().startswith("{"):
-            yield from _json_lines(path, on_bad_row, text)
+            del text
+            yield from _json_lines(path, on_bad_row)
             return
         where = f"{path}:{error.lineno}:{error.colno}"
         raise RecordError(where, "", f"not valid JSON: {error.msg}") from None
@@ -121,8 +124,22 @@ def _json(path: Path, on_bad_row: OnBadRow) -> Iterator[SourceRow]:
         yield SourceRow(f"{prefix}[{index}]", row)
 
 
-def _json_lines(path: Path, on_bad_row: OnBadRow, text: str | None = None) -> Iterator[SourceRow]:
-    for number, line in enumerate((text or _read_text(path)).splitlines(), start=1):
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(1-based number, line)`` for each line of a UTF-8 text file, read as it goes
+    (lines end at ``\\n``, ``\\r\\n`` or ``\\r``, as editors number them)."""
+    number = 0
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, start=1):
+                yield number, line.rstrip("\n")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}:{number + 1}: not UTF-8 text ({error.reason})") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+
+
+def _json_lines(path: Path, on_bad_row: OnBadRow) -> Iterator[SourceRow]:
+    for number, line in _lines(path):
         if not line.strip():
             continue
         origin = f"{path}:{number}"
@@ -140,7 +157,7 @@ def _json_lines(path: Path, on_bad_row: OnBadRow, text: str | None = None) -> It
 
 def _text_lines(path: Path, on_bad_row: OnBadRow) -> Iterator[SourceRow]:
     """One ``{"text": line}`` row per non-empty line, as LLaMA-Factory's text files."""
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in _lines(path):
         if line.strip():
             yield SourceRow(f"{path}:{number}", {"text": line})
 
@@ -183,19 +200,20 @@ def _parquet(path: Path, on_bad_row: OnBadRow) -> Iterator[SourceRow]:
 
 
 def _arrow(path: Path, on_bad_row: OnBadRow) -> Iterator[SourceRow]:
-    """An Arrow IPC stream (what ``datasets`` writes) or IPC file."""
+    """An Arrow IPC stream (what ``datasets`` writes) or IPC file, a batch at a time."""
     import pyarrow as pa
 
-    try:
-        try:
-            with pa.OSFile(str(path), "rb") as source:
-                table = pa.ipc.open_stream(source).read_all()
-        except pa.ArrowInvalid:
-            with pa.OSFile(str(path), "rb") as source:
-                table = pa.ipc.open_file(source).read_all()
+    try:  # pyarrow's errors are OSError (I/O) or ValueError (ArrowInvalid)
+        with pa.OSFile(str(path), "rb") as source:
+            try:
+                batches: Any = iter(pa.ipc.open_stream(source))
+            except pa.ArrowInvalid:
+                source.seek(0)
+                reader = pa.ipc.open_file(source)
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            yield from _arrow_rows(path, batches)
     except (OSError, ValueError) as error:
         raise ConfigError(f"{path}: not a readable Arrow file ({error})") from None
-    yield from _arrow_rows(path, table.to_batches())
 
 
 def _arrow_rows(path: Path, batches: Any) -> Iterator[SourceRow]:

@@ -5,15 +5,22 @@ Each packed row keeps its samples apart: ``position_ids`` restart at every sampl
 trainer builds a block-diagonal attention mask (or flash attention's varlen lengths).
 Labels of one sample never see another, because each sample's first label is masked
 (a prompt token) or, for raw text, the boundary is a fresh sequence.
+
+Examples are packed :data:`PACK_CHUNK` at a time, in order: a stream of any length is
+packed in constant memory, and first-fit (quadratic in the rows of a chunk) stays fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from plugtune.data.encoding import EncodedExample
+from plugtune.data.encoding import EncodedExample, batches
+
+#: Examples packed together: enough that first-fit fills rows as well as it would with
+#: all of them (short examples fill the gaps the long ones leave within a chunk).
+PACK_CHUNK = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +31,18 @@ class PackedRow:
     sequence_ids: list[int]
 
 
-def pack_examples(examples: Sequence[EncodedExample], capacity: int) -> list[PackedRow]:
+def pack_examples(examples: Iterable[EncodedExample], capacity: int) -> list[PackedRow]:
+    """:func:`pack_stream` into a list."""
+    return list(pack_stream(examples, capacity))
+
+
+def pack_stream(examples: Iterable[EncodedExample], capacity: int) -> Iterator[PackedRow]:
+    """Each :data:`PACK_CHUNK` examples packed by :func:`pack_chunk`, in order."""
+    for chunk in batches(examples, PACK_CHUNK):
+        yield from pack_chunk(chunk, capacity)
+
+
+def pack_chunk(examples: Sequence[EncodedExample], capacity: int) -> list[PackedRow]:
     """First-fit-decreasing bin packing into rows of at most ``capacity`` tokens.
 
     Deterministic: ties keep input order. Examples longer than ``capacity`` (which

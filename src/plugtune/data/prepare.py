@@ -5,22 +5,18 @@ What ``plugtune data preview`` / ``data stats`` show, and what trainers consume.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from plugtune.core.config import DataConfig, RunConfig
+from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate
-from plugtune.core.records import Conversation, LabeledCompletion, Preference, Record, Text
+from plugtune.core.records import Record
 from plugtune.core.session import Session
 from plugtune.data.datasets import LoadedData, load_datasets
-from plugtune.data.encoding import (
-    EncodedExample,
-    EncodingOptions,
-    EncodingReport,
-    encode_conversations,
-    encode_texts,
-)
+from plugtune.data.encoding import EncodedExample, EncodingOptions, EncodingReport
+from plugtune.data.example_stream import encoded_examples
 from plugtune.data.templates import resolve_template
 from plugtune.data.tokenizer import load_tokenizer
 
@@ -48,31 +44,22 @@ def encoding_options(data: DataConfig) -> EncodingOptions:
                            overflow=data.overflow, train_suffix=data.train_suffix)
 
 
-def as_conversations(records: Iterable[Record]) -> Iterator[Conversation]:
-    """Conversations to encode for supervised views of any record: a preference pair
-    gives its chosen and its rejected conversation, a KTO example its conversation."""
-    for record in records:
-        if isinstance(record, Conversation):
-            yield record
-        elif isinstance(record, Preference):
-            yield record.prompt.answered(record.chosen)
-            yield record.prompt.answered(record.rejected)
-        elif isinstance(record, LabeledCompletion):
-            yield record.conversation
-
-
 def encode_records(
-    records: Sequence[Record], template: ChatTemplate, tokenizer: Any, data: DataConfig
+    records: Iterable[Record], template: ChatTemplate | None, tokenizer: Any, data: DataConfig,
+    block_size: int | None = None,
 ) -> tuple[list[EncodedExample], EncodingReport]:
-    """Texts become pretraining blocks of ``cutoff_len``; everything else conversations."""
-    texts = [record for record in records if isinstance(record, Text)]
-    conversations = as_conversations(r for r in records if not isinstance(r, Text))
-    examples, report = encode_conversations(conversations, template, tokenizer,
-                                            encoding_options(data))
-    if texts:
-        blocks, text_report = encode_texts(texts, tokenizer, data.cutoff_len)
-        examples += blocks
-        report = _merged(report, text_report)
+    """Texts become pretraining blocks of ``block_size`` (default ``cutoff_len``);
+    everything else conversations (:func:`~plugtune.data.example_stream.encoded_examples`)."""
+    report = EncodingReport()
+
+    def chosen_template() -> ChatTemplate:
+        if template is None:
+            raise ConfigError("data: conversations need a chat template")
+        return template
+
+    examples = list(encoded_examples(records, tokenizer, chosen_template,
+                                     encoding_options(data), block_size or data.cutoff_len,
+                                     report))
     return examples, report
 
 
@@ -86,17 +73,6 @@ def prepare(config: RunConfig, session: Session, *, limit: int | None = None) ->
         records = getattr(loaded, name)[:limit]
         if records:
             examples, report = encode_records(records, template, tokenizer, config.data)
+            report.warn()
             splits[name] = EncodedSplit(name, records, examples, report)
     return PreparedData(template, tokenizer, loaded, splits)
-
-
-def _merged(first: EncodingReport, second: EncodingReport) -> EncodingReport:
-    return EncodingReport(
-        records=first.records + second.records,
-        examples=first.examples + second.examples,
-        tokens=first.tokens + second.tokens,
-        label_tokens=first.label_tokens + second.label_tokens,
-        truncated=first.truncated + second.truncated,
-        truncated_answers=first.truncated_answers + second.truncated_answers,
-        dropped=first.dropped + second.dropped,
-    )

@@ -3,11 +3,14 @@ reads.
 
 Encoding a large corpus at the start of every run, in every process of a multi-process
 run, costs minutes to hours; the rows it produces depend only on the data, the tokenizer,
-the template and a few settings. So they are saved once as an Arrow ``DatasetDict``
-(``datasets.save_to_disk``), which ``load_from_disk`` memory-maps: a run reads the rows
-it batches, not a copy of the corpus in Python lists. Beside them, ``manifest.json``
-says what made them (see :mod:`plugtune.training.prepared_rows`, which checks a run
-against it). This module is the format only: rows in and out, and the digests.
+the template and a few settings. So they are saved once, a split per Arrow file
+(``train.arrow``, ``eval.arrow``: the IPC stream format ``datasets`` writes, with its
+features), written :data:`WRITE_BATCH` rows at a time as they are encoded, so preparing
+a corpus never holds it in memory; ``datasets.Dataset.from_file`` memory-maps them: a
+run reads the rows it batches, not a copy of the corpus in Python lists. Beside them,
+``manifest.json`` says what made them (see :mod:`plugtune.training.prepared_rows`, which
+checks a run against it). This module is the format only: rows in and out, and the
+digests.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from typing import Any
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate, WritesJinja
 from plugtune.core.records import Conversation, Message
-from plugtune.data.encoding import EncodedExample
+from plugtune.data.encoding import EncodedExample, batches
 from plugtune.data.packing import PackedRow
 
 MANIFEST = "manifest.json"
-#: The manifest's layout; a folder of another is prepared again, never guessed at.
-FORMAT = 1
+#: The folder's layout; a folder of another is prepared again, never guessed at.
+#: (1: a ``save_to_disk`` DatasetDict, written from lists in memory.)
+FORMAT = 2
+#: Rows buffered before they are written: a few MB, whatever the corpus.
+WRITE_BATCH = 1000
 _ID_COLUMNS = {
     EncodedExample: ("input_ids", "labels"),
     PackedRow: ("input_ids", "labels", "position_ids", "sequence_ids"),
@@ -63,30 +69,44 @@ class ArrowRows(Sequence[Any]):
                 for values in zip(*columns.values(), strict=True)]
 
 
-def save_rows(folder: Path, splits: dict[str, Sequence[Any]]) -> None:
-    """Write each non-empty split's rows (all of one type) as Arrow under ``folder``."""
-    from datasets import Dataset, DatasetDict, Features, List, Value
+def write_rows(path: Path, rows: Iterable[Any]) -> int:
+    """Write ``rows`` (all of one type: encoded examples or packed rows) to the Arrow
+    file ``path`` as they come, :data:`WRITE_BATCH` at a time; how many were written.
+    No rows, no file."""
+    import pyarrow as pa
 
-    saved = {}
-    for name, rows in splits.items():
-        if not rows:
-            continue
-        row_type = type(rows[0])
-        columns: dict[str, list[Any]] = {
-            column: [getattr(row, column) for row in rows] for column in _ID_COLUMNS[row_type]}
-        features = {column: List(Value("int32")) for column in columns}
-        if row_type is EncodedExample:
-            columns["origin"] = [row.origin for row in rows]
-            features["origin"] = Value("string")
-        saved[name] = Dataset.from_dict(columns, features=Features(features))
-    DatasetDict(saved).save_to_disk(str(folder))
+    writer: Any = None
+    count = 0
+    try:
+        for batch in batches(rows, WRITE_BATCH):
+            if writer is None:
+                schema = _schema(type(batch[0]))
+                writer = pa.ipc.new_stream(str(path), schema)
+            writer.write_batch(pa.record_batch(
+                [[getattr(row, name) for row in batch] for name in schema.names], schema=schema))
+            count += len(batch)
+    finally:
+        if writer is not None:
+            writer.close()
+    return count
+
+
+def _schema(row_type: type) -> Any:
+    """The Arrow schema of a row type, carrying the ``datasets`` features that say so."""
+    from datasets import Features, List, Value
+
+    features = {column: List(Value("int32")) for column in _ID_COLUMNS[row_type]}
+    if row_type is EncodedExample:
+        features["origin"] = Value("string")
+    return Features(features).arrow_schema
 
 
 def load_rows(folder: Path) -> dict[str, ArrowRows]:
     """The splits under ``folder``, memory-mapped."""
-    from datasets import load_from_disk
+    from datasets import Dataset
 
-    return {name: ArrowRows(split) for name, split in load_from_disk(str(folder)).items()}
+    return {path.stem: ArrowRows(Dataset.from_file(str(path)))
+            for path in sorted(folder.glob("*.arrow"))}
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -1,15 +1,18 @@
-"""Sampling, mixing and splitting record lists, deterministically from a seed.
+"""Sampling, mixing and splitting records, deterministically from a seed.
 
 The same config and seed always give the same records in the same order: a run can be
-repeated, and a dev split never leaks into training between two runs.
+repeated, and a dev split never leaks into training between two runs. Mixing and the
+``val_size`` split also work on streams (records read as they are used): the split needs
+only the count of records, and keeps one byte per record, not the records.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
-from collections.abc import Sequence
-from itertools import zip_longest
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal, TypeVar
 
 from plugtune.core.errors import ConfigError
@@ -31,12 +34,20 @@ def sample(records: Sequence[T], count: int, seed: int) -> list[T]:
 
 
 def mix(datasets: Sequence[Sequence[T]], strategy: Literal["concat", "interleave"]) -> list[T]:
+    """:func:`mix_streams` into a list."""
+    return list(mix_streams(datasets, strategy))
+
+
+def mix_streams(
+    streams: Sequence[Iterable[T]], strategy: Literal["concat", "interleave"]
+) -> Iterator[T]:
     """``concat``: one dataset after the other, in config order. ``interleave``: one
     record of each in turn until all are used up (no record is dropped)."""
     if strategy == "concat":
-        return [record for dataset in datasets for record in dataset]
-    rounds = zip_longest(*datasets, fillvalue=_GAP)
-    return [record for group in rounds for record in group if record is not _GAP]  # type: ignore[misc]
+        yield from itertools.chain.from_iterable(streams)
+        return
+    rounds = itertools.zip_longest(*streams, fillvalue=_GAP)
+    yield from (record for group in rounds for record in group if record is not _GAP)  # type: ignore[misc]
 
 
 def split(records: Sequence[T], val_size: float, seed: int) -> tuple[list[T], list[T]]:
@@ -44,13 +55,39 @@ def split(records: Sequence[T], val_size: float, seed: int) -> tuple[list[T], li
     random; both parts keep the records' original order."""
     if val_size <= 0:
         return list(records), []
-    held = math.ceil(len(records) * val_size)
-    if held >= len(records):
-        raise ConfigError(
-            f"val_size {val_size} of {len(records)} records leaves nothing to train on"
-        )
-    order = list(range(len(records)))
-    random.Random(seed).shuffle(order)
-    dev = set(order[:held])
-    train = [record for index, record in enumerate(records) if index not in dev]
-    return train, [record for index, record in enumerate(records) if index in dev]
+    dev = held_out(len(records), val_size, seed)
+    train = [record for index, record in enumerate(records) if not dev[index]]
+    return train, [record for index, record in enumerate(records) if dev[index]]
+
+
+def held_out(count: int, val_size: float, seed: int) -> bytearray:
+    """Which of ``count`` records the ``val_size`` split holds out (1) or trains on (0).
+
+    ``random.Random(seed).shuffle`` of the indices, the first share held out: a stream
+    counted once is split exactly as the same records in a list."""
+    held = math.ceil(count * val_size)
+    if held >= count:
+        raise ConfigError(f"val_size {val_size} of {count} records leaves nothing to train on")
+    order = array("q", range(count))  # 8 bytes a record, freed on return
+    random.Random(seed).shuffle(order)  # type: ignore[arg-type]
+    mask = bytearray(count)
+    for index in order[:held]:
+        mask[index] = 1
+    return mask
+
+
+def shuffle_stream(items: Iterable[T], buffer_size: int, seed: int) -> Iterator[T]:
+    """``items`` in a random order drawn from a buffer of ``buffer_size`` (what
+    ``datasets.IterableDataset.shuffle`` does): each item comes at most ``buffer_size``
+    places early; memory holds the buffer, never the stream."""
+    rng = random.Random(seed)
+    buffer: list[T] = []
+    for item in items:
+        if len(buffer) < buffer_size:
+            buffer.append(item)
+            continue
+        index = rng.randrange(buffer_size)
+        yield buffer[index]
+        buffer[index] = item
+    rng.shuffle(buffer)
+    yield from buffer

@@ -52,7 +52,7 @@ def split_stats(
     return SplitStats(
         records=report.records,
         examples=len(examples),
-        dropped=len(report.dropped),
+        dropped=report.dropped_count,
         truncated=report.truncated,
         truncated_answers=report.truncated_answers,
         length_percentiles={

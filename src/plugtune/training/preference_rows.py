@@ -56,12 +56,12 @@ class Budget:
         self.report.truncated += 1
         self.report.truncated_answers += 1
         if self.overflow == "drop":
-            self.report.dropped.append(f"{origin}: longer than cutoff_len")
+            self.report.drop(f"{origin}: longer than cutoff_len")
             return None
         if self.overflow == "turns":
             return turn_budget(prompt, longest, self.cutoff_len)
         if prompt >= self.cutoff_len:
-            self.report.dropped.append(f"{origin}: the prompt alone fills cutoff_len")
+            self.report.drop(f"{origin}: the prompt alone fills cutoff_len")
             return None
         return prompt, self.cutoff_len - prompt
 

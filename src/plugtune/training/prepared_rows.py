@@ -8,6 +8,9 @@ another tokenizer, template or trainer, or a ``data`` key it sets to another val
 a ``ConfigError`` naming each field and both values. ``data`` keys the run leaves out
 are the folder's. Under a launcher rank 0 encodes and writes; the other ranks wait for
 the manifest and read the same files (the folder must be on a filesystem they all see).
+
+Preparing streams (:mod:`plugtune.training.row_streams`): records are read, encoded and
+written to Arrow a chunk at a time, so its memory does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,29 +32,34 @@ from plugtune.data.prepared import (
     digest,
     load_rows,
     read_manifest,
-    save_rows,
     template_digest,
     tokenizer_digest,
     write_manifest,
+    write_rows,
 )
+from plugtune.data.report import LoadReport
 from plugtune.training.causal_lm import EncodedRows
 from plugtune.training.distributed import is_main_process, wait_for_file
+from plugtune.training.row_streams import RowStreams, Select, check_encoded
 from plugtune.training.run import DEFAULT_TRAINER, check_reads_prepared
 
 log = logging.getLogger(__name__)
 
 #: What ranks other than 0 wait for rank 0's encoding by default (transformers' ddp_timeout).
 WAIT_S = 1800.0
+#: ``data`` keys that say how rows are read, not what they are: no part of the identity.
+READING_KEYS = {"prepared", "streaming", "buffer_size"}
 
 
-def rows_in_folder(run: TrainingRun, encode: Callable[[], EncodedRows], *,
+def rows_in_folder(run: TrainingRun, select: Select, *, packing: bool,
                    block_size: int | None) -> EncodedRows:
-    """The rows in ``data.prepared``, after ``encode`` and a save when it is not there."""
+    """The rows in ``data.prepared``, encoded and written first when it is not there."""
     config = run.config
     folder = Path(str(config.data.prepared))
     if not folder.exists():
         if is_main_process():
-            save_folder(folder, encode(), config, block_size)
+            streams = RowStreams.of(run, select, packing=packing, block_size=block_size)
+            write_folder(folder, streams, block_size)
         else:
             timeout = float(getattr(config.training, "ddp_timeout", None) or WAIT_S)
             wait_for_file(folder / MANIFEST, timeout, "on several machines data.prepared "
@@ -68,31 +75,36 @@ def prepare_folder(config: RunConfig, session: Session, folder: Path) -> dict[st
                           "it to prepare it again")
     config = session.validate(config)
     config.data.prepared = str(folder)
+    config.data.streaming = False  # the rows are the same; preparing always streams
     trainer = session.build("trainers", config.trainer or DEFAULT_TRAINER)
     check_reads_prepared(trainer, config)
     trainer.rows(TrainingRun(config=config, session=session, output_dir=folder))
     return read_manifest(folder)
 
 
-def save_folder(folder: Path, encoded: EncodedRows, config: RunConfig,
-                block_size: int | None) -> None:
-    """Write the rows and the manifest beside them into a hidden folder, then rename it:
-    a folder named ``folder`` is always complete (a crash leaves no half-written one)."""
-    if encoded.with_images is not None:
-        raise ConfigError("data.prepared: image conversations are not prepared on disk (their "
-                          "images load per batch); remove data.prepared")
+def write_folder(folder: Path, streams: RowStreams, block_size: int | None) -> None:
+    """Encode and write each split's rows, then the manifest, into a hidden folder, and
+    rename it: a folder named ``folder`` is always complete (a crash leaves no
+    half-written one)."""
+    config = streams.run.config
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    partial.mkdir()
     try:
-        save_rows(partial, encoded.rows)
-        identity = _identity(config, block_size, encoded.tokenizer, encoded.template)
+        splits = {}
+        for name, records in streams.split_records(LoadReport()).items():
+            report = EncodingReport()
+            count = write_rows(partial / f"{name}.arrow", streams.rows(records, report))
+            check_encoded(name, report)
+            if count:
+                splits[name] = _counts(count, report)
+        identity = _identity(config, block_size, streams.tokenizer, streams.template)
         write_manifest(partial, {
             **identity,
             "config_digest": digest(identity),
             "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "packed": encoded.packed,
-            "splits": {name: _counts(rows, encoded.reports.get(name))
-                       for name, rows in encoded.rows.items() if rows},
+            "packed": streams.packing,
+            "splits": splits,
         })
         partial.rename(folder)
     finally:
@@ -113,7 +125,7 @@ def load_folder(folder: Path, run: TrainingRun, block_size: int | None) -> Encod
 
         template = resolve_template(run.session, config.template, tokenizer)
     problems = mismatches(manifest, _identity(config, block_size, tokenizer, template),
-                          config.data.model_fields_set - {"prepared"})
+                          config.data.model_fields_set - READING_KEYS)
     if problems:
         raise ConfigError(
             f"data.prepared: {folder} holds rows of another run:\n  " + "\n  ".join(problems)
@@ -149,7 +161,7 @@ def _identity(config: RunConfig, block_size: int | None, tokenizer: Any,
         "tokenizer": {"model": config.model.path, "sha256": tokenizer_digest(tokenizer)},
         "template": None if template is None else {
             "name": template.name, "sha256": template_digest(template)},
-        "data": config.data.model_dump(mode="json", exclude={"prepared"}),
+        "data": config.data.model_dump(mode="json", exclude=READING_KEYS),
     }
 
 
@@ -160,13 +172,10 @@ def _described(source: dict[str, Any] | None) -> str | None:
     return f"{name} (sha256 {source['sha256'][:12]})"
 
 
-def _counts(rows: Sequence[Any], report: EncodingReport | None) -> dict[str, Any]:
+def _counts(rows: int, report: EncodingReport) -> dict[str, Any]:
     """A split's rows and its encoding report, as the manifest keeps them (the first
     dropped records only: the list can be as long as the corpus)."""
-    counts: dict[str, Any] = {"rows": len(rows)}
-    if report is not None:
-        counts.update(records=report.records, examples=report.examples, tokens=report.tokens,
-                      label_tokens=report.label_tokens, truncated=report.truncated,
-                      truncated_answers=report.truncated_answers,
-                      dropped=len(report.dropped), dropped_first=report.dropped[:20])
-    return counts
+    return {"rows": rows, "records": report.records, "examples": report.examples,
+            "tokens": report.tokens, "label_tokens": report.label_tokens,
+            "truncated": report.truncated, "truncated_answers": report.truncated_answers,
+            "dropped": report.dropped_count, "dropped_first": report.dropped}

@@ -4,19 +4,20 @@ Loads the data, keeps what the trainer learns from (``select``), encodes it with
 run's template (conversations) or into blocks (text), and packs conversation rows when
 asked. Nothing is cut or dropped without the encoding report saying so. With
 ``data.prepared`` the rows come from (or are saved to) a folder on disk instead
-(:mod:`plugtune.training.prepared_rows`).
+(:mod:`plugtune.training.prepared_rows`); with ``data.streaming`` they are encoded while
+the model trains (:mod:`plugtune.training.streamed_rows`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
 from plugtune.core.records import Record, Text
 from plugtune.data.datasets import load_datasets
-from plugtune.data.encoding import EncodedExample, EncodingReport, encode_texts
+from plugtune.data.encoding import EncodedExample, EncodingReport
 from plugtune.data.tokenizer import load_tokenizer
 from plugtune.training.causal_lm import CausalLMData, EncodedRows, pad_multiple
 from plugtune.training.image_rows import (
@@ -26,8 +27,7 @@ from plugtune.training.image_rows import (
     image_processor_for,
     with_image_tokens,
 )
-
-Select = Callable[[Iterable[Record]], Iterable[Record]]
+from plugtune.training.row_streams import RowStreams, Select, check_encoded
 
 
 def encoded_rows(
@@ -38,18 +38,21 @@ def encoded_rows(
     ``block_size`` sets the length of raw-text blocks (default ``data.cutoff_len``).
     Conversations with images train a vision-language model through its processor
     (:mod:`plugtune.training.image_rows`). With ``data.prepared`` the rows come from
-    that folder, which is encoded and saved first when it is missing.
+    that folder, which is encoded and saved first when it is missing; with
+    ``data.streaming`` they are streams, encoded as they are batched.
     """
-
-    def encode() -> EncodedRows:
-        return encode_rows(run, select, packing=packing, block_size=block_size)
-
-    if run.config.data.prepared is not None:
+    data = run.config.data
+    if data.prepared is not None:
         from plugtune.training.prepared_rows import rows_in_folder
 
-        encoded = rows_in_folder(run, encode, block_size=block_size)
+        encoded = rows_in_folder(run, select, packing=packing, block_size=block_size)
+    elif data.streaming:
+        from plugtune.training.streamed_rows import streamed_splits
+
+        streams = RowStreams.of(run, select, packing=packing, block_size=block_size)
+        encoded = EncodedRows(streamed_splits(streams), streams.tokenizer, packed=packing)
     else:
-        encoded = encode()
+        encoded = encode_rows(run, select, packing=packing, block_size=block_size)
     return batched(encoded), encoded.tokenizer
 
 
@@ -75,7 +78,7 @@ def encode_rows(
         from plugtune.data.templates import resolve_template
 
         template = resolve_template(run.session, config.template, tokenizer)
-    encoded = {name: _encode(records, template, tokenizer, run, block_size)
+    encoded = {name: _encode(records, template, tokenizer, run, block_size, name)
                for name, records in splits.items()}
     rows: dict[str, Sequence[Any]] = {name: examples for name, (examples, _) in encoded.items()}
     if packing:
@@ -112,23 +115,12 @@ def batched(encoded: EncodedRows) -> CausalLMData:
 
 def _encode(
     records: Sequence[Record], template: Any, tokenizer: Any, run: TrainingRun,
-    block_size: int | None,
+    block_size: int | None, split: str,
 ) -> tuple[list[EncodedExample], EncodingReport]:
     if not records:
         return [], EncodingReport()
     from plugtune.data.prepare import encode_records
 
-    data = run.config.data
-    texts = [record for record in records if isinstance(record, Text)]
-    if block_size is not None and len(texts) == len(records):
-        examples, report = encode_texts(texts, tokenizer, block_size)
-    else:
-        examples, report = encode_records(records, template, tokenizer, data)
-    _check(report)
+    examples, report = encode_records(records, template, tokenizer, run.config.data, block_size)
+    check_encoded(split, report)
     return examples, report
-
-
-def _check(report: EncodingReport) -> None:
-    report.warn()
-    if not report.examples:
-        raise ConfigError("data: nothing left to train on after encoding (see the warnings)")
