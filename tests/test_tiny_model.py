@@ -22,7 +22,7 @@ import pytest
 import plugtune.tiny as tiny
 from plugtune.tiny import build as tiny_build
 
-ARCHS = ("qwen2", "llama")  # the text models; tiny://llava is tested in test_vision.py
+ARCHS = ("qwen2", "llama")  # the text models; the VLMs in test_vision.py, test_qwen2_vl.py
 
 #: Strings that tend to break tokenizer load paths: digits, space runs, newlines, CJK,
 #: emoji, combining accents (NFC), special tokens mid-text, code.
@@ -305,7 +305,7 @@ def test_unknown_architecture_names_the_known_ones(tmp_path: Path) -> None:
             call()
         assert all(name in str(info.value) for name in tiny.ARCHITECTURES)
     assert not (tmp_path / "tiny").exists()
-    assert (*ARCHS, "llava") == tiny.ARCHITECTURES
+    assert (*ARCHS, "llava", "qwen2-vl") == tiny.ARCHITECTURES
 
 
 def test_import_pulls_in_no_heavy_libraries() -> None:

@@ -68,6 +68,12 @@ class TinyVision:
     config: Mapping[str, Any] = field(default_factory=dict)
     """Fields of the wrapping config besides the sub-configs and the image token id."""
     processor: Mapping[str, Any] = field(default_factory=dict)
+    token_fields: Mapping[str, str] = field(default_factory=dict)
+    """Fields of the wrapping config that hold the id of one of ``special_tokens``
+    (Qwen2-VL's ``vision_start_token_id`` …), by the token's text."""
+    video_processor: Mapping[str, Any] | None = None
+    """The video processor's settings saved with the processor, for a processor class
+    that has one (its class needs torchvision to be built, so it is written as data)."""
 
 
 @dataclass(frozen=True)
@@ -156,9 +162,8 @@ LLAMA = TinyArchitecture(
 )
 
 #: LLaVA (a CLIP image encoder and a projector in front of the tiny Qwen2 language model,
-#: with its ChatML template), as llava-onevision-qwen2 pairs them. LLaVA rather than
-#: Qwen2-VL because its image processor has a PIL backend and its processor needs no
-#: video processor: transformers 5's Qwen2-VL processor requires torchvision.
+#: with its ChatML template), as llava-onevision-qwen2 pairs them: an image prompt of one
+#: token, expanded into a fixed number of patch tokens.
 LLAVA = TinyArchitecture(
     name="llava",
     model_class="LlavaForConditionalGeneration",
@@ -206,13 +211,79 @@ LLAVA = TinyArchitecture(
                 "patch_size": 14,
                 "vision_feature_select_strategy": "default",
                 "num_additional_image_tokens": 1,
+                "image_token": "<image>",
             }
         ),
     ),
 )
 
+#: Qwen2-VL: its own vision encoder (patches merged 2×2 into the language model's tokens)
+#: and multimodal RoPE in front of the tiny Qwen2 language model, with the ChatML template.
+#: Its image prompt is ``<|vision_start|><|image_pad|><|vision_end|>``, the pad token
+#: repeated per merged patch; the processor sizes images by a pixel budget (56×56 here:
+#: 4×4 patches of 14, so 4 image tokens). Transformers' Qwen2-VL processor also wants a
+#: video processor that needs torchvision: :mod:`plugtune.sdk.backends.processors` builds
+#: it without one where torchvision is missing, as here.
+QWEN2_VL = TinyArchitecture(
+    name="qwen2-vl",
+    model_class="Qwen2VLForConditionalGeneration",
+    config_class="Qwen2VLTextConfig",
+    special_tokens=(*QWEN2.special_tokens, "<|vision_start|>", "<|vision_end|>",
+                    "<|image_pad|>", "<|video_pad|>"),
+    eos_token=QWEN2.eos_token,
+    pad_token=QWEN2.pad_token,
+    bos_token=QWEN2.bos_token,
+    generation_eos_tokens=QWEN2.generation_eos_tokens,
+    split_regex=QWEN2.split_regex,
+    nfc=QWEN2.nfc,
+    prepend_bos=QWEN2.prepend_bos,
+    tokenizer_class=QWEN2.tokenizer_class,
+    chat_template=QWEN2.chat_template,
+    config=MappingProxyType(
+        {
+            "rms_norm_eps": 1e-6,
+            "use_sliding_window": False,
+            # head_dim 64: 32 rotary frequencies split over time, height and width
+            "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0,
+                                "mrope_section": [8, 12, 12]},
+        }
+    ),
+    vision=TinyVision(
+        config_class="Qwen2VLConfig",
+        vision_config_class="Qwen2VLVisionConfig",
+        vision_config=MappingProxyType(
+            {
+                "depth": 1,
+                "embed_dim": 32,
+                "hidden_size": int(COMMON_CONFIG["hidden_size"]),  # the merger's output
+                "num_heads": 2,
+                "mlp_ratio": 2,
+                "patch_size": 14,
+                "spatial_merge_size": 2,
+                "temporal_patch_size": 2,
+            }
+        ),
+        processor_class="Qwen2VLProcessor",
+        image_processor_class="Qwen2VLImageProcessorPil",
+        image_processor=MappingProxyType(
+            {"min_pixels": 56 * 56, "max_pixels": 56 * 56, "patch_size": 14, "merge_size": 2,
+             "temporal_patch_size": 2}
+        ),
+        image_token="<|image_pad|>",
+        video_processor=MappingProxyType(
+            {"video_processor_type": "Qwen2VLVideoProcessor", "min_pixels": 56 * 56,
+             "max_pixels": 56 * 56, "patch_size": 14, "merge_size": 2,
+             "temporal_patch_size": 2}
+        ),
+        token_fields=MappingProxyType(
+            {"video_token_id": "<|video_pad|>", "vision_start_token_id": "<|vision_start|>",
+             "vision_end_token_id": "<|vision_end|>"}
+        ),
+    ),
+)
+
 ARCHITECTURE_SPECS: Mapping[str, TinyArchitecture] = MappingProxyType(
-    {spec.name: spec for spec in (QWEN2, LLAMA, LLAVA)}
+    {spec.name: spec for spec in (QWEN2, LLAMA, LLAVA, QWEN2_VL)}
 )
 
 

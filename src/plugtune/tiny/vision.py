@@ -39,6 +39,7 @@ def wrap_config(arch: TinyArchitecture, text_config: PretrainedConfig) -> Pretra
         text_config=text_config,
         vision_config=encoder,
         image_token_id=arch.token_id(vision.image_token),
+        **{name: arch.token_id(token) for name, token in vision.token_fields.items()},
         tie_word_embeddings=text_config.tie_word_embeddings,
         **vision.config,
     )
@@ -56,16 +57,22 @@ def save_processor(arch: TinyArchitecture, out_dir: Path) -> None:
     import transformers
     from transformers import AutoTokenizer
 
+    from plugtune.sdk.backends.processors import images_only, takes_video_processor
+
     vision = vision_of(arch)
     image_processor = getattr(transformers, vision.image_processor_class)(
         **vision.image_processor
     )
-    processor = getattr(transformers, vision.processor_class)(
-        image_processor=image_processor,
-        tokenizer=AutoTokenizer.from_pretrained(str(out_dir)),
-        image_token=vision.image_token,
-        **vision.processor,
-    )
+    tokenizer = AutoTokenizer.from_pretrained(str(out_dir))
+    processor_class = getattr(transformers, vision.processor_class)
+    if takes_video_processor(processor_class):  # its video processor is written as data
+        processor = images_only(processor_class, image_processor, tokenizer,
+                                video_settings=dict(vision.video_processor or {}),
+                                **vision.processor)
+    else:
+        processor = processor_class(
+            image_processor=image_processor, tokenizer=tokenizer, **vision.processor
+        )
     with tempfile.TemporaryDirectory() as scratch:
         processor.save_pretrained(scratch)
         saved: dict[str, Any] = json.loads((Path(scratch) / PROCESSOR_FILE).read_text("utf-8"))

@@ -33,6 +33,7 @@ from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
 from plugtune.sdk.backends.vision import (
     IMAGE_PLACEHOLDER,
     conversation_images,
+    image_prompt,
     image_token,
     load_image,
     load_image_processor,
@@ -87,14 +88,14 @@ def image_processor_for(model: ModelConfig, tokenizer: Any,
 def with_image_tokens(records: Iterable[Record], processor: Any) -> list[Record]:
     """The records, each conversation with images given one placeholder per image (in
     front of the first user turn when it has none) written as the processor's token."""
-    token = image_token(processor)
+    prompt = image_prompt(processor)
     written = []
     for record in records:
         if isinstance(record, Conversation) and (images := conversation_images(record)):
             record = with_placeholders(record, len(images))
-            if token != IMAGE_PLACEHOLDER:
+            if prompt != IMAGE_PLACEHOLDER:
                 record = replace(record, messages=tuple(
-                    replace(m, content=m.content.replace(IMAGE_PLACEHOLDER, token))
+                    replace(m, content=m.content.replace(IMAGE_PLACEHOLDER, prompt))
                     for m in record.messages))
         written.append(record)
     return written
@@ -104,7 +105,9 @@ def with_image_tokens(records: Iterable[Record], processor: Any) -> list[Record]
 class ImageCollator:
     """Right-padded rows with their images: each image token expanded into the image's
     tokens (never trained), ``pixel_values`` (and whatever else the image processor
-    gives the model) built from the batch's images alone."""
+    gives the model, such as Qwen-VL's ``image_grid_thw``) built from the batch's images
+    alone, and the image positions (``mm_token_type_ids``) where the processor gives
+    them to its model."""
 
     processor: Any
     pad_token_id: int
@@ -114,6 +117,12 @@ class ImageCollator:
         rows, image_inputs = self.expand(examples)
         batch = PaddingCollator(self.pad_token_id, self.pad_to_multiple_of)(rows)
         batch.update(image_inputs)
+        if image_inputs and getattr(self.processor, "return_mm_token_type_ids", False):
+            import torch
+
+            # which positions hold image tokens: Qwen-VL's multimodal RoPE places them
+            types = self.processor.create_mm_token_type_ids(batch["input_ids"].tolist())
+            batch["mm_token_type_ids"] = torch.tensor(types, dtype=torch.long)
         return batch
 
     @property

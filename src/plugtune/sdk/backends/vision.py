@@ -54,10 +54,10 @@ def load_image_processor(path: str, tokenizer: Any = None) -> Any | None:
     folder = Path(path)
     if folder.is_dir() and not any((folder / name).is_file() for name in PROCESSOR_FILES):
         return None
-    from transformers import AutoProcessor
+    from plugtune.sdk.backends.processors import load_processor
 
     try:
-        processor = AutoProcessor.from_pretrained(path)
+        processor = load_processor(path)
     except (OSError, ValueError):  # a hub id without a processor, or not reachable
         return None
     if getattr(processor, "image_processor", None) is None:
@@ -68,9 +68,18 @@ def load_image_processor(path: str, tokenizer: Any = None) -> Any | None:
 
 
 def image_token(processor: Any) -> str:
-    """The token the processor expands into an image's tokens (``<image>`` for LLaVA):
-    what each placeholder becomes in the rendered text."""
+    """The token the processor expands into an image's tokens (``<image>`` for LLaVA,
+    ``<|image_pad|>`` for Qwen-VL)."""
     return getattr(processor, "image_token", None) or IMAGE_PLACEHOLDER
+
+
+def image_prompt(processor: Any) -> str:
+    """What each placeholder becomes in the rendered text: the image token, between the
+    model's image delimiters where it has them (Qwen-VL's ``<|vision_start|>`` and
+    ``<|vision_end|>``, set by :func:`~plugtune.sdk.backends.processors.load_processor`)."""
+    start = getattr(processor, "vision_start_token", None) or ""
+    end = getattr(processor, "vision_end_token", None) or ""
+    return f"{start}{image_token(processor)}{end}"
 
 
 def save_processor_files(processor: Any, target: Path) -> None:
@@ -176,8 +185,8 @@ def encode_with_images(
     processor: Any, prompts: Sequence[str], images: Sequence[Sequence[Image]]
 ) -> Any:
     """Processor inputs for rendered ``prompts`` and each prompt's images, left-padded."""
-    token = image_token(processor)
-    texts = [prompt.replace(IMAGE_PLACEHOLDER, token) for prompt in prompts]
+    prompt_text = image_prompt(processor)
+    texts = [prompt.replace(IMAGE_PLACEHOLDER, prompt_text) for prompt in prompts]
     flat = [image for group in images for image in group]
     return processor(
         text=texts,

@@ -1,0 +1,142 @@
+"""A vision-language model's processor, also where transformers cannot build it whole.
+
+transformers 5's processors of Qwen2-VL, Qwen2.5-VL and Qwen3-VL take a video processor
+as well as an image processor, and those video processors import torchvision. Where
+torchvision is missing or broken (a CPU-only torch has no matching torchvision wheel on
+PyPI, the case on these machines), ``AutoProcessor`` fails for these models although
+their image processors have a plain PIL backend. plugtune reads images only (video
+records are refused by name), so there it builds the same processor class without its
+video processor: every image path — the pixel values, the image tokens, the model
+inputs such as ``image_grid_thw`` and ``mm_token_type_ids`` — is the class's own code.
+
+The image *prompt* is also read here: Qwen-VL models write each image as
+``<|vision_start|><|image_pad|>…<|vision_end|>``, but only the model's config names the
+two delimiters (``vision_start_token_id``, ``vision_end_token_id``); their chat templates
+write them, their processors expand only the pad token. LLaVA's prompt is its image token.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+#: Where the config of a model folder names its image prompt's delimiters.
+DELIMITER_FIELDS = ("vision_start_token_id", "vision_end_token_id")
+
+
+def load_processor(path: str) -> Any:
+    """``AutoProcessor.from_pretrained(path)``, or, where only the video processor cannot
+    be built (no usable torchvision), the same class with images alone."""
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(path)
+    except (ImportError, AttributeError, TypeError, ValueError, OSError):
+        processor_class = saved_processor_class(path)
+        if (processor_class is None or not takes_video_processor(processor_class)
+                or torchvision_usable()):
+            raise
+        from transformers import AutoImageProcessor, AutoTokenizer
+
+        processor = images_only(processor_class, AutoImageProcessor.from_pretrained(path),
+                                AutoTokenizer.from_pretrained(path),
+                                video_settings=saved_video_settings(path))
+    name_delimiters(processor, path)
+    return processor
+
+
+def torchvision_usable() -> bool:
+    """Whether torchvision imports (PyPI's CUDA build beside a CPU torch does not)."""
+    if importlib.util.find_spec("torchvision") is None:
+        return False
+    try:
+        import torchvision  # noqa: F401
+    except (ImportError, RuntimeError):
+        return False
+    return True
+
+
+def saved_processor_class(path: str) -> type | None:
+    """The transformers class named by the folder's ``processor_config.json``."""
+    import transformers
+
+    config = model_file(path, "processor_config.json")
+    if config is None:
+        return None
+    name = json.loads(config.read_text(encoding="utf-8")).get("processor_class")
+    found = getattr(transformers, str(name), None) if name else None
+    return found if isinstance(found, type) else None
+
+
+def takes_video_processor(processor_class: type) -> bool:
+    """Whether ``processor_class`` is built with a video processor."""
+    return "video_processor" in _init_parameters(processor_class)
+
+
+def images_only(processor_class: type, image_processor: Any, tokenizer: Any, *,
+                video_settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """``processor_class`` built from ``image_processor`` and ``tokenizer``, with no
+    video processor. The subclass keeps the class's name, and saves ``video_settings``
+    (the folder's video processor, as data) with its own, so a trained model or an export
+    saves as the whole processor it came from."""
+
+    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None,
+                 chat_template: Any = None, **kwargs: Any) -> None:
+        processor_class.__init__(self, image_processor, tokenizer, None,
+                                 chat_template=chat_template, **kwargs)
+        self.video_processor = None
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        saved: dict[str, Any] = processor_class.to_dict(self)
+        if video_settings:
+            saved["video_processor"] = dict(video_settings)
+        return saved
+
+    # ProcessorMixin finds its parts from __init__'s parameters: no video_processor here
+    cls = type(processor_class.__name__, (processor_class,),
+               {"__init__": __init__, "to_dict": to_dict})
+    return cls(image_processor, tokenizer, **kwargs)
+
+
+def saved_video_settings(path: str) -> dict[str, Any] | None:
+    """The video processor's settings saved in the folder (in processor_config.json, or
+    transformers' separate video_preprocessor_config.json), if any."""
+    separate = model_file(path, "video_preprocessor_config.json")
+    if separate is not None:
+        return dict(json.loads(separate.read_text(encoding="utf-8")))
+    combined = model_file(path, "processor_config.json")
+    if combined is not None:
+        return json.loads(combined.read_text(encoding="utf-8")).get("video_processor")
+    return None
+
+
+def model_file(path: str, name: str) -> Path | None:
+    """The file ``name`` of the model ``path`` (a folder, or a hub id in the local
+    cache, fetched as transformers fetches), None when the model has no such file."""
+    from transformers.utils import cached_file
+
+    found = cached_file(path, name, _raise_exceptions_for_missing_entries=False)
+    return Path(found) if found else None
+
+
+def name_delimiters(processor: Any, path: str) -> None:
+    """Give the processor the ``vision_start_token``/``vision_end_token`` attributes that
+    transformers' Qwen3-VL processors have, from the model config's token ids, where the
+    processor lacks them (Qwen2-VL's and Qwen2.5-VL's)."""
+    from transformers import AutoConfig
+
+    if getattr(processor, "vision_start_token", None):
+        return
+    config = AutoConfig.from_pretrained(path)
+    ids = [getattr(config, name, None) for name in DELIMITER_FIELDS]
+    if all(isinstance(token_id, int) for token_id in ids):
+        processor.vision_start_token, processor.vision_end_token = (
+            processor.tokenizer.convert_ids_to_tokens(ids))
+
+
+def _init_parameters(cls: type) -> tuple[str, ...]:
+    import inspect
+
+    return tuple(inspect.signature(cls.__init__).parameters)
