@@ -57,12 +57,7 @@ def export_gguf(config: RunConfig, session: Session, request: GGUFRequest, *,
     """Write the run's model (or its adapter) as GGUF into ``to``; return the folder."""
     from plugtune.training.export import find_adapter, run_tokenizer
 
-    quant = check_quant(request.quant)
-    if request.lora and request.ollama:
-        raise ConfigError("--ollama with --lora-gguf: a Modelfile needs the base model's "
-                          "GGUF; export the merged model for Ollama, or write FROM/ADAPTER "
-                          "by hand for your base GGUF")
-    converter_dir()
+    quant = check_request(request)
     trained = _whole_model(config) if adapter is None and not request.lora else None
     adapter_ref = None if trained else find_adapter(config, adapter)
     target = _check_target(config, to)
@@ -89,6 +84,21 @@ def export_gguf(config: RunConfig, session: Session, request: GGUFRequest, *,
             shutil.rmtree(target)
         staging.rename(target)
     return target
+
+
+def check_request(request: GGUFRequest) -> str:
+    """The request's quant type, once all that needs no run is checked: the type and
+    its runtime, the flags together, the converter. ``export_gguf`` starts with it, and
+    the web UI asks it before it starts an export (and to say whether GGUF is there)."""
+    quant = check_quant(request.quant)
+    if request.lora and request.ollama:
+        raise ConfigError("--ollama with --lora-gguf: a Modelfile needs the base model's "
+                          "GGUF; export the merged model for Ollama, or write FROM/ADAPTER "
+                          "by hand for your base GGUF")
+    if request.lora and (quant not in CONVERTER_TYPES or quant == "bf16"):
+        raise ConfigError(f"--lora-gguf: quant {quant!r}: a GGUF LoRA is f32, f16 or q8_0")
+    converter_dir()
+    return quant
 
 
 def _whole_model(config: RunConfig) -> Path | None:
@@ -151,8 +161,6 @@ def _model_gguf(config: RunConfig, request: GGUFRequest, model: Path, work: Path
 def _lora_gguf(config: RunConfig, adapter: str, staging: Path, quant: str) -> list[str]:
     from plugtune.tiny import resolve_model_path
 
-    if quant not in CONVERTER_TYPES or quant == "bf16":
-        raise ConfigError(f"--lora-gguf: quant {quant!r}: a GGUF LoRA is f32, f16 or q8_0")
     if not Path(adapter).is_dir():
         raise ConfigError(f"--lora-gguf: the adapter {adapter} is not a local folder")
     base = Path(resolve_model_path(config.model.path))

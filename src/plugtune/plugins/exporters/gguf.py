@@ -31,6 +31,13 @@ class GGUFExporter:
     def __init__(self, **options: Any) -> None:
         self.options = GGUFOptions(**options)
 
+    def check(self) -> None:
+        """Refuse now what would fail before any work (a quant type or its runtime, the
+        flags together, llama.cpp's converter missing): the web UI asks first."""
+        from plugtune.deploy.gguf_export import GGUFRequest, check_request
+
+        check_request(GGUFRequest(**self.options.model_dump()))
+
     def export(self, config: RunConfig, session: Session, *, adapter: str | None,
                to: Path | None) -> Path:
         from plugtune.deploy.gguf_export import GGUFRequest, export_gguf
