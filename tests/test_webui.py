@@ -276,32 +276,6 @@ def test_configs_are_diffed_where_they_differ():
                     {"key": "training.seed", "values": {"a": 1, "b": 2}}]
 
 
-def test_export_takes_a_registered_format_only(client, runs):
-    run = runs / "done"
-    run.mkdir(parents=True)
-    (run / "run_config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    (run / "adapter_config.json").write_text("{}")
-    unknown = client.post("/api/runs/done/export", json={"format": "exe"})
-    assert unknown.status_code == 422 and "known: gguf, safetensors" in unknown.text
-    assert client.post("/api/runs/done/export", json={"format": "gguf"}).status_code == 200
-    record = json.loads((runs / ".webui" / "done" / "webui_export.json").read_text())
-    assert record["command"][-4:] == ["--format", "gguf", "--to", str(run.resolve() / "gguf")]
-    kill_jobs(runs)
-
-
-def test_rag_chat_needs_the_runs_retriever(client, runs, monkeypatch):
-    import plugtune.inference.predictor as predictor_module
-
-    monkeypatch.setattr(predictor_module, "Predictor", lambda **kwargs: object())
-    run = runs / "plain"
-    run.mkdir(parents=True)
-    (run / "run_config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    (run / "adapter_config.json").write_text("{}")
-    answer = client.post("/api/runs/plain/chat", json={"message": "hi", "rag": True})
-    assert answer.status_code == 422 and "RAG needs a retriever" in answer.text
-    assert client.get("/api/runs/plain").json()["has_retriever"] is False
-
-
 def test_the_command_is_registered_and_binds_locally_by_default():
     from plugtune.cli import cli
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from plugtune.core.errors import ConfigError, UnknownComponentError
+from plugtune.core.errors import PlugtuneError
 from plugtune.core.session import Session
 from plugtune.webui.chat import ChatModels
 from plugtune.webui.routes import router
@@ -40,8 +40,9 @@ def create_app(runs_dir: Path, *, token: str | None = None,
 
     app.middleware("http")(_token_check(token))
     app.exception_handler(RunConflict)(_error(409))
-    app.exception_handler(ConfigError)(_error(422))
-    app.exception_handler(UnknownComponentError)(_error(422))
+    # Any other plugtune error is about the request (a config, a format, a missing
+    # tool): the client's to fix, so a 4xx with the message, never a 500.
+    app.exception_handler(PlugtuneError)(_error(422))
     app.include_router(router, prefix="/api")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 

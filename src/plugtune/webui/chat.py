@@ -1,13 +1,14 @@
 """Chat with a run's adapter: one model loaded at a time (the last run chatted with),
 answers streamed piece by piece as the backend generates them; with RAG, the run's
-``retriever`` adds its passages to each question, as ``plugtune chat --rag`` does."""
+``retriever`` adds its passages to each question, as ``plugtune chat --rag`` does, and
+the answer names them (its sources) so the page can show what the model was given."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from plugtune.core.config import GenerationConfig, RunConfig, read_config_file
 from plugtune.core.records import Conversation
@@ -15,13 +16,27 @@ from plugtune.core.session import Session
 from plugtune.webui.runs import RunStore
 from plugtune.webui.tasks import use_config
 
+if TYPE_CHECKING:
+    from plugtune.rag.context import ContextInjector
+
+# A source's text as the page shows it on hover: enough to recognise the passage.
+SOURCE_PREVIEW = 200
 
 @dataclass
 class _Loaded:
     name: str
     config: RunConfig
     predictor: Any
-    augment: Callable[[Conversation], Conversation] | None = None
+    injector: ContextInjector | None = None
+
+
+@dataclass
+class Answer:
+    """An answer's pieces as they are generated, and the passages RAG put in its prompt
+    (``source``, ``distance``, the start of ``text``), known before the first piece."""
+
+    pieces: Iterator[str]
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ChatModels:
@@ -41,25 +56,30 @@ class ChatModels:
             self._loaded = None  # the old model is freed before the new one loads
             config = RunConfig.model_validate(read_config_file(use_config(self.store, name)))
             self._loaded = _Loaded(name, config, Predictor(config=config, session=self.session))
-        if rag and self._loaded.augment is None:
+        if rag and self._loaded.injector is None:
             from plugtune.rag.context import load_injector
 
-            self._loaded.augment = load_injector(self._loaded.config, self.session)
+            self._loaded.injector = load_injector(self._loaded.config, self.session)
         return self._loaded
 
     def stream(self, name: str, message: str, history: Sequence[tuple[str, str]],
-               system: str | None, max_new_tokens: int, rag: bool = False) -> Iterator[str]:
-        """The answer to ``message`` after ``history``, in pieces. The model (and the
-        retriever) are loaded here, before the first piece, so that a run without an
-        adapter or a store is an error response rather than a stream that breaks off."""
+               system: str | None, max_new_tokens: int, rag: bool = False) -> Answer:
+        """The answer to ``message`` after ``history``. The model (and the retriever)
+        are loaded and the passages retrieved here, before the first piece, so that a run
+        without an adapter or a store is an error response rather than a stream that
+        breaks off. The history keeps the user's own words: each turn gets fresh
+        passages."""
         with self._lock:
             loaded = self._load(name, rag)
         conversation = loaded.predictor.conversation(message, list(history), system or None)
-        if rag and loaded.augment is not None:
-            conversation = loaded.augment(conversation)
+        passages = []
+        if rag and loaded.injector is not None:
+            conversation, passages = loaded.injector.augment(conversation)
         params = GenerationConfig.model_validate(
             {**loaded.predictor.generation.model_dump(), "max_new_tokens": max_new_tokens})
-        return self._answer(loaded.predictor, conversation, params)
+        sources = [{"source": passage.source, "distance": passage.distance,
+                    "text": passage.text[:SOURCE_PREVIEW]} for passage in passages]
+        return Answer(self._answer(loaded.predictor, conversation, params), sources)
 
     def _answer(self, predictor: Any, conversation: Conversation,
                 params: GenerationConfig) -> Iterator[str]:

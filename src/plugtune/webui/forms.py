@@ -23,7 +23,7 @@ from plugtune.sdk.configs import load_config
 
 # The component kinds a run config names, in the order the page shows them.
 FORM_KINDS = ("trainers", "templates", "peft", "loaders", "backends", "metrics", "callbacks",
-              "exporters")
+              "retrievers", "exporters")
 # "  training.learning_rate: Input should be greater than 0" (core.validation's lines),
 # or "trainer: trainers 'x' is not registered …" (Session.validate's prefix).
 _LOCATED = re.compile(r"^\s*([A-Za-z_][\w.\[\]]*): (.+)$")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from plugtune.core.errors import ConfigError
-from plugtune.webui import tasks
+from plugtune.webui import exports, tasks
 from plugtune.webui.compare import config_diff
 from plugtune.webui.forms import check_config, form_spec, read_yaml
 from plugtune.webui.preview import data_preview
@@ -19,6 +19,7 @@ from plugtune.webui.runs import TRAIN_LOG, RunStore
 from plugtune.webui.tailing import read_from
 
 router = APIRouter()
+SOURCES_HEADER = "X-Plugtune-Sources"
 
 
 class Launch(BaseModel):
@@ -42,6 +43,7 @@ class PredictRequest(BaseModel):
 
 class ExportRequest(BaseModel):
     format: str = "safetensors"
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 def _store(request: Request) -> RunStore:
@@ -126,10 +128,13 @@ def compare(request: Request, runs: str) -> dict[str, Any]:
 
 @router.post("/runs/{name}/chat")
 def chat(request: Request, name: str, turn: ChatTurn) -> StreamingResponse:
+    """The answer streamed as plain text; the passages RAG added to the prompt are in
+    the ``X-Plugtune-Sources`` header (JSON, ASCII-escaped), sent before the text."""
     models = request.app.state.chat
-    pieces: Iterator[str] = models.stream(name, turn.message, turn.history, turn.system,
-                                          turn.max_new_tokens, rag=turn.rag)
-    return StreamingResponse(pieces, media_type="text/plain; charset=utf-8")
+    answer = models.stream(name, turn.message, turn.history, turn.system,
+                           turn.max_new_tokens, rag=turn.rag)
+    return StreamingResponse(answer.pieces, media_type="text/plain; charset=utf-8",
+                             headers={SOURCES_HEADER: json.dumps(answer.sources)})
 
 
 @router.post("/runs/{name}/predict")
@@ -138,10 +143,16 @@ def predict(request: Request, name: str, body: PredictRequest) -> dict[str, Any]
     return tasks.task_state(_store(request), name, "predict")
 
 
+@router.get("/exports")
+def export_formats(request: Request) -> list[dict[str, Any]]:
+    """Every registered export format, its options, and why it cannot run here, if so."""
+    return exports.export_formats(request.app.state.session)
+
+
 @router.post("/runs/{name}/export")
 def export(request: Request, name: str, body: ExportRequest) -> dict[str, Any]:
-    known = request.app.state.session.registry("exporters").names()
-    tasks.start_export(_store(request), name, body.format, known)
+    exports.start_export(_store(request), name, request.app.state.session, body.format,
+                         body.options)
     return tasks.task_state(_store(request), name, "export")
 
 

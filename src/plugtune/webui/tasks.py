@@ -1,6 +1,7 @@
-"""Predict and export for a trained run, each a ``plugtune`` process of its own writing
-into a sub-folder of the run (``predict/``, ``merged/``), so its results stay beside the
-run and are found again after a reload."""
+"""Predict for a trained run, and what every task on one shares (export is in
+:mod:`plugtune.webui.exports`): each a ``plugtune`` process of its own writing into a
+sub-folder of the run (``predict/``, ``merged/``, ``gguf/``), so its results stay beside
+the run and are found again after a reload."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def start_predict(store: RunStore, name: str, split: str, limit: int | None) -> 
     """``plugtune predict`` on one split of the run's data, scored by its metrics."""
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}")
-    job = _idle_job(store, name, "predict")
+    job = idle_job(store, name, "predict")
     out = store.folder(name) / "predict" / "generated_predictions.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     arguments = ["plugtune", "predict", str(use_config(store, name)), "--split", split,
@@ -45,18 +46,8 @@ def start_predict(store: RunStore, name: str, split: str, limit: int | None) -> 
     job.start([*arguments, *(["--limit", str(limit)] if limit else [])])
 
 
-def start_export(store: RunStore, name: str, format_name: str, known: list[str]) -> None:
-    """``plugtune export --format NAME`` into ``<run>/<NAME>``: ``safetensors`` is the
-    base model with the run's adapter merged in; ``known``: the exporters registered."""
-    if format_name not in known:
-        raise ConfigError(f"no exporter {format_name!r}; known: {', '.join(known)}")
-    job = _idle_job(store, name, "export")
-    target = store.folder(name) / ("merged" if format_name == "safetensors" else format_name)
-    job.start(["plugtune", "export", str(use_config(store, name)), "--format", format_name,
-               "--to", str(target)])
-
-
-def _idle_job(store: RunStore, name: str, kind: str) -> Job:
+def idle_job(store: RunStore, name: str, kind: str) -> Job:
+    """The run's ``kind`` task, refused while one is running (they write one folder)."""
     job = store.job(name, kind)
     if job.status() == RUNNING:
         raise ConfigError(f"run {name!r}: a {kind} is running already")
