@@ -112,6 +112,11 @@ def training_argument_values(
             # accelerate drops DeepSpeed without a word when told to use the CPU;
             # DeepSpeed picks its own accelerator (its CPU one included).
             values["use_cpu"] = False
+    if config.data.streaming and isinstance(values.get("accelerator_config", {}), dict):
+        # Each process reads the stream and keeps its share of every global batch:
+        # dispatching from rank 0 would concatenate batches padded to other lengths.
+        values["accelerator_config"] = {"dispatch_batches": False,
+                                        **values.get("accelerator_config", {})}
     if checkpointing_enabled(config.training):
         values.setdefault("gradient_checkpointing_kwargs", {"use_reentrant": False})
     for old, new in NEW_NAMES.items():

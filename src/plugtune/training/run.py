@@ -44,14 +44,21 @@ class PreparesRows(Protocol):
 
 
 def check_reads_prepared(trainer: Trainer, config: RunConfig) -> None:
-    """A run naming ``data.prepared`` needs a trainer that reads prepared rows: any other
-    would encode its data anew and leave the folder unused, silently."""
-    if config.data.prepared is not None and not isinstance(trainer, PreparesRows):
-        name = config.trainer.name if config.trainer else DEFAULT_TRAINER
+    """A run naming ``data.prepared`` (or ``data.streaming``) needs a trainer that reads
+    sft/pt rows: any other would load and encode its data in memory, leaving the folder
+    unused (or the stream unstreamed), silently."""
+    if isinstance(trainer, PreparesRows):
+        return
+    name = config.trainer.name if config.trainer else DEFAULT_TRAINER
+    if config.data.prepared is not None:
         raise ConfigError(
             f"data.prepared: prepared datasets hold sft/pt rows (token ids and labels); "
             f"trainer {name!r} encodes its own examples (pairs, prompts) at every run: "
             "remove data.prepared, or train with sft or pt")
+    if config.data.streaming:
+        raise ConfigError(
+            f"data.streaming: sft and pt stream their rows; trainer {name!r} loads its "
+            "records into memory: remove data.streaming, or train with sft or pt")
 
 
 def train(
@@ -66,6 +73,10 @@ def train(
     config = session.validate(config)
     trainer: Trainer = session.build("trainers", config.trainer or DEFAULT_TRAINER)
     check_reads_prepared(trainer, config)
+    if config.data.streaming:
+        from plugtune.training.streamed_rows import check_streaming
+
+        check_streaming(config)
     resuming = (resume or config.training.resume_from_checkpoint) is not None
     output_dir = Path(config.output.dir)
     if is_main_process():  # the other ranks let transformers create folders as it needs
