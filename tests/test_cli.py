@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from plugtune.cli import cli
 
-HEAVY = ("torch", "transformers", "trl", "peft")
+HEAVY = ("torch", "transformers", "trl", "peft", "ray")
 
 
 def run(*args: str, expect: int = 0):
