@@ -223,13 +223,28 @@ def test_vision_language_keys(tmp_path):
     assert projector["peft"] == {"type": "full", "train_mm_proj_only": True}
     assert "train_mm_proj_only: only with finetuning_type full" in refused(
         tmp_path, train_mm_proj_only=True)
-    pixels = refused(tmp_path, image_max_pixels=262144, image_min_pixels=1024)
-    assert "image_max_pixels: plugtune hands each image to the model's processor" in pixels
-    assert "image_min_pixels" not in pixels  # LLaMA-Factory's default: only noted
+    pixels = convert(tmp_path, image_max_pixels=262144)["data"]
+    assert (pixels["image_max_pixels"], pixels["image_min_pixels"]) == (262144, 32 * 32)
+    assert "image_max_pixels" not in convert(tmp_path)["data"]  # a text model's config
+    vlm = convert(tmp_path, template="qwen2_vl")  # LLaMA-Factory's defaults, stated
+    assert (vlm["template"], vlm["data"]["image_max_pixels"]) == ("qwen2", 768 * 768)
+    assert convert(tmp_path, template="qwen3_vl_nothink")["template"] == "chatml"
+    assert convert(tmp_path, template="llama4")["template"] == "hf"
+    inference = convert_llamafactory({"model_name_or_path": "tiny://qwen2-vl",
+                                      "template": "qwen2_vl", "image_max_pixels": 262144,
+                                      "infer_backend": "huggingface"}, source="lf.yaml")
+    assert "data" not in inference.config  # the backends size images by the processor
+    assert any(note.startswith("image_max_pixels: plugtune applies it to training images")
+               for note in inference.notes)
+    notes = convert_llamafactory({**BASE, "video_fps": 2.0, "video_maxlen": 64},
+                                 source="lf.yaml").notes
+    assert any(note.startswith("video_fps: sizes video inputs only") for note in notes)
     assert "freeze_language_model: plugtune always trains" in refused(
         tmp_path, freeze_language_model=True)
-    assert "video_fps: a vision-language setting with no plugtune counterpart" in refused(
-        tmp_path, video_fps=2.0)
+    assert "template: 'moss_vl' is LLaMA-Factory's template for a vision-language model" in (
+        refused(tmp_path, template="moss_vl"))
+    assert "use_audio_in_video: a vision-language setting" in refused(
+        tmp_path, use_audio_in_video=True)
 
 
 def test_data_keys(tmp_path):

@@ -20,12 +20,12 @@ from plugtune.core.config import DataConfig, ModelConfig, RunConfig
 from plugtune.core.records import Conversation, Message
 from plugtune.data import load_dataset
 from plugtune.data.encoding import IGNORE_INDEX, encode_conversations
-from plugtune.data.templates import resolve_template
+from plugtune.data.templates import resolve_template, tokenizer_and_template
 from plugtune.data.tokenizer import load_tokenizer
 from plugtune.inference import load_backend, predict
 from plugtune.sdk.backends import processors
 from plugtune.sdk.backends.adapters import adapter_scope
-from plugtune.sdk.backends.vision import image_prompt, load_image
+from plugtune.sdk.backends.vision import fit_pixels, image_prompt, load_image
 from plugtune.tiny import tiny_model_path
 from plugtune.training import train, trainable_model
 from plugtune.training.export import export_model
@@ -222,3 +222,50 @@ def test_the_vision_options_find_qwen2_vls_tower_and_merger(
              if p.requires_grad and ".visual." in n]
     found = {"merger" if ".visual.merger." in n else "tower" for n in names}
     assert found == trains
+
+
+def test_images_are_scaled_to_the_pixel_budget_as_llamafactory_does() -> None:
+    """sqrt(262144 / 500000) = 0.7241: 1000x500 -> 724x362; sqrt(1024 / 200) = 2.263:
+    20x10 -> 45x22 (each side rounded down); inside the budget: unchanged."""
+    big, small = Image.new("RGB", (1000, 500)), Image.new("RGB", (20, 10))
+    assert fit_pixels(big, 262144, 1024).size == (724, 362)
+    assert fit_pixels(small, 262144, 1024).size == (45, 22)
+    assert fit_pixels(big, None, None) is big and fit_pixels(small, None, 100) is small
+
+
+def test_the_collator_hands_the_processor_images_within_the_budget(
+    qwen2_vl: tuple[Any, Any, Any], tmp_path: Path,
+) -> None:
+    tokenizer, processor, template = qwen2_vl
+    noise = tmp_path / "noise.png"
+    Image.effect_noise((120, 120), 90).convert("RGB").save(noise)
+    conversation = with_image_tokens([Conversation(
+        (Message("user", "<image>What?"), Message("assistant", "Noise.")),
+        meta={"images": [str(noise)]}, origin="noise:1")], processor)
+    example = encode_conversations(conversation, template, tokenizer)[0]
+    as_is = ImageCollator(processor, tokenizer.pad_token_id)(example)["pixel_values"]
+    budget = ImageCollator(processor, tokenizer.pad_token_id, max_pixels=30 * 30)
+    scaled = budget(example)["pixel_values"]
+    image = fit_pixels(load_image(str(noise), origin="", index=0), 30 * 30, None)
+    assert image.size == (30, 30) and not torch.allclose(as_is, scaled)
+    assert torch.equal(scaled, processor.image_processor([image], return_tensors="pt")
+                       ["pixel_values"])
+
+
+@needs_fixtures
+def test_a_llamafactory_qwen2_vl_config_trains_the_tiny_qwen2_vl(tmp_path: Path) -> None:
+    lf = {"model_name_or_path": MODEL, "stage": "sft", "do_train": True,
+          "finetuning_type": "lora", "template": "qwen2_vl", "image_max_pixels": 262144,
+          "video_max_pixels": 16384, "dataset": "mllm_demo", "dataset_dir": str(LLAMAFACTORY),
+          "max_samples": 2, "cutoff_len": 512, "per_device_train_batch_size": 2,
+          "max_steps": 1, "save_strategy": "no", "output_dir": str(tmp_path / "run"),
+          "overwrite_output_dir": True}
+    path = tmp_path / "lf.yaml"
+    path.write_text(json.dumps(lf))  # JSON is YAML
+    config = load_config(path)
+    assert (config.template.name, config.data.image_max_pixels) == ("qwen2", 262144)
+    metrics = train(config, Session())
+    assert metrics["train_loss"] > 0 and (tmp_path / "run" / "adapter_model.safetensors").is_file()
+    _, template = tokenizer_and_template(config, Session())  # qwen2_vl's default system
+    text = template.render(Conversation((Message("user", "Hi"),)), add_generation_prompt=True)
+    assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")

@@ -33,6 +33,7 @@ from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
 from plugtune.sdk.backends.vision import (
     IMAGE_PLACEHOLDER,
     conversation_images,
+    fit_pixels,
     image_prompt,
     image_token,
     load_image,
@@ -112,6 +113,10 @@ class ImageCollator:
     processor: Any
     pad_token_id: int
     pad_to_multiple_of: int | None = None
+    max_pixels: int | None = None
+    """Larger images are scaled down to this many pixels before the processor sees them
+    (``data.image_max_pixels``); ``min_pixels``: smaller ones up."""
+    min_pixels: int | None = None
 
     def __call__(self, examples: Sequence[EncodedExample]) -> dict[str, Any]:
         rows, image_inputs = self.expand(examples)
@@ -144,7 +149,8 @@ class ImageCollator:
                     f"{example.origin or 'row'}: {len(positions)} image token(s) in the text "
                     f"but {len(example.images)} image(s)")
             # a cut at cutoff_len that took an image's token took the image too
-            images += [load_image(item, origin=example.origin or "row", index=index)
+            images += [fit_pixels(load_image(item, origin=example.origin or "row", index=index),
+                                  self.max_pixels, self.min_pixels)
                        for index, item in enumerate(example.images[: len(positions)])]
         if not images:
             return list(examples), {}
@@ -188,7 +194,8 @@ def check_expansion(conversation: Conversation, template: ChatTemplate, tokenize
     ids = tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).ids
     images = conversation_images(conversation)
     ours = collator.expand([EncodedExample(ids, ids, origin, tuple(images))])[0][0].input_ids
-    loaded = [load_image(item, origin=origin, index=i) for i, item in enumerate(images)]
+    loaded = [fit_pixels(load_image(item, origin=origin, index=i), collator.max_pixels,
+                         collator.min_pixels) for i, item in enumerate(images)]
     theirs = collator.processor(text=[text], images=loaded, add_special_tokens=False)
     theirs = list(theirs["input_ids"][0])
     if ours != theirs:

@@ -160,6 +160,21 @@ def load_image(item: Any, *, origin: str, index: int) -> Image:
         raise RecordError(origin, field, f"{what}not a readable image: {error}") from None
 
 
+def fit_pixels(image: Image, max_pixels: int | None, min_pixels: int | None) -> Image:
+    """The image scaled (aspect ratio kept) to at most ``max_pixels`` and at least
+    ``min_pixels`` pixels, LLaMA-Factory's ``image_max_pixels``/``image_min_pixels``
+    rule: each side times sqrt(budget / pixels), rounded down, before the processor
+    applies its own sizing."""
+    import math
+
+    for budget, outside in ((max_pixels, lambda n, b: n > b), (min_pixels, lambda n, b: n < b)):
+        pixels = image.width * image.height
+        if budget is not None and outside(pixels, budget):
+            factor = math.sqrt(budget / pixels)
+            image = image.resize((int(image.width * factor), int(image.height * factor)))
+    return image
+
+
 def decode_data_url(url: str, *, origin: str, field: str) -> bytes:
     """The bytes of a base64 ``data:image/...;base64,...`` URL."""
     header, _, payload = url.partition(",")
