@@ -23,7 +23,7 @@ from plugtune.core.config import RayConfig
 from plugtune.core.errors import ConfigError
 from plugtune.sdk.cli import CliState
 from plugtune.training.checkpoints import MARKER
-from plugtune.training.ray_launch import scaling_config, with_ray_options
+from plugtune.training.ray_launch import scaling_config, train_on_ray, with_ray_options
 from tests.conftest import needs
 from tests.test_training_distributed import BIN, adapter_weights, free_port, launch, write_config
 
@@ -149,6 +149,14 @@ def test_the_command_line_options_set_the_ray_section(tmp_path, section, options
     path = write_config(tmp_path)
     config = load_config(path, [f"ray={json.dumps(section)}"] if section else [])
     assert with_ray_options(config, **options).ray == expected
+
+
+def test_ray_under_a_launcher_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it in each process
+    config = with_ray_options(load_config(write_config(tmp_path)), use_ray=True, workers=2,
+                              address=None)
+    with pytest.raises(ConfigError, match="started by a launcher .* or with --no-ray"):
+        train_on_ray(config)
 
 
 def test_no_ray_with_a_ray_option_is_an_error(tmp_path):

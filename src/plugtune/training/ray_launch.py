@@ -26,6 +26,7 @@ from typing import Any
 
 from plugtune.core.config import RayConfig, RunConfig
 from plugtune.core.errors import ConfigError, PlugtuneError
+from plugtune.training.distributed import launched
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ def train_on_ray(
     settings = config.ray
     if settings is None:
         raise ConfigError("ray: this run has no ray section; set ray.workers or --ray")
+    if launched():  # every process of the launcher would start its own Ray run
+        raise ConfigError("ray: this process was started by a launcher (torchrun, accelerate, "
+                          "deepspeed); Ray starts the processes itself: run plugtune train "
+                          "without the launcher, or with --no-ray")
     ray = require_ray()
     from ray.train import RunConfig as RayRunConfig
     from ray.train.torch import TorchConfig, TorchTrainer
