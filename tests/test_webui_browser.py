@@ -1,26 +1,36 @@
 """The web UI end to end in a real headless Chromium (Debian's chromium and
 chromium-driver, driven by Selenium; nothing is downloaded): fill the form, see the
-config layer's message beside a bad field, launch a 10-step run on tiny://qwen2, watch
-the curve grow, stop and resume, reload, chat with the adapter, predict and see the
-metric table, export (merge), compare. Screenshots go to the test's folder; with
-PLUGTUNE_SCREENSHOTS=1 the runs page also replaces docs/images/webui.png (the README's),
-so an ordinary test run never changes the working tree."""
+config layer's message beside a bad field, pick a retriever over a real RAG store,
+launch a 10-step run on tiny://qwen2, watch the curve grow, stop (a checkpoint at the
+step it stopped) and resume from there, reload, chat with the adapter with RAG on and
+see the passage's source, predict and see the metric table, export as GGUF with its
+options (or see why not, without llama.cpp's converter), compare. Screenshots go to the
+test's folder; with PLUGTUNE_SCREENSHOTS=1 the runs page also replaces
+docs/images/webui.png (the README's), so an ordinary test run never changes the working
+tree."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO, needs
-from tests.webui_helpers import TINY_DATA, kill_jobs, wait_for
+from tests.webui_helpers import (
+    TINY_DATA,
+    converter_present,
+    kill_jobs,
+    logged_steps,
+    rag_store,
+    wait_for,
+)
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = needs(CHROMIUM.exists() and DRIVER.exists(),
@@ -60,7 +70,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1440,1100"):
+                     "--window-size=1440,1400"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER)), options=options)
     try:
@@ -101,6 +111,11 @@ class Page:
         field.clear()
         field.send_keys(value)
 
+    def choose(self, css: str, value: str) -> None:
+        from selenium.webdriver.support.ui import Select
+
+        Select(self.find(css)).select_by_value(value)
+
     def wait_text(self, css: str, expected: str, timeout: float = 120) -> None:
         wait_for(lambda: expected in self.text(css), timeout, f"{expected!r} in {css}")
 
@@ -115,6 +130,7 @@ class Page:
 
 def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_path):
     page = Page(browser, tmp_path)
+    store = tmp_path / "store"
     browser.get(server)
     page.fill("training.learning_rate", "-1")
     page.wait_text('[data-field="training.learning_rate"] .error', "greater than 0", 30)
@@ -126,24 +142,30 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
                        "training.gradient_accumulation_steps": "4",
                        "generation.max_new_tokens": "8"}.items():
         page.fill(key, value)
-    page.fill("training-extra", "save_steps = 2")
+    page.fill("training-extra", "save_steps = 100")  # the only checkpoint is Stop's
     page.find("#preview-data").click()
     page.wait_text("#data-preview .trained", "LoRA trains", 120)
     page.wait_text("#data-stats", "train", 10)
     page.shot("1-preview")
+    pool = ThreadPoolExecutor(1)  # the store is built while the run trains (its own process)
+    building = pool.submit(rag_store, store)
     for metric in ("exact_match", "bleu"):
         page.find(f'#f-evaluation-metrics input[value="{metric}"]').click()
+    page.choose("#f-retriever", "chroma")
+    page.fill("retriever.db", str(store))
     page.wait_text("#yaml-preview", "- bleu", 30)
-    assert "save_steps: 2" in page.text("#yaml-preview")
+    assert "save_steps: 100" in page.text("#yaml-preview")
+    assert "name: chroma" in page.text("#yaml-preview")
     assert not page.text('[data-field="training.learning_rate"] .error')
     page.find("#launch").click()
     page.wait_text("#run-status", "running", 60)
     first = wait_for(page.points, 180, "the first point of the loss curve")
     wait_for(lambda: page.points() > first, 120, "the loss curve to grow")
     page.shot("2-running")
-    page.wait_text("#run-actions", "checkpoint-2", 120)
     page.find("#stop-run").click()
     page.wait_text("#run-status", "stopped", 60)
+    stopped_at = max(logged_steps(tmp_path / "runs" / "run-1"))
+    page.wait_text("#run-actions", f"checkpoints: checkpoint-{stopped_at}", 30)
     page.shot("3-stopped")
     page.find("#resume-run").click()
     page.wait_text("#run-status", "finished", 240)
@@ -151,17 +173,26 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
     page.find("#tab-runs").click()
     page.find('#run-list li[data-run="run-1"]').click()
     page.wait_text("#run-progress-text", "step 10 / 10", 60)
-    log = (tmp_path / "runs" / "run-1" / "trainer_log.jsonl").read_text().splitlines()
-    steps = [json.loads(line)["step"] for line in log]
-    assert steps.count(1) == 1 and max(steps) == 10  # resumed from a checkpoint, not step 0
-    page.find("#chat-input").send_keys("Hello\n")
+    steps = logged_steps(tmp_path / "runs" / "run-1")
+    assert steps[stopped_at:] == list(range(stopped_at + 1, 11))  # resumed where it stopped
+    building.result()
+    pool.shutdown()
+    page.find("#chat-rag").click()
+    page.find("#chat-input").send_keys("Which volcano is the largest?\n")
     page.find(".chat-log .answer[data-done]")
+    assert "volcano.md" in page.text(".chat-log .sources")
     page.find("#predict-limit").send_keys("4")
     page.find("#predict-run").click()
-    page.find("#export-run").click()  # the merge runs beside predict: its own process
+    page.choose("#export-format", "gguf")
+    if converter_present():
+        page.fill("export.quant", "q8_0")
+        page.find("#export-run").click()  # beside predict: each is its own process
+    else:
+        page.wait_text("#export-note", "needs llama.cpp's converter", 10)
     page.wait_text("#metric-table", "bleu-4", 180)
-    page.wait_text("#export-state", "export: finished", 180)
-    assert (tmp_path / "runs" / "run-1" / "merged" / "model.safetensors").is_file()
+    if converter_present():
+        page.wait_text("#export-state", "export: finished", 180)
+        assert (tmp_path / "runs" / "run-1" / "gguf" / "model-q8_0.gguf").is_file()
     page.wait_text("#predict-table", "per sample", 10)
     used = page.shot("4-used")
     if os.environ.get("PLUGTUNE_SCREENSHOTS") == "1":

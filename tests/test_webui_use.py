@@ -13,18 +13,19 @@ import yaml
 
 from plugtune import Session, hookimpl
 from tests.conftest import needs
-from tests.webui_helpers import kill_jobs, tiny_config, wait_for
+from tests.webui_helpers import (
+    converter_present,
+    kill_jobs,
+    rag_store,
+    tiny_config,
+    wait_for,
+)
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from plugtune.webui.app import create_app
 from plugtune.webui.routes import SOURCES_HEADER
-
-DOCS = {
-    "volcano.md": "Mauna Loa on Hawaii is the largest active volcano on Earth.",
-    "bread.txt": "Sourdough bread rises thanks to wild yeast and lactic acid bacteria.",
-}
 
 
 @pytest.fixture
@@ -64,17 +65,7 @@ def finished_run(runs: Path, name: str, **config: Any) -> Path:
 
 
 def test_chat_with_rag_puts_the_stores_passages_in_the_prompt_and_names_them(tmp_path, runs):
-    from plugtune.rag.chunking import chunk_documents, document_files, read_documents
-    from plugtune.rag.store import DocumentStore
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name, text in DOCS.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    db = tmp_path / "store"
-    files = document_files([docs])
-    DocumentStore.open(db, create=True).add(
-        chunk_documents(document for file in files for document in read_documents(file)))
+    db = rag_store(tmp_path / "store")
     finished_run(runs, "rag", backend="recorded", retriever={"name": "chroma", "db": str(db)})
     client = TestClient(create_app(runs, session=Session(plugins=[RecordedBackend()])))
     assert client.get("/api/runs/rag").json()["has_retriever"] is True
@@ -114,16 +105,6 @@ def test_rag_chat_needs_the_runs_retriever(runs, monkeypatch):
     assert client.get("/api/runs/plain").json()["has_retriever"] is False
 
 
-def _converter_present() -> bool:
-    from plugtune.deploy.llamacpp_source import ConverterMissing, converter_dir
-
-    try:
-        converter_dir()
-    except ConverterMissing:
-        return False
-    return True
-
-
 def test_export_lists_every_format_with_its_options(runs):
     formats = {f["name"]: f for f in TestClient(create_app(runs)).get("/api/exports").json()}
     assert {"safetensors", "gguf"} <= set(formats)
@@ -131,7 +112,7 @@ def test_export_lists_every_format_with_its_options(runs):
     assert gguf["quant"]["default"] == "f16" and {"lora", "ollama"} <= set(gguf)
     assert formats["safetensors"]["options"]["properties"]["max_shard_size"]["default"] == "2GB"
     assert formats["safetensors"]["unavailable"] is None
-    assert (formats["gguf"]["unavailable"] is None) == _converter_present()
+    assert (formats["gguf"]["unavailable"] is None) == converter_present()
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -161,7 +142,7 @@ def test_without_llamas_converter_gguf_is_listed_unavailable_and_refused(runs, m
     assert not (runs / ".webui" / "done" / "webui_export.json").exists()
 
 
-@needs(_converter_present(), "llama.cpp's converter (make gguf-converter)")
+@needs(converter_present(), "llama.cpp's converter (make gguf-converter)")
 def test_a_gguf_export_with_its_options_runs_end_to_end(runs):
     from tests.adapters import random_lora
 

@@ -1,5 +1,6 @@
-"""What the web UI tests share: a config that trains tiny://qwen2 in seconds, waiting
-on a condition with a deadline, and killing whatever processes a test's runs left."""
+"""What the web UI tests share: a config that trains tiny://qwen2 in seconds, a small
+RAG store, waiting on a condition with a deadline, and killing whatever processes a
+test's runs left."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from tests.conftest import REPO
 
 TINY_DATA = str(REPO / "examples" / "data" / "tiny_alpaca.jsonl")
 T = TypeVar("T")
+RAG_DOCS = {
+    "volcano.md": "Mauna Loa on Hawaii is the largest active volcano on Earth.",
+    "bread.txt": "Sourdough bread rises thanks to wild yeast and lactic acid bacteria.",
+}
 
 
 def tiny_config(**training: Any) -> dict[str, Any]:
@@ -27,6 +32,39 @@ def tiny_config(**training: Any) -> dict[str, Any]:
         "evaluation": {"metrics": ["exact_match"]},
         "generation": {"max_new_tokens": 8},
     }
+
+
+def rag_store(db: Path) -> Path:
+    """A real chromadb store of :data:`RAG_DOCS` at ``db`` (embedded by the packaged
+    MiniLM, as ``plugtune rag index`` does; the documents beside it); returns ``db``."""
+    from plugtune.rag.chunking import chunk_documents, document_files, read_documents
+    from plugtune.rag.store import DocumentStore
+
+    docs = db.with_name(f"{db.name}-docs")
+    docs.mkdir(parents=True)
+    for name, text in RAG_DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    files = document_files([docs])
+    DocumentStore.open(db, create=True).add(
+        chunk_documents(document for file in files for document in read_documents(file)))
+    return db
+
+
+def logged_steps(run: Path) -> list[int]:
+    """The steps of the loss entries in the run's ``trainer_log.jsonl``."""
+    lines = (run / "trainer_log.jsonl").read_text().splitlines()
+    return [entry["step"] for entry in map(json.loads, lines) if "loss" in entry]
+
+
+def converter_present() -> bool:
+    """Whether llama.cpp's converter is installed (``make gguf-converter``)."""
+    from plugtune.deploy.llamacpp_source import ConverterMissing, converter_dir
+
+    try:
+        converter_dir()
+    except ConverterMissing:
+        return False
+    return True
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 120.0, what: str = "") -> T:

@@ -63,7 +63,8 @@ class ChatModels:
         return self._loaded
 
     def stream(self, name: str, message: str, history: Sequence[tuple[str, str]],
-               system: str | None, max_new_tokens: int, rag: bool = False) -> Answer:
+               system: str | None, max_new_tokens: int | None = None, rag: bool = False
+               ) -> Answer:
         """The answer to ``message`` after ``history``. The model (and the retriever)
         are loaded and the passages retrieved here, before the first piece, so that a run
         without an adapter or a store is an error response rather than a stream that
@@ -75,8 +76,9 @@ class ChatModels:
         passages = []
         if rag and loaded.injector is not None:
             conversation, passages = loaded.injector.augment(conversation)
-        params = GenerationConfig.model_validate(
-            {**loaded.predictor.generation.model_dump(), "max_new_tokens": max_new_tokens})
+        limit = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+        params = GenerationConfig.model_validate(  # the run's own, unless the turn says
+            {**loaded.predictor.generation.model_dump(), **limit})
         sources = [{"source": passage.source, "distance": passage.distance,
                     "text": passage.text[:SOURCE_PREVIEW]} for passage in passages]
         return Answer(self._answer(loaded.predictor, conversation, params), sources)

@@ -32,7 +32,7 @@ class ChatTurn(BaseModel):
     message: str = Field(min_length=1)
     history: list[tuple[str, str]] = Field(default_factory=list)
     system: str = ""
-    max_new_tokens: int = Field(64, ge=1, le=4096)
+    max_new_tokens: int | None = Field(None, ge=1, le=4096)  # None: the run's generation
     rag: bool = False
 
 

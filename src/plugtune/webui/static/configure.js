@@ -2,8 +2,10 @@
 // registries (with each component's own options), checked by the server as you type.
 "use strict";
 const SECTIONS = ["model", "data", "template", "trainer", "peft", "quantization", "training",
-                  "evaluation", "generation", "output"];
-const COMPONENTS = { template: "templates", trainer: "trainers", peft: "peft" };
+                  "evaluation", "generation", "retriever", "output"];
+const COMPONENTS = { template: "templates", trainer: "trainers", peft: "peft",
+                     retriever: "retrievers" };
+const NO_CHOICE = { template: "auto", trainer: "", retriever: "" };  // peft always has one
 const LISTS = { "evaluation.metrics": "metrics" };
 const SKIPPED = new Set(["data.loader", "evaluation.benchmark", "data.dataset_dir",
                          "data.registry", "output.dir"]);
@@ -40,6 +42,7 @@ function inputFor(key, schema, value) {
   let input, kind = schema.type || "string";
   if (schema.enum) {
     input = el("select", { id });
+    if (schema.nullable) input.append(el("option", { value: "" }, "(none)"));
     for (const option of schema.enum) input.append(el("option", { value: option }, String(option)));
     input.value = value ?? schema.default;
     kind = typeof schema.enum[0] === "number" ? "number" : "string";
@@ -131,8 +134,9 @@ function componentField(section, value) {
   const select = el("select", { id: "f-" + section });
   select.dataset.key = section;
   select.dataset.kind = "component";
-  const empty = section === "peft" ? [] : [section === "template" ? "auto" : ""];
-  for (const option of empty) select.append(el("option", { value: option }, option || "(default)"));
+  const empty = section in NO_CHOICE ? [NO_CHOICE[section]] : [];
+  for (const option of empty) select.append(el("option", { value: option },
+    option || (section === "retriever" ? "(none: no RAG)" : "(default)")));
   for (const c of form.spec.components[kind])
     select.append(el("option", { value: c.name, title: c.doc }, `${c.name} — ${c.origin}`));
   select.value = name || (section === "peft" ? "lora" : empty[0]);
@@ -201,7 +205,7 @@ function formConfig() {
   }
   for (const box of document.querySelectorAll("#config-form [data-enables]"))
     if (!box.checked) config[box.dataset.enables] = null;
-  for (const section of ["template", "trainer"])
+  for (const section of Object.keys(NO_CHOICE))
     if (!config[section].name || config[section].name === "auto") config[section] = null;
   for (const section of Object.keys(COMPONENTS)) dropDefaultOptions(section, config[section]);
   return pruned(config, form.spec.defaults);

@@ -1,5 +1,6 @@
-// Using a run: chat with its adapter (streamed), predict on a split with the metric
-// table, export (any registered format); and the compare page (curves overlaid, configs diffed).
+// Using a run: chat with its adapter (streamed; with RAG, the passages' sources shown),
+// predict on a split with the metric table, export (any registered format, with its
+// options); and the compare page (curves overlaid, configs diffed).
 "use strict";
 const chat = { history: [] };
 
@@ -17,12 +18,14 @@ function useCard(name) {
       message, history: chat.history, system: document.getElementById("chat-system").value,
       rag: document.getElementById("chat-rag").checked } });
     if (!response.ok) { answer.textContent = (await response.json()).detail; return; }
+    const sources = JSON.parse(response.headers.get("X-Plugtune-Sources") || "[]");
     const reader = response.body.getReader(), decoder = new TextDecoder();
     for (let part = await reader.read(); !part.done; part = await reader.read())
       answer.textContent += decoder.decode(part.value, { stream: true });
     if (!answer.textContent) answer.textContent = "(the model ended its answer at once: no text)";
-    answer.dataset.done = "true";
     chat.history.push([message, answer.textContent]);
+    if (sources.length) answer.after(sourceList(sources));
+    answer.dataset.done = "true";
   };
   const task = (kind, body) => async () => {
     try { await api(`${path}/${kind}`, { method: "POST", json: body() }); }
@@ -30,35 +33,73 @@ function useCard(name) {
   };
   const split = el("select", { id: "predict-split" },
     ...["test", "eval", "train"].map((s) => el("option", { value: s }, s)));
-  return el("div", { class: "use" },
+  return el("div", { class: "use" }, el("div", {},
     el("div", { class: "card" }, el("h2", {}, "Chat"),
        el("input", { id: "chat-system", placeholder: "system prompt (optional)" }),
-       el("label", { class: "hint", title: "passages from the run's retriever (a store)" },
+       el("label", { class: "hint", id: "chat-rag-label" },
           el("input", { type: "checkbox", id: "chat-rag" }), " RAG: add the retriever's passages"),
        el("div", { class: "chat-log", id: "chat-log" }),
        el("div", { class: "chat-row" }, el("input", { id: "chat-input", placeholder: "Ask the model…",
           onkeydown: (e) => { if (e.key === "Enter") send(); } }),
           el("button", { id: "chat-send", class: "use-button", onclick: send }, "Send"))),
-    el("div", { class: "card" }, el("h2", {}, "Predict & export"),
+    exportCard(task)),
+    el("div", { class: "card" }, el("h2", {}, "Predict"),
        el("div", { class: "actions" }, split,
           el("input", { id: "predict-limit", type: "number", min: "1", placeholder: "limit" }),
           el("button", { id: "predict-run", class: "use-button", onclick: task("predict", () => ({
             split: split.value, limit: Number(document.getElementById("predict-limit").value) || null })) },
-            "Predict"),
-          exportFormats(),
-          el("button", { id: "export-run", class: "use-button", onclick: task("export", () => ({
-            format: document.getElementById("export-format").value })) }, "Export")),
-       el("div", { id: "predict-state", class: "hint" }), el("div", { id: "predict-table" }),
-       el("div", { id: "export-state", class: "hint" })));
+            "Predict")),
+       el("div", { id: "predict-state", class: "hint" }), el("div", { id: "predict-table" })));
 }
 
-// The registered exporters (safetensors: the merged model; gguf: llama.cpp, …).
-function exportFormats() {
-  const names = (form.spec?.components.exporters || [{ name: "safetensors" }]).map((c) => c.name);
-  const select = el("select", { id: "export-format" },
-    ...names.map((name) => el("option", { value: name }, name)));
-  select.value = names.includes("safetensors") ? "safetensors" : names[0];
-  return select;
+// The passages RAG put in the prompt: where each came from and how close it was
+// (cosine distance); its text on hover.
+function sourceList(sources) {
+  return el("div", { class: "turn sources" }, "sources: ", ...sources.map((source, index) =>
+    el("span", { class: "source", title: source.text },
+       `[${index + 1}] ${String(source.source || "?").split("/").pop()} (${source.distance == null ? "?" : source.distance.toFixed(2)})`)));
+}
+
+// Export: a registered format (safetensors: the merged model; gguf: llama.cpp; a
+// plugin's), its own options as fields built from its schema, and why it cannot run here
+// when the server says so (gguf without llama.cpp's converter).
+const exportFormats = { list: null };
+
+function exportCard(task) {
+  const select = el("select", { id: "export-format" });
+  const options = el("div", { class: "options", id: "export-options" });
+  const note = el("div", { class: "hint", id: "export-note" });
+  const chosen = () => (exportFormats.list || []).find((format) => format.name === select.value);
+  const show = () => {
+    const format = chosen();
+    options.replaceChildren();
+    if (format?.options) objectFields(options, "export", format.options, {});
+    note.textContent = format?.unavailable ? `not available here: ${format.unavailable}` : "";
+  };
+  select.addEventListener("change", show);
+  (exportFormats.list ? Promise.resolve(exportFormats.list) : api("/exports")).then((list) => {
+    exportFormats.list = list;
+    select.replaceChildren(...list.map((format) => el("option", { value: format.name,
+      title: format.doc }, format.name + (format.unavailable ? " (not available)" : ""))));
+    select.value = list.some((format) => format.name === "safetensors") ? "safetensors" : list[0]?.name;
+    show();
+  });
+  const button = el("button", { id: "export-run", class: "use-button", onclick: task("export",
+    () => ({ format: select.value, options: exportOptions(chosen()) })) }, "Export");
+  return el("div", { class: "card" }, el("h2", {}, "Export"),
+            el("div", { class: "actions" }, select, button), options, note,
+            el("div", { id: "export-state", class: "hint" }));
+}
+
+// The options that differ from the format's defaults (the server fills in the rest).
+function exportOptions(format) {
+  const given = {};
+  for (const input of document.querySelectorAll("#export-options [data-key]")) {
+    const key = input.dataset.key.slice("export.".length), value = readInput(input);
+    const fallback = format?.options?.properties?.[key]?.default ?? null;
+    if (JSON.stringify(value) !== JSON.stringify(fallback)) given[key] = value;
+  }
+  return given;
 }
 
 function metricTable(results, samples) {
@@ -94,6 +135,9 @@ function flatten(object, prefix = "") {
 async function refreshUse(run) {
   for (const button of document.querySelectorAll(".use-button")) button.disabled = !run.has_adapter;
   document.getElementById("chat-rag").disabled = !run.has_retriever;
+  document.getElementById("chat-rag-label").title = run.has_retriever
+    ? "passages from the run's retriever (its store)"
+    : "this run's config has no retriever (Configure: retriever, a store from plugtune rag index)";
   if (!run.has_adapter) return;
   const path = `/runs/${encodeURIComponent(run.name)}/tasks`;
   const [predict, exported] = await Promise.all([api(path + "/predict"), api(path + "/export")]);
