@@ -18,7 +18,7 @@ from plugtune.webui.forms import check_config, form_spec, located_errors, read_y
 from plugtune.webui.processes import Job
 from plugtune.webui.runs import RunStore
 from plugtune.webui.tailing import last_lines, read_from
-from tests.webui_helpers import kill_jobs, tiny_config, wait_for
+from tests.webui_helpers import kill_jobs, logged_steps, tiny_config, wait_for
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -191,11 +191,6 @@ def test_stop_interrupts_the_job_and_says_so(runs):
     assert not job.stop()
 
 
-def _steps(run_folder: Path) -> list[int]:
-    lines = (run_folder / "trainer_log.jsonl").read_text().splitlines()
-    return [json.loads(line)["step"] for line in lines if '"loss"' in line]
-
-
 def _ended(client: TestClient, name: str) -> dict:
     return wait_for(lambda: (r := client.get(f"/api/runs/{name}").json())["status"]
                     != "running" and r, 180, f"run {name} to end")
@@ -209,11 +204,11 @@ def test_stop_saves_a_checkpoint_where_it_stopped_and_resume_finishes_the_run(cl
     config = tiny_config(max_steps=500, save_steps=1000)
     assert client.post("/api/runs", json={"name": "halt", "config": config}).json()["ok"]
     folder = runs / "halt"
-    wait_for(lambda: (folder / "trainer_log.jsonl").is_file() and len(_steps(folder)) >= 3,
+    wait_for(lambda: (folder / "trainer_log.jsonl").is_file() and len(logged_steps(folder)) >= 3,
              180, "three logged steps")
     assert client.post("/api/runs/halt/stop").json() == {"stopped": True}
     run = _ended(client, "halt")
-    stopped_at = max(_steps(folder))
+    stopped_at = max(logged_steps(folder))
     assert run["status"] == "stopped" and 3 <= stopped_at < 500
     assert run["checkpoints"] == [f"checkpoint-{stopped_at}"]
     assert latest_complete(folder) == folder / f"checkpoint-{stopped_at}"
@@ -225,7 +220,7 @@ def test_stop_saves_a_checkpoint_where_it_stopped_and_resume_finishes_the_run(cl
                                                      f"max_steps: {stopped_at + 2}"))
     assert client.post("/api/runs/halt/resume").json() == {"resumed": True}
     assert _ended(client, "halt")["status"] == "finished"
-    steps = _steps(folder)
+    steps = logged_steps(folder)
     assert steps[stopped_at:] == [stopped_at + 1, stopped_at + 2]  # not one step again
     assert (folder / "adapter_config.json").is_file()
 
