@@ -9,8 +9,9 @@ only when a run starts.
   method (:class:`PreparesRows`) can train from a ``data.prepared`` folder;
 - :func:`trainable_model` loads the run's model made trainable by its ``peft`` method;
 - :func:`run_callbacks` are every trainer's callbacks (``trainer_log.jsonl``, the
-  checkpoint marker, the progress bar, the configured ones), and :func:`train_and_save`
-  trains any transformers/TRL trainer, resumes, evaluates and saves the plugtune way;
+  checkpoint marker, the progress bar, a checkpoint then a stop on SIGINT/SIGTERM, the
+  configured ones), and :func:`train_and_save` trains any transformers/TRL trainer,
+  resumes, evaluates and saves the plugtune way;
 - :func:`prompt_rows` renders records as prompts with their reward columns (online RL);
 - :func:`find_adapter` is the adapter a run trained (or names), what an ``exporters``
   plugin deploys, as the built-in formats do;
