@@ -157,6 +157,13 @@ class DataConfig(Section):
     prepared: str | None = Field(
         None, description="Folder of encoded rows (plugtune data prepare): read if there, "
         "else encoded and saved there; a run that differs from it is an error.")
+    image_max_pixels: int | None = Field(None, gt=0, description="Training images larger "
+                                         "are scaled down to this many pixels first.")
+    image_min_pixels: int | None = Field(None, gt=0, description="And smaller ones up.")
+    streaming: bool = Field(False, description="Read and encode the data while training "
+                            "(sft, pt; needs training.max_steps): no pass over it first.")
+    buffer_size: int = Field(16384, ge=0, description="Streaming: records shuffled in a "
+                             "buffer of this many (0 or 1: in file order).")
 
 
 class PeftConfig(ComponentRef):
@@ -247,6 +254,19 @@ class PluginsConfig(Section):
         default_factory=dict, description="'<kind>.<name>': distribution that wins a clash.")
 
 
+class RayConfig(Section):
+    """``plugtune train`` under Ray Train (the ``ray`` extra; docs/training.md, Ray)."""
+
+    workers: int = Field(1, ge=1, description="Ray Train workers, one process each.")
+    address: str | None = Field(None, description="None: RAY_ADDRESS, else a local cluster.")
+    use_gpu: bool | None = Field(None, description="None: GPU in resources, else CUDA here.")
+    resources_per_worker: dict[str, float] = Field(default_factory=dict)
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    storage_path: str | None = Field(None, description="Ray's run state; None: ~/ray_results.")
+    name: str | None = Field(None, description="Its folder there; None: Ray's dated name.")
+    init_kwargs: dict[str, Any] = Field(default_factory=dict, description="For ray.init.")
+
+
 class RunConfig(Section):
     """One run: what to load, how to train, generate and evaluate, and where to write."""
 
@@ -265,6 +285,7 @@ class RunConfig(Section):
     retriever: ComponentRef | None = None
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    ray: RayConfig | None = Field(None, description="Train under Ray Train; None: not.")
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
 
     def component_refs(self) -> Iterator[tuple[str, str, ComponentRef]]:

@@ -26,7 +26,9 @@ from plugtune.plugins.config_readers.llamafactory.data_keys import (
     split_list,
 )
 from plugtune.plugins.config_readers.llamafactory.eval_keys import EVAL_KEYS, map_eval
+from plugtune.plugins.config_readers.llamafactory.image_keys import map_images
 from plugtune.plugins.config_readers.llamafactory.preference_keys import map_trainer
+from plugtune.plugins.config_readers.llamafactory.ray_keys import RAY, map_ray
 from plugtune.plugins.config_readers.llamafactory.training_keys import (
     map_generation,
     map_training,
@@ -102,8 +104,10 @@ class Conversion:
         map_data(self)
         map_eval(self)
         map_template(self)
+        map_images(self, multimodal=self.keys.get("template") in keys.VISION_TEMPLATES)
         map_generation(self)
         map_training(self)
+        map_ray(self)
         self.map_the_rest()
         if self.problems:
             raise ConfigError(
@@ -116,11 +120,9 @@ class Conversion:
         return ReadConfig(config=config, notes=self.notes)
 
     def refuse_families(self) -> None:
-        families = ((keys.MULTIMODAL, keys.MULTIMODAL_REASON), (keys.RAY, keys.RAY_REASON))
         for key in self.keys:
-            for members, reason in families:
-                if key in members:
-                    self.refuse(key, reason)
+            if key in keys.MULTIMODAL:
+                self.refuse(key, keys.MULTIMODAL_REASON)
 
     def choose_kind(self) -> None:
         """A training config (``plugtune train``) or an inference one (chat, predict)."""
@@ -228,7 +230,7 @@ class Conversion:
         """Keys no mapping above used: transformers' own, noted, refused or unknown."""
         names = set(training_argument_fields())
         known = sorted({*self.seen, *keys.UNSUPPORTED, *keys.NO_EFFECT, *names,
-                        *keys.MULTIMODAL, *keys.RAY, *EVAL_KEYS})
+                        *keys.MULTIMODAL, *RAY, *EVAL_KEYS})
         for key, value in self.keys.items():
             if key in self.seen:
                 continue

@@ -54,11 +54,30 @@ TEMPLATES: dict[str, tuple[str, str | None]] = {
         "none; plugtune follows the model's own template, which writes none",
     ),
 }
+# Templates of vision-language models: the text template, and the image prompt from the
+# model's processor and config (Qwen-VL: <|vision_start|><|image_pad|>…<|vision_end|>,
+# the pad token once per merged patch), as LLaMA-Factory's mm_plugin writes it.
+VISION_TEMPLATES: dict[str, tuple[str, str | None]] = {
+    "qwen2_vl": ("qwen2", None),
+    "qwen3_vl": ("qwen3", None),
+    "qwen3_vl_nothink": (
+        "chatml",
+        "LLaMA-Factory's qwen3_vl_nothink is ChatML without a default system prompt and "
+        "without <think> blocks, which is plugtune's chatml",
+    ),
+    "llama4": (
+        "hf",
+        "plugtune has no llama4 template of its own: it renders Llama 4's own chat "
+        "template (template: hf), the format LLaMA-Factory's llama4 copies, and checks "
+        "before the first step that Llama 4's processor expands images as plugtune does",
+    ),
+}
+TEMPLATES.update(VISION_TEMPLATES)
 
 # LLaMA-Factory templates of multimodal models (besides names with vl, llava, omni, audio
 # or video in them).
 MULTIMODAL_TEMPLATES = {
-    "llama4", "mllama", "paligemma", "paligemma_chat", "pixtral", "minicpm_v", "minicpm_o",
+    "mllama", "paligemma", "paligemma_chat", "pixtral", "minicpm_v", "minicpm_o",
     "glm4v", "glm4_5v", "granite3_vision", "moss_vl",
 }
 # plugtune templates that follow a model template without a system role.
@@ -93,8 +112,9 @@ PREFERENCE_LOSSES = {"sigmoid": "dpo", "hinge": "dpo", "ipo": "dpo", "orpo": "or
 
 # Keys refused whatever their value, by family.
 MULTIMODAL_INSTEAD = (
-    "plugtune trains (sft) and serves vision-language models whose image prompt is the "
-    "processor's image token, such as LLaVA and tiny://llava, sizing images by the "
+    "plugtune trains (sft) and serves vision-language models through their processors "
+    "(LLaVA, Qwen2-VL, Qwen2.5-VL and Qwen3-VL: templates qwen2_vl, qwen3_vl, "
+    "qwen3_vl_nothink), sizing images by data.image_max_pixels/image_min_pixels and the "
     "processor's own settings, and reads no video or audio (docs/training.md, "
     "Vision-language models)"
 )
@@ -103,20 +123,11 @@ MULTIMODAL_REASON = (
 )
 MULTIMODAL = {
     "image_do_pan_and_scan", "crop_to_patches",
-    "image_resolution", "video_resolution", "video_max_pixels", "video_min_pixels",
-    "video_fps", "video_maxlen", "use_audio_in_video", "audio_sampling_rate",
+    "image_resolution", "video_resolution", "use_audio_in_video", "audio_sampling_rate",
     "media_dir", "image_dir", "vision_lora",
 }
 # Mapped to the peft section's options of the same names (every peft method takes them).
 VISION_TUNING = ("freeze_vision_tower", "freeze_multi_modal_projector", "train_mm_proj_only")
-RAY_REASON = (
-    "a Ray setting: plugtune has no Ray launcher; it trains on several GPUs with "
-    "`accelerate launch -m plugtune train CONFIG` (or torchrun)"
-)
-RAY = {
-    "use_ray", "ray_run_name", "ray_storage_path", "ray_storage_filesystem", "ray_num_workers",
-    "resources_per_worker", "placement_strategy", "ray_init_kwargs",
-}
 
 # Keys with no effect in plugtune, whatever their value.
 NO_EFFECT = {
@@ -241,8 +252,6 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         swanlab_run_name=None, swanlab_mode="cloud", swanlab_api_key=None,
         swanlab_logdir=None, swanlab_lark_webhook_url=None, swanlab_lark_secret=None,
     ),
-    **_same("plugtune reads datasets into memory; it does not stream them",
-            streaming=False, buffer_size=16384),
     **_same(
         "plugtune interleaves one record of each dataset in turn, without probabilities",
         interleave_probs=None,
@@ -279,12 +288,6 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
         export_dir=None, export_size=5, export_device="cpu", export_quantization_bit=None,
         export_quantization_dataset=None, export_quantization_nsamples=128,
         export_quantization_maxlen=1024, export_legacy_format=False, export_hub_model_id=None,
-    ),
-    **_same(
-        "plugtune hands each image to the model's processor as it is, which sizes it by its "
-        "own settings (processor_config.json: LLaVA's resize and crop, Qwen2-VL's "
-        "min_pixels/max_pixels); it resizes to no pixel budget of its own",
-        image_max_pixels=768 * 768, image_min_pixels=32 * 32,
     ),
     **_same(
         "plugtune always trains a vision-language model's language model; "
