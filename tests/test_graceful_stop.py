@@ -1,10 +1,13 @@
-"""SIGINT/SIGTERM during training: save a checkpoint at the current step, then stop
-(the run end to end is in test_webui.py's stop-and-resume test)."""
+"""SIGINT/SIGTERM during training: save a checkpoint at the current step, then stop —
+the callback alone, and two processes under torchrun (one process stopped and resumed
+end to end is test_webui.py's stop-and-resume test)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 from types import SimpleNamespace
 
 import pytest
@@ -52,3 +55,32 @@ def test_on_the_last_step_the_run_just_finishes():
     stop.on_train_end(ARGS, _state(10), control)
     assert not control.should_training_stop and stop.stopped_at is None
     raise_if_stopped(SimpleNamespace(callback_handler=SimpleNamespace(callbacks=[stop])))
+
+
+def test_two_processes_stop_at_one_step_and_save_its_checkpoint(tmp_path):
+    """torchrun's agent forwards the SIGINT its workers already got from the process
+    group (the same request); the ranks agree on the step, save, and all leave."""
+    from plugtune.training.checkpoints import latest_complete
+    from tests.test_training_distributed import BIN, free_port, write_config
+    from tests.webui_helpers import logged_steps, wait_for
+
+    config = write_config(tmp_path, max_steps=500)
+    out = tmp_path / "out"
+    with (tmp_path / "run.log").open("w") as log:
+        process = subprocess.Popen(
+            [str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(free_port()),
+             "-m", "plugtune", "train", str(config)],
+            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: (out / "trainer_log.jsonl").is_file() and len(logged_steps(out)) >= 3,
+                 300, "three logged steps")
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    stopped_at = max(logged_steps(out))
+    assert stopped_at < 500
+    assert latest_complete(out) == out / f"checkpoint-{stopped_at}"
+    output = (tmp_path / "run.log").read_text()
+    assert f"stopped by SIGINT at step {stopped_at}" in output
