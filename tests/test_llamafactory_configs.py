@@ -258,6 +258,8 @@ def test_data_keys(tmp_path):
     assert "val_size" in refused(tmp_path, val_size=100)
     assert "mix_strategy" in refused(tmp_path, mix_strategy="interleave_under")
     assert "dataset_dir" in refused(tmp_path, dataset_dir="ONLINE")
+    remote = convert(tmp_path, dataset_dir="REMOTE:llamafactory/demo_data")["data"]
+    assert remote["dataset_dir"] == "hf://llamafactory/demo_data"
 
 
 def test_tokenized_path_is_a_prepared_folder(tmp_path):
@@ -374,10 +376,11 @@ def test_config_convert_errors(tmp_path):
     result = CliRunner().invoke(cli, ["config", "convert", str(plugtune_config)], obj=CliState())
     assert result.exit_code == 1 and "no config reader claims it" in result.output
     assert "known: llamafactory" in result.output
-    ray = FIXTURES / NEW / "train_lora/qwen3_lora_sft_ray.yaml"
-    result = CliRunner().invoke(cli, ["config", "convert", str(ray)], obj=CliState())
+    moss = FIXTURES / NEW / "train_lora/mossvl_lora_sft.yaml"
+    result = CliRunner().invoke(cli, ["config", "convert", str(moss)], obj=CliState())
     assert result.exit_code == 1
-    assert "dataset_dir: 'REMOTE:llamafactory/demo_data' fetches datasets" in result.output
+    assert "template: 'moss_vl' is LLaMA-Factory's template for a vision-language" in (
+        result.output)
 
 
 def test_the_converter_imports_no_heavy_library():

@@ -28,8 +28,9 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "examples" / "benchmarks"
 READ = "read"
 # file -> READ, or the keys the refusal must name. The Qwen-VL and Llama 4 examples read
 # (their templates, pixel budgets; video keys are notes), MOSS-VL's template is refused;
-# tokenized_path is data.prepared (the preprocess examples read). The Ray examples' ray_* keys map to the
-# ray section (tests/test_llamafactory_ray.py); their hub dataset_dir is refused.
+# tokenized_path is data.prepared (the preprocess examples read). The Ray examples'
+# ray_* keys map to the ray section (tests/test_llamafactory_ray.py), their REMOTE:
+# dataset_dir to a hub dataset folder (tests/test_hub_dataset_dir.py).
 OUTCOMES: dict[str, str | list[str]] = {
     f"{NEW}/inference/mossvl.yaml": ["template"],
     f"{NEW}/inference/qwen3.yaml": READ,
@@ -43,7 +44,7 @@ OUTCOMES: dict[str, str | list[str]] = {
     f"{NEW}/train_lora/qwen3_lora_reward.yaml": READ,
     f"{NEW}/train_lora/qwen3_lora_sft.yaml": READ,
     f"{NEW}/train_lora/qwen3_lora_sft_ds3.yaml": READ,
-    f"{NEW}/train_lora/qwen3_lora_sft_ray.yaml": ["dataset_dir"],
+    f"{NEW}/train_lora/qwen3_lora_sft_ray.yaml": READ,
     f"{NEW}/train_lora/qwen3_preprocess.yaml": READ,
     f"{NEW}/train_lora/qwen3vl_lora_dpo.yaml": READ,
     f"{NEW}/train_lora/qwen3vl_lora_sft.yaml": READ,
@@ -59,7 +60,7 @@ OUTCOMES: dict[str, str | list[str]] = {
     f"{OLD}/train_lora/llama3_lora_reward.yaml": READ,
     f"{OLD}/train_lora/llama3_lora_sft.yaml": READ,
     f"{OLD}/train_lora/llama3_lora_sft_ds3.yaml": READ,
-    f"{OLD}/train_lora/llama3_lora_sft_ray.yaml": ["dataset_dir"],
+    f"{OLD}/train_lora/llama3_lora_sft_ray.yaml": READ,
     f"{OLD}/train_lora/llama3_preprocess.yaml": READ,
     f"{OLD}/train_lora/llama4_lora_sft_ds3.yaml": READ,
     f"{OLD}/train_lora/qwen2_5vl_lora_dpo.yaml": READ,
@@ -70,7 +71,7 @@ OUTCOMES: dict[str, str | list[str]] = {
 @needs_fixtures
 def test_every_example_has_an_outcome():
     assert sorted(OUTCOMES) == EXAMPLES
-    assert sum(outcome == READ for outcome in OUTCOMES.values()) == 29
+    assert sum(outcome == READ for outcome in OUTCOMES.values()) == 31
 
 
 @needs_fixtures

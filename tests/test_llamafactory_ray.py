@@ -13,7 +13,7 @@ from plugtune import ConfigError, load_config
 from plugtune.core.config import RayConfig
 from plugtune.plugins.config_readers.llamafactory.conversion import convert_llamafactory
 from tests.conftest import FIXTURES, REPO, needs_fixtures
-from tests.test_llamafactory_examples import NEW, OLD, refused_keys
+from tests.test_llamafactory_examples import NEW, OLD
 
 EXAMPLES = {
     f"{NEW}/train_lora/qwen3_lora_sft_ray.yaml":
@@ -31,8 +31,7 @@ def no_use_ray(monkeypatch):
 
 
 def example(name: str) -> dict:
-    """The example with a local dataset_dir: its own fetches from the hub, which plugtune
-    refuses whatever the Ray keys."""
+    """The example with a local dataset_dir (its own is a hub repository)."""
     keys = yaml.safe_load((FIXTURES / name).read_text(encoding="utf-8"))
     assert keys["dataset_dir"].startswith("REMOTE:")
     return {**keys, "dataset_dir": LOCAL_DATA}
@@ -66,11 +65,11 @@ def test_without_use_ray_the_ray_keys_change_nothing(name):
 @needs_fixtures
 @pytest.mark.parametrize("use_ray", ["0", "1"])
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_the_ray_examples_are_refused_for_their_hub_dataset_only(name, use_ray, monkeypatch):
+def test_the_ray_examples_read_as_they_are(name, use_ray, monkeypatch):
     monkeypatch.setenv("USE_RAY", use_ray)
-    with pytest.raises(ConfigError) as error:
-        load_config(FIXTURES / name)
-    assert refused_keys(str(error.value)) == {"dataset_dir"}
+    config = load_config(FIXTURES / name)  # their REMOTE: dataset_dir is a hub folder
+    assert config.data.dataset_dir == "hf://llamafactory/demo_data"
+    assert (config.ray is not None) == (use_ray == "1")
 
 
 def lf_keys(**keys: object) -> dict:

@@ -330,11 +330,11 @@ def test_vision_options_a_model_cannot_follow_are_refused(tmp_path: Path, model:
      r"audios: plugtune reads images only"),
     ("tiny://qwen2", [], ConfigError, r"images: model 'tiny://qwen2' takes no images"),
     ("tiny://llava", ["data.packing=true"], ConfigError, "rows with images are not packed"),
-    ("tiny://llava", ["trainer=dpo"], ConfigError, "images: trainer 'dpo' trains on text only"),
+    ("tiny://llava", ["trainer=kto"], ConfigError, "images: trainer 'kto' trains on text only"),
     ("tiny://llava", ["trainer=grpo", "rewards=[{name: length, target: 5}]",
                       "training.per_device_train_batch_size=4"], ConfigError,
      "images: trainer 'grpo' trains on text only"),
-], ids=["video", "audio", "text-model", "packing", "dpo", "grpo"])
+], ids=["video", "audio", "text-model", "packing", "kto", "grpo"])
 def test_what_image_training_refuses(tmp_path: Path, model: str, overrides: list[str],
                                      error: type[Exception], message: str) -> None:
     config = vlm_config(tmp_path / "run", f"model.path={model}", *overrides)

@@ -12,6 +12,7 @@ corpus larger than memory is never held whole); :func:`load_datasets` lists them
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from plugtune.core.session import Session
 from plugtune.core.validation import did_you_mean
 from plugtune.data.detect import detect_format, is_pretraining
 from plugtune.data.files import SourceRow, read_rows
+from plugtune.data.hub import dataset_folder
 from plugtune.data.registries import DatasetEntry, DatasetRegistry, Part, read_registry
 from plugtune.data.report import BadRecords, DatasetReport, LoadReport, log
 from plugtune.data.splits import mix_streams, sample, split
@@ -135,9 +137,13 @@ class Resolver:
 
     def __init__(self, config: DataConfig) -> None:
         self.config = config
-        self.base = Path(config.dataset_dir) if config.dataset_dir else Path()
         self._registry: DatasetRegistry | None = None
         self._registry_read = False
+
+    @functools.cached_property
+    def base(self) -> Path:
+        """``data.dataset_dir`` as a local folder (a hub repository's cached snapshot)."""
+        return dataset_folder(self.config.dataset_dir) if self.config.dataset_dir else Path()
 
     @property
     def registry(self) -> DatasetRegistry | None:
@@ -147,7 +153,7 @@ class Resolver:
             path = self.base / self.config.registry if self.config.registry else None
             if path is None and self.config.dataset_dir:
                 path = next((p for f in REGISTRY_FILES if (p := self.base / f).is_file()), None)
-            dataset_dir = self.config.dataset_dir
+            dataset_dir = self.base if self.config.dataset_dir else None
             self._registry = read_registry(path, dataset_dir=dataset_dir) if path else None
         return self._registry
 

@@ -58,7 +58,7 @@ def text_only(record: Record, trainer: str) -> None:
     if conversation_images(conversation):
         raise ConfigError(
             f"{record.origin or 'record'}: images: trainer {trainer!r} trains on text only; "
-            "image conversations train with sft"
+            "image conversations train with sft, image preference pairs with dpo"
         )
 
 

@@ -69,7 +69,8 @@ def train_on_pair_sequences(run: TrainingRun, name: str, trainer_class: type,
     from plugtune.training.finetuning import trainable_model
     from plugtune.training.trl_runs import pair_rows_by_split, train_with_trl, trl_arguments
 
-    rows, tokenizer = pair_rows_by_split(run, name)
+    pairs = pair_rows_by_split(run, name)
+    rows, tokenizer = pairs.rows, pairs.tokenizer
     args = trl_arguments(run, config_class, name, options, has_eval=bool(rows["eval"]))
     set_seed(run.config.training.seed)  # before the adapter is initialised: runs repeat
     model = trainable_model(run.config, run.session)

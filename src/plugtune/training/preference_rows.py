@@ -27,6 +27,7 @@ from plugtune.core.records import LabeledCompletion, Preference, RecordError
 from plugtune.data.answers import encode_answers
 from plugtune.data.encoding import EncodingReport
 from plugtune.data.turn_truncation import turn_budget
+from plugtune.sdk.backends.vision import conversation_images
 
 
 def _common_prefix(first: Sequence[int], second: Sequence[int], limit: int) -> int:
@@ -82,10 +83,12 @@ def _budget(config: RunConfig) -> Budget:
 
 def pair_rows(
     pairs: Sequence[Preference], template: Any, tokenizer: Any, config: RunConfig,
-    split: str = "train", *, whole: bool = False,
-) -> list[dict[str, list[int]]]:
+    split: str = "train", *, whole: bool = False, images: bool = False,
+) -> list[dict[str, Any]]:
     """DPO rows (``prompt_ids``, ``chosen_ids``, ``rejected_ids``), or with ``whole``
-    reward-model rows (``chosen_ids``, ``rejected_ids``: prompt and answer together)."""
+    reward-model rows (``chosen_ids``, ``rejected_ids``: prompt and answer together).
+    ``images``: each row also names its prompt's images (``image_files``, empty for a
+    text pair) and its record (``origin``), which the image collator reads."""
     encoded = encode_answers(
         [(pair.prompt, pair.chosen) for pair in pairs]
         + [(pair.prompt, pair.rejected) for pair in pairs], template, tokenizer,
@@ -111,6 +114,9 @@ def pair_rows(
         else:
             rows.append({"prompt_ids": prompt_ids, "chosen_ids": chosen_ids,
                          "rejected_ids": rejected_ids})
+        if images:
+            rows[-1].update(image_files=conversation_images(pair.prompt),
+                            origin=pair.prompt.origin or f"pair {index}")
     budget.finish(split)
     return rows
 

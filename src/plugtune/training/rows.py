@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from plugtune.core.config import DataConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
 from plugtune.core.records import Record, Text
@@ -53,7 +54,7 @@ def encoded_rows(
         encoded = EncodedRows(streamed_splits(streams), streams.tokenizer, packed=packing)
     else:
         encoded = encode_rows(run, select, packing=packing, block_size=block_size)
-    return batched(encoded), encoded.tokenizer
+    return batched(encoded, data), encoded.tokenizer
 
 
 def encode_rows(
@@ -91,9 +92,9 @@ def encode_rows(
                        packed=packing, processor=processor, with_images=with_images)
 
 
-def batched(encoded: EncodedRows) -> CausalLMData:
-    """The rows with the collator that batches them: images expanded per batch, packed
-    rows kept apart, or right-padded examples."""
+def batched(encoded: EncodedRows, data: DataConfig) -> CausalLMData:
+    """The rows with the collator that batches them: images expanded per batch (sized by
+    ``data``'s pixel budget), packed rows kept apart, or right-padded examples."""
     from plugtune.training.collators import PackedCollator, PaddingCollator
 
     tokenizer = encoded.tokenizer
@@ -102,7 +103,8 @@ def batched(encoded: EncodedRows) -> CausalLMData:
         pad_id = tokenizer.eos_token_id
     collator: Any
     if encoded.with_images is not None:
-        collator = ImageCollator(encoded.processor, pad_id, pad_multiple())
+        collator = ImageCollator(encoded.processor, pad_id, pad_multiple(),
+                                 data.image_max_pixels, data.image_min_pixels)
         first = with_image_tokens([encoded.with_images], encoded.processor)[0]
         check_expansion(first, encoded.template, tokenizer, collator)
     elif encoded.packed:

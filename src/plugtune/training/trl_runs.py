@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
-from plugtune.core.records import Record
+from plugtune.core.records import Conversation, Record
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,12 @@ def reference_model(run: TrainingRun, path: str | None) -> Any:
 def train_with_trl(
     run: TrainingRun, name: str, trainer_class: type, *, model: Any, args: Any, tokenizer: Any,
     train: list[dict[str, Any]], evaluation: list[dict[str, Any]],
-    plot_keys: Sequence[str], **trainer_kwargs: Any,
+    plot_keys: Sequence[str], processor: Any = None, **trainer_kwargs: Any,
 ) -> dict[str, float]:
     """Train with a TRL trainer on plugtune's rows and callbacks; save the weights and
-    the tokenizer to the output dir; plot ``plot_keys`` into ``training_rewards.png``;
-    return the metrics of training (and of a final evaluation)."""
+    the tokenizer (and a vision-language model's ``processor``) to the output dir; plot
+    ``plot_keys`` into ``training_rewards.png``; return the metrics of training (and of
+    a final evaluation)."""
     from datasets import Dataset
     from peft import PeftModel
     from transformers import PrinterCallback
@@ -129,14 +131,19 @@ def train_with_trl(
 
     metrics = train_and_save(run, trainer, evaluate=bool(evaluation),
                              before_save=without_reference)
+    if processor is not None and trainer.args.should_save:
+        from plugtune.sdk.backends.vision import save_processor_files
+
+        save_processor_files(processor, run.output_dir)  # the run's folder takes images
     if config.output.plot and trainer.is_world_process_zero():
         plot_rewards(run.output_dir, (*plot_keys, *(f"eval_{key}" for key in plot_keys)))
     return metrics
 
 
-def loaded_records(run: TrainingRun) -> tuple[list[Record], list[Record], Any, Any]:
-    """The run's train and eval records (text only: records with images are refused),
-    its tokenizer and its template."""
+def loaded_records(run: TrainingRun, *, images: bool = False
+                   ) -> tuple[list[Record], list[Record], Any, Any]:
+    """The run's train and eval records, its tokenizer and its template; records with
+    images are refused unless the trainer takes them (``images``)."""
     from plugtune.data.datasets import load_datasets
     from plugtune.data.templates import tokenizer_and_template
     from plugtune.training.image_rows import text_only
@@ -145,24 +152,49 @@ def loaded_records(run: TrainingRun) -> tuple[list[Record], list[Record], Any, A
     if not loaded.train:
         raise ConfigError("data.train: no training records (name a dataset in data.train)")
     trainer = run.config.trainer.name if run.config.trainer else "sft"
-    for record in (*loaded.train, *loaded.eval):
-        text_only(record, trainer)
+    if not images:
+        for record in (*loaded.train, *loaded.eval):
+            text_only(record, trainer)
     tokenizer, template = tokenizer_and_template(run.config, run.session)
     return loaded.train, loaded.eval, tokenizer, template
 
 
-def pair_rows_by_split(run: TrainingRun, trainer: str, *, whole: bool = False
-                       ) -> tuple[dict[str, list[dict[str, list[int]]]], Any]:
-    """The run's preference pairs as token rows, ``{"train": …, "eval": …}``, and the
-    tokenizer (what dpo and rm train on; ``whole``: see ``pair_rows``)."""
+@dataclass
+class PairRows:
+    """Preference pairs as token rows per split (``{"train": …, "eval": …}``), the
+    tokenizer, and for pairs with images the model's processor (else None)."""
+
+    rows: dict[str, list[dict[str, Any]]]
+    tokenizer: Any
+    template: Any
+    processor: Any = None
+    with_images: Conversation | None = None
+    """The first prompt with images, its placeholders written (checked before training)."""
+
+
+def pair_rows_by_split(run: TrainingRun, trainer: str, *, whole: bool = False,
+                       images: bool = False) -> PairRows:
+    """The run's preference pairs as token rows (what dpo, rm, orpo, cpo and simpo train
+    on; ``whole``: see ``pair_rows``). ``images``: prompts may have images (dpo); their
+    placeholders are written as the processor's image prompt and each row names its
+    images (:mod:`plugtune.training.image_pairs` batches them)."""
+    from plugtune.training.image_rows import image_processor_for, with_image_tokens
     from plugtune.training.preference_examples import preference_pairs
     from plugtune.training.preference_rows import pair_rows
 
-    train, evaluation, tokenizer, template = loaded_records(run)
+    train, evaluation, tokenizer, template = loaded_records(run, images=images)
     policy = run.config.data.on_bad_record
-    rows = {
-        split: pair_rows(preference_pairs(records, trainer, policy), template, tokenizer,
-                         run.config, split, whole=whole)
-        for split, records in (("train", train), ("eval", evaluation))
-    }
-    return rows, tokenizer
+    pairs = {split: preference_pairs(records, trainer, policy)
+             for split, records in (("train", train), ("eval", evaluation))}
+    with_images = next((pair.prompt for split in pairs.values() for pair in split
+                        if pair.prompt.meta.get("images")), None)
+    processor = None
+    if with_images is not None:
+        processor = image_processor_for(run.config.model, tokenizer, with_images)
+        with_images = with_image_tokens([with_images], processor)[0]
+        pairs = {split: [replace(pair, prompt=with_image_tokens([pair.prompt], processor)[0])
+                         for pair in found] for split, found in pairs.items()}
+    rows = {split: pair_rows(found, template, tokenizer, run.config, split, whole=whole,
+                             images=processor is not None)
+            for split, found in pairs.items()}
+    return PairRows(rows, tokenizer, template, processor, with_images)

@@ -18,10 +18,13 @@ def map_data(conv: Conversion) -> None:
     if evaluation:
         conv.put("data.eval", evaluation)
     folder = conv.get("dataset_dir")
-    if isinstance(folder, str) and (folder.startswith("REMOTE:") or folder == "ONLINE"):
-        conv.refuse("dataset_dir", f"{folder!r} fetches datasets from a hub; plugtune reads "
-                    "local files: download the folder (dataset_info.json and the data) "
-                    "and name it here")
+    if isinstance(folder, str) and folder.startswith("REMOTE:"):
+        # a dataset folder kept as a hub dataset repository (plugtune.data.hub)
+        conv.put("data.dataset_dir", f"hf://{folder.removeprefix('REMOTE:')}")
+    elif folder == "ONLINE":
+        conv.refuse("dataset_dir", "'ONLINE' names each dataset by its hub id; plugtune "
+                    "reads dataset folders: a local one, or a hub dataset repository that "
+                    "holds a dataset_info.json (dataset_dir: REMOTE:owner/name)")
     elif folder or train or evaluation:
         conv.put("data.dataset_dir", folder or "data")  # LLaMA-Factory's default
     if conv.training or conv.has("cutoff_len"):
@@ -33,6 +36,7 @@ def map_data(conv: Conversion) -> None:
         # in the answer, so it is trained
         conv.put("data.train_suffix", True)
     map_tokenized_path(conv)
+    map_streaming(conv)
     for key in ("max_samples", "val_size"):
         if conv.has(key):
             conv.put(f"data.{key}", conv.get(key))
@@ -64,6 +68,16 @@ def map_tokenized_path(conv: Conversion) -> None:
               "prepared (plugtune data prepare), not LLaMA-Factory's")
 
 
+def map_streaming(conv: Conversion) -> None:
+    """``streaming`` is ``data.streaming`` (records read and encoded while training, with
+    ``max_steps``), ``buffer_size`` its shuffle buffer, as in LLaMA-Factory."""
+    if conv.get("streaming", False):
+        conv.put("data.streaming", True)
+        conv.put("data.buffer_size", conv.get("buffer_size", 16384))  # LLaMA-Factory's
+    elif conv.has("buffer_size"):
+        conv.note("buffer_size", "the shuffle buffer of streaming, which is off; has no effect")
+
+
 def map_packing(conv: Conversion) -> None:
     packing, neat = conv.get("packing"), conv.get("neat_packing", False)
     if conv.stage == "pt":
@@ -90,9 +104,9 @@ def map_template(conv: Conversion) -> None:
                       "model's own chat template as it is; has no effect")
         put_template(conv, None, {})
         return
-    if name in keys.MULTIMODAL_TEMPLATES or any(
+    if name not in keys.TEMPLATES and (name in keys.MULTIMODAL_TEMPLATES or any(
         part in str(name) for part in ("vl", "llava", "omni", "audio", "video")
-    ):
+    )):
         conv.refuse("template", f"{name!r} is LLaMA-Factory's template for a "
                     f"vision-language model, which has no plugtune counterpart: "
                     f"{keys.MULTIMODAL_INSTEAD}")

@@ -5,8 +5,9 @@ it (``image_max_pixels``, default 768×768; ``image_min_pixels``, default 32×32
 plugtune's ``data.image_max_pixels``/``data.image_min_pixels`` apply the same rule. The
 defaults are stated in the converted config when the config trains a vision-language
 model (a multimodal template, or a pixel key given), so the images are the size
-LLaMA-Factory would train on; inference configs leave sizing to the processor. Its video keys size videos only; plugtune refuses a
-record with videos by name, so they can change nothing and are notes.
+LLaMA-Factory would train on; inference configs leave sizing to the processor. Its
+video keys size videos only; plugtune refuses a record with videos by name, so they can
+change nothing and are notes.
 """
 
 from __future__ import annotations

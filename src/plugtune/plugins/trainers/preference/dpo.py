@@ -91,6 +91,7 @@ class DirectPreferenceOptimization:
         from trl import DPOConfig, DPOTrainer
 
         from plugtune.training.finetuning import trainable_model
+        from plugtune.training.image_pairs import image_pair_collator
         from plugtune.training.trl_runs import (
             pair_rows_by_split,
             pretokenized,
@@ -100,13 +101,19 @@ class DirectPreferenceOptimization:
         )
 
         config = run.config
-        rows, tokenizer = pair_rows_by_split(run, "dpo")
+        pairs = pair_rows_by_split(run, "dpo", images=True)
+        rows = pairs.rows
         args = trl_arguments(run, DPOConfig, "dpo", self.options.model_dump(exclude={"ref_model"}),
                              has_eval=bool(rows["eval"]))
+        images: dict[str, Any] = {}
+        if pairs.processor is not None:  # prompts with images: batched by plugtune
+            images = {"processor": pairs.processor,
+                      "data_collator": image_pair_collator(pairs, config.data)}
         set_seed(config.training.seed)  # before the adapter is initialised: runs repeat
         model = trainable_model(config, run.session)
         return train_with_trl(
-            run, "dpo", pretokenized(DPOTrainer), model=model, args=args, tokenizer=tokenizer,
-            train=rows["train"], evaluation=rows["eval"], plot_keys=PLOT_KEYS,
-            ref_model=reference_model(run, self.options.ref_model),
+            run, "dpo", pretokenized(DPOTrainer), model=model, args=args,
+            tokenizer=pairs.tokenizer, train=rows["train"], evaluation=rows["eval"],
+            plot_keys=PLOT_KEYS, ref_model=reference_model(run, self.options.ref_model),
+            **images,
         )

@@ -50,7 +50,8 @@ class RewardModeling:
         )
 
         config = run.config
-        rows, tokenizer = pair_rows_by_split(run, "rm", whole=True)
+        pairs = pair_rows_by_split(run, "rm", whole=True)
+        rows, tokenizer = pairs.rows, pairs.tokenizer
         # The rows fit data.cutoff_len already; TRL's max_length would only run a filter.
         options = {**self.options.model_dump(), "max_length": None}
         args = trl_arguments(run, RewardConfig, "rm", options, has_eval=bool(rows["eval"]))
