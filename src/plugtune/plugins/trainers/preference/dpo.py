@@ -5,7 +5,8 @@ near a frozen reference (``beta``). The pairs come from preference records or fr
 gold_bad records (:mod:`plugtune.training.preference_examples`); the model from the ``peft``
 section, so ``model.adapter`` continues an SFT adapter (the reference is then that
 SFT adapter as loaded). The IPO, hinge, robust, EXO, NCA, BCO, SPPO, AOT, APO,
-DiscoPOP and length-normalised losses are TRL's, by ``loss_type``.
+DiscoPOP and length-normalised losses are TRL's, by ``loss_type``. Pairs whose prompts
+have images train a vision-language model (:mod:`plugtune.training.image_pairs`).
 """
 
 from __future__ import annotations
