@@ -72,8 +72,7 @@ def test_two_processes_stop_at_one_step_and_save_its_checkpoint(tmp_path):
              "-m", "plugtune", "train", str(config)],
             cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: (out / "trainer_log.jsonl").is_file() and len(logged_steps(out)) >= 3,
-                 300, "three logged steps")
+        wait_for(lambda: len(logged_steps(out)) >= 3, 300, "three logged steps")
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=120)
     finally:

@@ -51,9 +51,12 @@ def rag_store(db: Path) -> Path:
 
 
 def logged_steps(run: Path) -> list[int]:
-    """The steps of the loss entries in the run's ``trainer_log.jsonl``."""
-    lines = (run / "trainer_log.jsonl").read_text().splitlines()
-    return [entry["step"] for entry in map(json.loads, lines) if "loss" in entry]
+    """The steps of the loss entries in the run's ``trainer_log.jsonl`` so far (read as
+    the page reads it: a line still being written waits, a missing file is none)."""
+    from plugtune.webui.tailing import read_from
+
+    return [entry["step"] for entry in read_from(run / "trainer_log.jsonl").entries
+            if "loss" in entry]
 
 
 def converter_present() -> bool:
