@@ -269,3 +269,25 @@ def test_a_llamafactory_qwen2_vl_config_trains_the_tiny_qwen2_vl(tmp_path: Path)
     _, template = tokenizer_and_template(config, Session())  # qwen2_vl's default system
     text = template.render(Conversation((Message("user", "Hi"),)), add_generation_prompt=True)
     assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
+
+
+@needs_fixtures
+def test_qlora_trains_the_vlm_on_its_4_bit_language_model(tmp_path: Path) -> None:
+    """bitsandbytes quantizes on the CPU too: the language model's linear layers load in
+    4 bits, adapters train over them, and the loss falls on a repeated batch."""
+    import bitsandbytes as bnb
+
+    overrides = [f"model.path={MODEL}", f"output.dir={tmp_path / 'run'}", "peft.type=qlora"]
+    model = trainable_model(load_config(None, overrides), Session())
+    quantized = [n for n, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert any(".language_model." in name for name in quantized)
+    config = load_config(None, [
+        *overrides, "data.train=[mllm_demo]", f"data.dataset_dir={LLAMAFACTORY}",
+        "data.max_samples=2", "training.per_device_train_batch_size=2",
+        "training.max_steps=4", "training.learning_rate=3e-3",
+        "training.lr_scheduler_type=constant", "training.logging_steps=1",
+        "training.save_strategy=no"])
+    train(config, Session())
+    lines = (tmp_path / "run" / "trainer_log.jsonl").read_text().splitlines()
+    losses = [entry["loss"] for entry in map(json.loads, lines) if "loss" in entry]
+    assert len(losses) == 4 and losses[-1] < losses[0] - 0.3, losses
