@@ -10,8 +10,9 @@ from plugtune.core.records import Conversation, Message, Text
 from plugtune.data.encoding import (
     IGNORE_INDEX,
     EncodingOptions,
+    EncodingReport,
+    TextBlocks,
     encode_conversations,
-    encode_texts,
     trainable_spans,
 )
 from plugtune.data.packing import pack_examples
@@ -124,14 +125,24 @@ def test_packing_keeps_samples_apart_and_fills_rows(tokenizer):
     assert pack_examples(examples, 64) == rows  # deterministic
 
 
+def text_blocks(tokenizer, batches, block_size):
+    report = EncodingReport()
+    encoder = TextBlocks(tokenizer, block_size, report)
+    return [b for batch in batches for b in encoder.add(batch)] + encoder.finish(), report
+
+
 def test_pretraining_blocks_end_documents_with_eos(tokenizer):
-    texts = [Text("first document " * 10), Text("second one")]
-    blocks, report = encode_texts(texts, tokenizer, block_size=16)
+    texts = [Text("first document " * 10), Text("second one"), Text("third " * 7)]
+    blocks, report = text_blocks(tokenizer, [texts], block_size=16)
     stream = [t for b in blocks for t in b.input_ids]
-    assert stream.count(tokenizer.eos_token_id) == 2
+    assert stream.count(tokenizer.eos_token_id) == 3
     assert all(len(b.input_ids) == 16 for b in blocks[:-1])
     assert all(b.labels == b.input_ids for b in blocks)
-    assert report.tokens == len(stream)
+    assert report.tokens == len(stream) and report.records == 3
+    assert report.truncated == (len(stream) % 16 > 0)  # the shorter tail is kept, counted
+    # a batch at a time (a stream): the unfinished block carries over, the rows are equal
+    one_by_one, streamed = text_blocks(tokenizer, [[text] for text in texts], block_size=16)
+    assert one_by_one == blocks and streamed == report
 
 
 def test_a_packed_row_gives_each_sample_the_logits_it_has_alone(tokenizer):

@@ -6,7 +6,7 @@ by its loader plugin under the ``on_bad_record`` policy, sampled (``num_samples`
 records come from ``data.eval``, else from the registry's dev files, else from a
 ``val_size`` split; test records likewise from ``data.test`` or the registry.
 
-:func:`stream_datasets` gives the same records as streams, read as they are used (a
+:class:`RecordStreams` gives the same records as streams, read as they are used (a
 corpus larger than memory is never held whole); :func:`load_datasets` lists them.
 """
 
@@ -100,14 +100,9 @@ class RecordStreams:
                             for s in sources], self.config.mix)
 
 
-def stream_datasets(config: DataConfig, session: Session) -> RecordStreams:
-    """The config's datasets as streams (:class:`RecordStreams`)."""
-    return RecordStreams(config, session)
-
-
 def load_datasets(config: DataConfig, session: Session) -> LoadedData:
     """Every record the config names, deterministic for a given config and seed."""
-    streams = stream_datasets(config, session)
+    streams = RecordStreams(config, session)
     report = LoadReport()
     train = list(streams.records("train", report))
     evaluation = list(streams.records("eval", report))

@@ -247,21 +247,8 @@ def _label_batch(
     return examples
 
 
-def encode_texts(
-    texts: Iterable[Text], tokenizer: Any, block_size: int
-) -> tuple[list[EncodedExample], EncodingReport]:
-    """Pretraining: tokenize, end each document with EOS, concatenate, cut into blocks
-    (:class:`TextBlocks` over all the texts)."""
-    report = EncodingReport()
-    blocks = TextBlocks(tokenizer, block_size, report)
-    examples: list[EncodedExample] = []
-    for batch in batches(texts, BATCH_SIZE):
-        examples += blocks.add(batch)
-    return examples + blocks.finish(), report
-
-
 class TextBlocks:
-    """Texts in, pretraining blocks of ``block_size`` tokens out, a batch at a time: each
+    """Pretraining: texts in, blocks of ``block_size`` tokens out, a batch at a time: each
     document tokenized and ended with EOS, the documents' tokens joined and cut. Only the
     tokens of the unfinished block are kept between batches.
 

@@ -16,7 +16,7 @@ from typing import Any
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate, TrainingRun
 from plugtune.core.records import Conversation, Record
-from plugtune.data.datasets import RecordStreams, stream_datasets
+from plugtune.data.datasets import RecordStreams
 from plugtune.data.encoding import EncodingReport
 from plugtune.data.example_stream import encoded_examples
 from plugtune.data.report import LoadReport
@@ -44,9 +44,8 @@ class RowStreams:
            block_size: int | None) -> RowStreams:
         from plugtune.data.tokenizer import load_tokenizer
 
-        data = run.config.data
         return cls(run, select, packing, block_size, load_tokenizer(run.config.model),
-                   stream_datasets(data, run.session))
+                   RecordStreams(run.config.data, run.session))
 
     def chat_template(self) -> ChatTemplate:
         """The run's template, resolved at the first conversation (raw text needs none;
