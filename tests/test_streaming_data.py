@@ -112,6 +112,24 @@ def test_a_prepared_text_folder_reports_truncation(tmp_path, session):
     assert train["rows"] == -(-train["tokens"] // 64) and train["truncated"] == 1
 
 
+def test_a_preview_reads_only_the_records_it_shows(tmp_path):
+    from click.testing import CliRunner
+
+    from plugtune.cli import cli
+
+    rows = ALPACA.read_text().splitlines()
+    data = tmp_path / "large.jsonl"
+    data.write_text("\n".join([*rows[:5], "not json", *rows[5:]]) + "\n")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {{train: [{data}]}}\n")
+    shown = CliRunner().invoke(cli, ["data", "preview", str(config), "-n", "3"])
+    assert shown.exit_code == 0, shown.output  # line 6 is never read
+    assert shown.output.count(f"{data}:") == 3
+    split = CliRunner().invoke(cli, ["data", "preview", str(config), "-n", "3",
+                                     "--set", "data.val_size=0.2"])  # needs every record
+    assert split.exit_code == 1 and f"{data}:6: not valid JSON" in split.output
+
+
 def losses(output_dir: Path) -> list[float]:
     lines = (output_dir / "trainer_log.jsonl").read_text().splitlines()
     return [entry["loss"] for entry in map(json.loads, lines) if "loss" in entry]

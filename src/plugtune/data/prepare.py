@@ -5,6 +5,7 @@ What ``plugtune data preview`` / ``data stats`` show, and what trainers consume.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,10 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate
 from plugtune.core.records import Record
 from plugtune.core.session import Session
-from plugtune.data.datasets import LoadedData, load_datasets
+from plugtune.data.datasets import LoadedData, RecordStreams, load_datasets
 from plugtune.data.encoding import EncodedExample, EncodingOptions, EncodingReport
 from plugtune.data.example_stream import encoded_examples
+from plugtune.data.report import LoadReport
 from plugtune.data.templates import resolve_template
 from plugtune.data.tokenizer import load_tokenizer
 
@@ -64,8 +66,10 @@ def encode_records(
 
 
 def prepare(config: RunConfig, session: Session, *, limit: int | None = None) -> PreparedData:
-    """Load the config's data and encode each split (the first ``limit`` records each)."""
-    loaded = load_datasets(config.data, session)
+    """Load the config's data and encode each split (the first ``limit`` records each:
+    then only those are read, unless a ``val_size`` split needs all of them)."""
+    loaded = (load_datasets(config.data, session) if limit is None or config.data.val_size
+              else _first_records(config.data, session, limit))
     tokenizer = load_tokenizer(config.model)
     template = resolve_template(session, config.template, tokenizer)
     splits = {}
@@ -76,3 +80,12 @@ def prepare(config: RunConfig, session: Session, *, limit: int | None = None) ->
             report.warn()
             splits[name] = EncodedSplit(name, records, examples, report)
     return PreparedData(template, tokenizer, loaded, splits)
+
+
+def _first_records(data: DataConfig, session: Session, limit: int) -> LoadedData:
+    """The first ``limit`` records of each part, read from the streams (a preview of a
+    large corpus reads a few lines of it, not all of it)."""
+    streams, report = RecordStreams(data, session), LoadReport()
+    train, evaluation, test = (list(itertools.islice(streams.records(name, report), limit))
+                               for name in SPLITS)
+    return LoadedData(train, evaluation, test, report)
