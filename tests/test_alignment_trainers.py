@@ -102,6 +102,37 @@ def test_dpo_rows_are_rendered_by_the_runs_template(session):
     assert tokenizer.decode(row["rejected_ids"]) == "the moon<|eot_id|>"
 
 
+def test_with_train_suffix_pair_rows_are_trls_chat_template_tokens(session):
+    """``data.train_suffix`` (set for LLaMA-Factory configs) also trains ChatML's newline
+    after ``<|im_end|>`` in pairs and KTO completions: the tokens TRL's own
+    chat-template tokenization gives the answer, and LLaMA-Factory's templates."""
+    from plugtune.core.config import ModelConfig
+    from plugtune.core.records import LabeledCompletion
+    from plugtune.data.templates import resolve_template
+    from plugtune.data.tokenizer import load_tokenizer
+    from plugtune.training.preference_rows import completion_rows, pair_rows
+
+    tokenizer = load_tokenizer(ModelConfig(path="tiny://qwen2"))
+    template = resolve_template(session, None, tokenizer)
+    prompt = Conversation((Message("user", "name a color"),), origin="x:1")
+    pair = Preference(prompt, Message("assistant", "blue"), Message("assistant", "the moon"))
+    plain = load_config(None, ["model.path=tiny://qwen2"])
+    suffixed = load_config(None, ["model.path=tiny://qwen2", "data.train_suffix=true"])
+    assert tokenizer.decode(pair_rows([pair], template, tokenizer, plain)[0]["chosen_ids"]) == (
+        "blue<|im_end|>")
+    [row] = pair_rows([pair], template, tokenizer, suffixed)
+    messages = [{"role": "user", "content": "name a color"}]
+    prompt_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                               tokenize=True, return_dict=False)
+    whole = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": "blue"}],
+                                          tokenize=True, return_dict=False)
+    assert row["prompt_ids"] == prompt_ids and row["chosen_ids"] == whole[len(prompt_ids):]
+    assert tokenizer.decode(row["rejected_ids"]) == "the moon<|im_end|>\n"
+    labelled = LabeledCompletion(prompt.answered(Message("assistant", "blue")), True)
+    [kto] = completion_rows([labelled], template, tokenizer, suffixed)
+    assert kto["completion_ids"] == row["chosen_ids"]
+
+
 def test_gold_bad_records_pair_every_answer(tmp_path, session):
     from plugtune.data.datasets import load_dataset
     from plugtune.training.preference_examples import labeled_completions, preference_pairs

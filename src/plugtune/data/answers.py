@@ -22,12 +22,14 @@ class Rendered:
 
 
 def encode_answers(
-    items: Sequence[tuple[Conversation, Message]], template: Any, tokenizer: Any
+    items: Sequence[tuple[Conversation, Message]], template: Any, tokenizer: Any, *,
+    suffix: bool = False,
 ) -> list[Rendered]:
     """Each (prompt, answer) rendered by ``template`` and tokenized in batches: the ids
     of the whole text, and where the answer's trainable tokens (its end-of-turn token
     included) start and end. Whatever the template writes after them (a newline) is
-    not part of the answer."""
+    part of the answer only with ``suffix`` (``data.train_suffix``: LLaMA-Factory's
+    templates, and TRL's chat-template tokenization, include it)."""
     backend = tokenizer.backend_tokenizer
     rendered: list[Rendered] = []
     for first in range(0, len(items), BATCH_SIZE):
@@ -36,7 +38,8 @@ def encode_answers(
         texts = ["".join(segment.text for segment in parts) for parts in segments]
         encodings = backend.encode_batch(texts, add_special_tokens=False)
         for (prompt, _), parts, encoding in zip(batch, segments, encodings, strict=True):
-            labels, _ = label_tokens(encoding.ids, encoding, trainable_spans(parts, "last"))
+            spans = trainable_spans(parts, "last", suffix)
+            labels, _ = label_tokens(encoding.ids, encoding, spans)
             positions = [i for i, label in enumerate(labels) if label != IGNORE_INDEX]
             if not positions:
                 raise RecordError(prompt.origin, "", "the answer renders to no tokens")

@@ -92,6 +92,7 @@ def pair_rows(
     encoded = encode_answers(
         [(pair.prompt, pair.chosen) for pair in pairs]
         + [(pair.prompt, pair.rejected) for pair in pairs], template, tokenizer,
+        suffix=config.data.train_suffix,
     )
     budget = _budget(config)
     rows = []
@@ -134,8 +135,8 @@ def completion_rows(
         items.append((prompt, answer))
     budget = _budget(config)
     rows = []
-    for example, rendered in zip(examples, encode_answers(items, template, tokenizer),
-                                 strict=True):
+    encoded = encode_answers(items, template, tokenizer, suffix=config.data.train_suffix)
+    for example, rendered in zip(examples, encoded, strict=True):
         answer = rendered.ids[rendered.start:rendered.end]
         kept = budget.fit(example.conversation.origin, rendered.start, [len(answer)])
         if kept is None:
