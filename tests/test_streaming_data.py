@@ -137,9 +137,10 @@ def losses(output_dir: Path) -> list[float]:
 
 def test_streaming_trains_as_the_records_in_file_order(tmp_path, session):
     """Without a shuffle buffer the stream is the file order: the same batches, so the
-    same losses, as the list read in order (and past its end: 7 steps of 6 batches)."""
-    common = [f"data.train=[{ALPACA}]", "data.cutoff_len=48", "training.max_steps=7",
-              *TRAINING]
+    same losses, as the list read in order (and past its end: 7 steps of 6 batches); the
+    eval stream gives the eval list's loss."""
+    common = [f"data.train=[{ALPACA}]", f"data.eval=[{ALPACA}]", "data.cutoff_len=48",
+              "training.max_steps=7", *TRAINING]
     listed = train(load_config(None, [*common, f"output.dir={tmp_path / 'listed'}",
                                       "training.train_sampling_strategy=sequential"]), session)
     streamed = train(load_config(None, [*common, f"output.dir={tmp_path / 'streamed'}",
@@ -147,6 +148,7 @@ def test_streaming_trains_as_the_records_in_file_order(tmp_path, session):
     assert len(losses(tmp_path / "streamed")) == 7
     assert losses(tmp_path / "streamed") == pytest.approx(losses(tmp_path / "listed"))
     assert streamed["num_input_tokens_seen"] == listed["num_input_tokens_seen"]
+    assert streamed["eval_loss"] == pytest.approx(listed["eval_loss"])  # eval streams too
 
 
 def test_streaming_pretraining_from_a_text_folder(tmp_path, session):

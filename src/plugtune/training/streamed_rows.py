@@ -5,7 +5,8 @@ read as the DataLoader takes rows: a torch ``IterableDataset`` over
 :class:`~plugtune.training.row_streams.RowStreams`, so training starts at once and memory
 holds one chunk of records, the shuffle buffer (``data.buffer_size`` records, seeded by
 ``data.seed`` and the epoch) and one batch. A stream has no length: the run needs
-``training.max_steps``; an epoch that ends early starts the stream again.
+``training.max_steps``; an epoch that ends early starts the stream again. Eval data is
+encoded into a list (see :func:`streamed_splits`).
 
 Several processes (accelerate, torchrun): each reads and encodes the stream and keeps
 its share of every global batch (accelerate's ``IterableDatasetShard``; batches are not
@@ -54,19 +55,26 @@ def check_streaming(config: RunConfig) -> None:
 
 
 def streamed_splits(streams: RowStreams) -> dict[str, Any]:
-    """The train stream (shuffled) and the eval stream (in order; empty without eval
-    data), for :class:`~plugtune.training.causal_lm.EncodedRows`."""
-    evaluation = StreamedRows(streams, "eval", shuffle=False)
-    return {"train": StreamedRows(streams, "train", shuffle=True),
-            "eval": evaluation if streams.records.has("eval") else []}
+    """The train stream (shuffled), and the eval rows, for
+    :class:`~plugtune.training.causal_lm.EncodedRows`.
+
+    The eval rows are encoded into a list first: every evaluation reads them all anyway,
+    and accelerate weighs the last, shorter batch of a dataset without a length as a
+    full one (a wrong ``eval_loss``); an eval set is small."""
+    evaluation: list[Any] = []
+    if streams.records.has("eval"):
+        report = EncodingReport()
+        evaluation = list(streams.rows(streams.split_records(LoadReport())["eval"], report))
+        check_encoded("eval", report)
+    return {"train": StreamedRows(streams), "eval": evaluation}
 
 
 class StreamedRows(IterableDataset):  # type: ignore[type-arg]
-    """One split's rows, read and encoded afresh at every pass; bad records are reported
-    (and ``on_bad_record`` applied) as they are met, by file and line."""
+    """The train rows, read, shuffled and encoded afresh at every pass; bad records are
+    reported (and ``on_bad_record`` applied) as they are met, by file and line."""
 
-    def __init__(self, streams: RowStreams, split: str, *, shuffle: bool) -> None:
-        self.streams, self.split, self.shuffle = streams, split, shuffle
+    def __init__(self, streams: RowStreams) -> None:
+        self.streams = streams
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -76,9 +84,9 @@ class StreamedRows(IterableDataset):  # type: ignore[type-arg]
     def __iter__(self) -> Iterator[Any]:
         data = self.streams.run.config.data
         loading = LoadReport() if is_main_process() else None  # logged by one process
-        records = self.streams.split_records(loading)[self.split]
-        if self.shuffle and data.buffer_size > 1:
+        records = self.streams.split_records(loading)["train"]
+        if data.buffer_size > 1:
             records = shuffle_stream(records, data.buffer_size, data.seed + self.epoch)
         report = EncodingReport()
         yield from self.streams.rows(records, report)
-        check_encoded(self.split, report)
+        check_encoded("train", report)
