@@ -170,7 +170,7 @@ def test_other_ranks_wait_for_rank_0s_folder(tmp_path, session, monkeypatch):
     encoded = encode_rows(run, supervised_records)
     streams = RowStreams.of(run, supervised_records, packing=False, block_size=None)
     monkeypatch.setenv("RANK", "1")
-    rank_0 = threading.Timer(1.0, write_folder, (folder, streams, None))
+    rank_0 = threading.Timer(1.0, write_folder, (folder, streams))
     rank_0.start()
     started = time.monotonic()
     rows = rows_in_folder(run, never, packing=False, block_size=None)

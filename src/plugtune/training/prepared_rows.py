@@ -59,7 +59,7 @@ def rows_in_folder(run: TrainingRun, select: Select, *, packing: bool,
     if not folder.exists():
         if is_main_process():
             streams = RowStreams.of(run, select, packing=packing, block_size=block_size)
-            write_folder(folder, streams, block_size)
+            write_folder(folder, streams)
         else:
             timeout = float(getattr(config.training, "ddp_timeout", None) or WAIT_S)
             wait_for_file(folder / MANIFEST, timeout, "on several machines data.prepared "
@@ -82,7 +82,7 @@ def prepare_folder(config: RunConfig, session: Session, folder: Path) -> dict[st
     return read_manifest(folder)
 
 
-def write_folder(folder: Path, streams: RowStreams, block_size: int | None) -> None:
+def write_folder(folder: Path, streams: RowStreams) -> None:
     """Encode and write each split's rows, then the manifest, into a hidden folder, and
     rename it: a folder named ``folder`` is always complete (a crash leaves no
     half-written one)."""
@@ -98,7 +98,7 @@ def write_folder(folder: Path, streams: RowStreams, block_size: int | None) -> N
             check_encoded(name, report)
             if count:
                 splits[name] = _counts(count, report)
-        identity = _identity(config, block_size, streams.tokenizer, streams.template)
+        identity = _identity(config, streams.block_size, streams.tokenizer, streams.template)
         write_manifest(partial, {
             **identity,
             "config_digest": digest(identity),
