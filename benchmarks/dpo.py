@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,11 +32,12 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from contenders import best_of, report
+from results_file import publish
 from training import alpaca_path, measured, shared_timer
 
 SCRIPT = Path(__file__).resolve()
 MODEL = "tiny://qwen2"
-MARKER = "BENCHMARK-RESULT "
 BATCH, WARMUP, LR, BETA, SEED = 4, 3, 1e-4, 0.1, 42
 TARGET = 1.2  # issue 18: >= 1.2x TRL's DPOTrainer
 
@@ -133,17 +133,6 @@ def contender(name: str, steps: int, cutoff: int) -> dict[str, Any]:
     return {**result, "pairs": pairs}
 
 
-def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, str(SCRIPT), "--contender", name, "--steps", str(args.steps),
-               "--cutoff", str(args.cutoff)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False,
-                          cwd=SCRIPT.parent)
-    line = next((x for x in done.stdout.splitlines() if x.startswith(MARKER)), None)
-    if line is None:
-        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(line.removeprefix(MARKER))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=15)
@@ -153,15 +142,10 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.contender:
-        print(MARKER + json.dumps(contender(args.contender, args.steps, args.cutoff)))
+        report(contender(args.contender, args.steps, args.cutoff))
         return
-    from results_file import publish
-
-    runs: dict[str, list[dict[str, Any]]] = {"trl": [], "plugtune": []}
-    for _ in range(args.repeat):
-        for name in runs:
-            runs[name].append(measure(name, args))
-    best = {name: max(found, key=lambda r: r["tokens_per_s"]) for name, found in runs.items()}
+    arguments = ["--steps", str(args.steps), "--cutoff", str(args.cutoff)]
+    best = best_of(SCRIPT, ("trl", "plugtune"), arguments, args.repeat, "tokens_per_s")
     base = best["trl"]["tokens_per_s"]
     difference = max(abs(a - b) for a, b in zip(best["plugtune"]["losses"],
                                                 best["trl"]["losses"], strict=True))

@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,9 +35,11 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from contenders import best_of, report
+from results_file import publish
+
 SCRIPT = Path(__file__).resolve()
 FIXTURES = SCRIPT.parents[2] / "shared" / "fixtures" / "llamafactory_data"
-MARKER = "BENCHMARK-RESULT "
 BATCH, WARMUP = 4, 3
 LANGUAGE_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
@@ -155,16 +156,6 @@ def contender(name: str, model: str, steps: int, records: int) -> dict[str, floa
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def measure(name: str, args: argparse.Namespace) -> dict[str, float]:
-    command = [sys.executable, str(SCRIPT), "--contender", name, "--model", args.model,
-               "--steps", str(args.steps), "--records", str(args.records)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    line = next((x for x in done.stdout.splitlines() if x.startswith(MARKER)), None)
-    if line is None:
-        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(line.removeprefix(MARKER))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="tiny://qwen2-vl")
@@ -175,16 +166,11 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.contender:
-        print(MARKER + json.dumps(contender(args.contender, args.model, args.steps,
-                                            args.records)))
+        report(contender(args.contender, args.model, args.steps, args.records))
         return
-    from results_file import publish
-
-    runs: dict[str, list[dict[str, float]]] = {"plain": [], "plugtune": []}
-    for _ in range(args.repeat):
-        for name in runs:
-            runs[name].append(measure(name, args))
-    best = {name: max(found, key=lambda r: r["samples_per_s"]) for name, found in runs.items()}
+    arguments = ["--model", args.model, "--steps", str(args.steps), "--records",
+                 str(args.records)]
+    best = best_of(SCRIPT, ("plain", "plugtune"), arguments, args.repeat, "samples_per_s")
     base = best["plain"]["samples_per_s"]
     lines = ["| contender | samples/s (best) | ratio vs plain | peak RSS MiB |",
              "|---|---:|---:|---:|"]

@@ -6,7 +6,6 @@ through predict and the server, exported with its processor."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,13 @@ from plugtune.data.templates import resolve_template, tokenizer_and_template
 from plugtune.data.tokenizer import load_tokenizer
 from plugtune.inference import load_backend, predict
 from plugtune.sdk.backends import processors
-from plugtune.sdk.backends.adapters import adapter_scope
 from plugtune.sdk.backends.vision import fit_pixels, image_prompt, load_image
 from plugtune.tiny import tiny_model_path
 from plugtune.training import train, trainable_model
 from plugtune.training.export import export_model
 from plugtune.training.image_rows import ImageCollator, image_processor_for, with_image_tokens
 from tests.conftest import FIXTURES, needs_fixtures
+from tests.test_vlm_training import image_chat, last_logits
 
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
 MODEL = "tiny://qwen2-vl"
@@ -160,13 +159,6 @@ def answering_config(adapter: Path, output: Path) -> RunConfig:
     })
 
 
-def last_logits(backend: Any, conversation: Conversation, adapter: str | None = "default"
-                ) -> torch.Tensor:
-    inputs = backend._encode([backend._prompt(conversation)])
-    with torch.inference_mode(), adapter_scope(backend.model, adapter):
-        return backend.model(**inputs).logits[0, -1]
-
-
 @needs_fixtures
 def test_the_trained_adapter_answers_with_an_image_and_exports_with_its_processor(
     trained: Path, tmp_path: Path,
@@ -189,11 +181,8 @@ def test_the_trained_adapter_answers_with_an_image_and_exports_with_its_processo
     prompts = [prediction.prompt for prediction in result.predictions]
     assert [p.prediction for p in result.predictions] == backend.generate(prompts)
 
-    url = "data:image/jpeg;base64," + base64.b64encode(picture.read_bytes()).decode()
-    body = {"messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": url}},
-        {"type": "text", "text": "Who are they?"}]}], "max_tokens": 6}
-    response = TestClient(create_app(backend, "tuned")).post("/v1/chat/completions", json=body)
+    response = TestClient(create_app(backend, "tuned")).post("/v1/chat/completions",
+                                                             json=image_chat(picture))
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == backend.generate([question])[0]
 

@@ -9,7 +9,7 @@ means adding a record to :data:`ARCHITECTURE_SPECS`; no builder code branches on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -164,21 +164,11 @@ LLAMA = TinyArchitecture(
 #: LLaVA (a CLIP image encoder and a projector in front of the tiny Qwen2 language model,
 #: with its ChatML template), as llava-onevision-qwen2 pairs them: an image prompt of one
 #: token, expanded into a fixed number of patch tokens.
-LLAVA = TinyArchitecture(
+LLAVA = replace(
+    QWEN2,
     name="llava",
     model_class="LlavaForConditionalGeneration",
-    config_class="Qwen2Config",
     special_tokens=(*QWEN2.special_tokens, "<image>"),
-    eos_token=QWEN2.eos_token,
-    pad_token=QWEN2.pad_token,
-    bos_token=QWEN2.bos_token,
-    generation_eos_tokens=QWEN2.generation_eos_tokens,
-    split_regex=QWEN2.split_regex,
-    nfc=QWEN2.nfc,
-    prepend_bos=QWEN2.prepend_bos,
-    tokenizer_class=QWEN2.tokenizer_class,
-    chat_template=QWEN2.chat_template,
-    config=QWEN2.config,
     vision=TinyVision(
         config_class="LlavaConfig",
         vision_config_class="CLIPVisionConfig",
@@ -224,21 +214,13 @@ LLAVA = TinyArchitecture(
 #: 4×4 patches of 14, so 4 image tokens). Transformers' Qwen2-VL processor also wants a
 #: video processor that needs torchvision: :mod:`plugtune.sdk.backends.processors` builds
 #: it without one where torchvision is missing, as here.
-QWEN2_VL = TinyArchitecture(
+QWEN2_VL = replace(
+    QWEN2,
     name="qwen2-vl",
     model_class="Qwen2VLForConditionalGeneration",
     config_class="Qwen2VLTextConfig",
     special_tokens=(*QWEN2.special_tokens, "<|vision_start|>", "<|vision_end|>",
                     "<|image_pad|>", "<|video_pad|>"),
-    eos_token=QWEN2.eos_token,
-    pad_token=QWEN2.pad_token,
-    bos_token=QWEN2.bos_token,
-    generation_eos_tokens=QWEN2.generation_eos_tokens,
-    split_regex=QWEN2.split_regex,
-    nfc=QWEN2.nfc,
-    prepend_bos=QWEN2.prepend_bos,
-    tokenizer_class=QWEN2.tokenizer_class,
-    chat_template=QWEN2.chat_template,
     config=MappingProxyType(
         {
             "rms_norm_eps": 1e-6,
