@@ -129,7 +129,10 @@ def name_delimiters(processor: Any, path: str) -> None:
 
     if getattr(processor, "vision_start_token", None):
         return
-    config = AutoConfig.from_pretrained(path)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError):  # a processor folder without a model config
+        return
     ids = [getattr(config, name, None) for name in DELIMITER_FIELDS]
     if all(isinstance(token_id, int) for token_id in ids):
         processor.vision_start_token, processor.vision_end_token = (
