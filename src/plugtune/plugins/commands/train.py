@@ -42,7 +42,7 @@ def train(ctx: click.Context, path: Path, overrides: tuple[str, ...], resume: bo
     from rich.table import Table
 
     from plugtune.training import train as run_training
-    from plugtune.training.distributed import is_main_process
+    from plugtune.training.distributed import is_main_process, leave_process_group
     from plugtune.training.ray_launch import train_on_ray, with_ray_options
     from plugtune.training.run import summary
 
@@ -56,6 +56,7 @@ def train(ctx: click.Context, path: Path, overrides: tuple[str, ...], resume: bo
     else:
         metrics = run_training(config, session, resume="auto" if resume else None,
                                callbacks=callbacks)
+        leave_process_group()  # this process owns it: every rank leaves together
     if is_main_process():
         table = Table(title=f"trained: {config.output.dir}", show_header=False)
         for key, value in summary(metrics):
