@@ -178,3 +178,17 @@ def test_plugins_list_piped_keeps_whole_descriptions():
     line = next(line for line in output.splitlines() if line.split()[:2] == ["trainers", "dpo"])
     assert line.endswith("(TRL's DPOTrainer on plugtune's rows, model and callbacks).")
     assert not [line for line in output.splitlines() if line.endswith("…")]  # none cut
+
+
+@pytest.mark.parametrize(("flags", "level"), [([], "ERROR"), (["-v"], "INFO")])
+def test_optional_speedup_warnings_show_from_verbose_on(flags, level):
+    """bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" (a
+    hub download for a faster CPU 4-bit kernel) prints on every Trainer import on CPUs
+    with AVX512-BF16; plugtune keeps it for -v."""
+    import logging
+
+    from plugtune.cli import OPTIONAL_SPEEDUPS
+
+    run(*flags, "plugins", "list")
+    for name in OPTIONAL_SPEEDUPS:
+        assert logging.getLevelName(logging.getLogger(name).level) == level

@@ -55,12 +55,19 @@ def cli(verbose: int) -> None:
     configure_logging((logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)])
 
 
+#: Third-party warnings about optional speed-ups that need a download, printed on every
+#: import of transformers' Trainer: shown from -v on.
+OPTIONAL_SPEEDUPS = ("bitsandbytes.backends.cpu.ops",)  # kernels-community's CPU 4-bit GEMM
+
+
 def configure_logging(level: int) -> None:
     """Log to stderr through rich; library code only ever logs."""
     root = logging.getLogger("plugtune")
     root.handlers[:] = [RichOnFirstRecord()]
     root.setLevel(level)
     root.propagate = False
+    for name in OPTIONAL_SPEEDUPS:
+        logging.getLogger(name).setLevel(logging.ERROR if level > logging.INFO else level)
 
 
 class RichOnFirstRecord(logging.Handler):
