@@ -81,6 +81,26 @@ def test_dpo_raises_the_margin_of_its_pairs(tmp_path, session, pairs_file):
     assert list((out / "runs").rglob("events.out.tfevents.*"))  # TensorBoard
 
 
+def test_a_new_adapters_reference_is_the_base_model_to_the_last_bit(tmp_path, session,
+                                                                  pairs_file, monkeypatch):
+    """A new LoRA adapter adds exactly 0.0 at first, so dpo takes its reference with the
+    adapter disabled instead of running TRL's frozen copy of it: the same losses and
+    rewards at every step as with the copy."""
+    from plugtune.training import trl_runs
+
+    def logged(folder, keep_copy):
+        monkeypatch.setattr(trl_runs, "base_is_reference", lambda run: not keep_copy)
+        config = config_for(folder, pairs_file, "dpo", "training.max_steps=4",
+                            "training.logging_steps=1", "training.learning_rate=5e-3")
+        train(config, session)
+        return [(entry["loss"], entry["rewards/margins"]) for entry in log_entries(folder / "run")
+                if "loss" in entry]
+
+    with_base = logged(tmp_path / "base", keep_copy=False)
+    assert with_base == logged(tmp_path / "copy", keep_copy=True)
+    assert len(with_base) == 4 and with_base[-1][1] > with_base[0][1]
+
+
 def test_dpo_rows_are_rendered_by_the_runs_template(session):
     """The prompt ends where the answer starts; the answer ends with the template's
     end-of-turn token (no EOS or newline appended, no BOS added)."""

@@ -129,6 +129,9 @@ def train_with_trl(
         if isinstance(trained, PeftModel) and "ref" in trained.peft_config:
             trained.delete_adapter("ref")  # TRL's frozen reference copy: not the result
 
+    if base_is_reference(run):
+        without_reference()  # TRL then takes the reference with the adapter disabled
+
     metrics = train_and_save(run, trainer, evaluate=bool(evaluation),
                              before_save=without_reference)
     if processor is not None and trainer.args.should_save:
@@ -138,6 +141,17 @@ def train_with_trl(
     if config.output.plot and trainer.is_world_process_zero():
         plot_rewards(run.output_dir, (*plot_keys, *(f"eval_{key}" for key in plot_keys)))
     return metrics
+
+
+def base_is_reference(run: TrainingRun) -> bool:
+    """Whether the run trains a new plain LoRA adapter: it starts as the identity
+    (``lora_B`` is zero, so its branch adds exactly 0.0), so the base model with the
+    adapter disabled gives the reference's numbers to the last bit — without the
+    adapter's matmuls that a frozen copy of it (TRL's ``ref`` adapter for dpo and kto)
+    would run at every step. A continued adapter (``model.adapter``) or DoRA (whose
+    magnitude division is not bit-exact) keep TRL's copy."""
+    config = run.config
+    return config.model.adapter is None and config.peft.type in ("lora", "qlora")
 
 
 def loaded_records(run: TrainingRun, *, images: bool = False
