@@ -34,7 +34,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from contenders import best_of, report
 from results_file import publish
-from training import alpaca_path, measured, shared_timer
+from step_timer import measured, shared_timer
+from training import alpaca_path
 
 SCRIPT = Path(__file__).resolve()
 MODEL = "tiny://qwen2"

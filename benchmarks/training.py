@@ -41,12 +41,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from machine import cpu_seconds
+from step_timer import measured, shared_timer
 
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parents[1]
@@ -77,59 +79,6 @@ def alpaca_path() -> Path:
         if (root / DATA_NAME).is_file():
             return root / DATA_NAME
     raise SystemExit(f"{DATA_NAME} not found under /work/shared/fixtures or {REPO.parent}")
-
-
-# -- the shared timer (imported by plugtune as a callback plugin: SCRIPT:step_timer) --
-
-TIMERS: list[Any] = []
-
-
-def step_timer() -> Any:
-    """A callback noting the time and the tokens seen at the end of every step."""
-    from transformers import TrainerCallback
-
-    class StepTimer(TrainerCallback):
-        def __init__(self) -> None:
-            self.marks: dict[int, tuple[float, int]] = {}
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.marks[0] = (time.perf_counter(), state.num_input_tokens_seen)
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.marks[state.global_step] = (time.perf_counter(), state.num_input_tokens_seen)
-
-    timer = StepTimer()
-    TIMERS.append(timer)
-    return timer
-
-
-def shared_timer() -> tuple[str, Callable[[], Any], list[Any]]:
-    """The timer as plugtune imports it (the same module object), so every contender
-    runs the very same callback class."""
-    from plugtune.core.importing import import_file
-
-    module = import_file(SCRIPT)
-    return f"{SCRIPT}:step_timer", module.step_timer, module.TIMERS
-
-
-def measured(timer: Any, warmup: int, runtime: float, extra: dict[str, Any]) -> dict[str, Any]:
-    last = max(timer.marks)
-    start_time, start_tokens = timer.marks[min(warmup, last - 1)]
-    end_time, end_tokens = timer.marks[last]
-    steps = last - min(warmup, last - 1)
-    seconds = end_time - start_time
-    tokens = end_tokens - start_tokens
-    return {
-        "steps": steps,
-        "seconds": seconds,
-        "tokens": tokens,
-        "tokens_per_s": tokens / seconds,
-        "steps_per_s": steps / seconds,
-        "train_runtime": runtime,
-        "total_tokens": end_tokens,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        **extra,
-    }
 
 
 # -- contenders (each in its own interpreter) --
@@ -304,17 +253,6 @@ def skewed_dataset(source: Path, folder: Path) -> tuple[Path, str]:
     note = (f"{SKEWED_SHORT} shortest ({min(short)}-{max(short)} chars) + {SKEWED_LONG} "
             f"longest ({min(long)}-{max(long)} chars) records of alpaca_en_demo")
     return path, note
-
-
-def cpu_seconds() -> float | None:
-    """Busy CPU seconds of the whole machine since boot (Linux), else None."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return None
-    jiffies = [int(value) for value in fields]
-    idle = jiffies[3] + (jiffies[4] if len(jiffies) > 4 else 0)  # idle + iowait
-    return (sum(jiffies[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until_idle(limit: float, most: float = IDLE_SHARE) -> float:

@@ -14,8 +14,9 @@ same number of steps:
   ``peft.get_peft_model``.
 
 Each contender trains in a fresh interpreter, one after the other, ``--repeat`` times
-interleaved; the table shows the best runtime of each (samples/s over the timed steps,
-after the warm-up) and the peak RSS (``ru_maxrss``) of its process.
+interleaved; the table shows the best run of each (samples/s over the steps after the
+warm-up, timed by benchmarks/step_timer.py) and the peak RSS
+(``ru_maxrss``) of its process.
 
     python benchmarks/vlm_training.py [--steps 30] [--records 64] [--repeat 2]
 """
@@ -26,10 +27,8 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from contenders import best_of, report
 from results_file import publish
+from step_timer import measured, shared_timer
 
 SCRIPT = Path(__file__).resolve()
 FIXTURES = SCRIPT.parents[2] / "shared" / "fixtures" / "llamafactory_data"
@@ -60,24 +60,6 @@ def write_dataset(folder: Path, records: int) -> None:
                  "assistant_tag": "assistant"}}}), encoding="utf-8")
 
 
-class StepClock:
-    """A transformers callback: the time from the end of the warm-up steps to the end."""
-
-    def __init__(self) -> None:
-        from transformers import TrainerCallback
-
-        clock = self
-
-        class Callback(TrainerCallback):
-            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-                if state.global_step == WARMUP:
-                    clock.started = time.perf_counter()
-                clock.ended = time.perf_counter()
-
-        self.callback = Callback()
-        self.started = self.ended = 0.0
-
-
 def shared_arguments(output: Path, steps: int) -> dict[str, Any]:
     return {"output_dir": str(output), "per_device_train_batch_size": BATCH,
             "learning_rate": 1e-4, "max_steps": steps, "logging_steps": 10,
@@ -85,26 +67,22 @@ def shared_arguments(output: Path, steps: int) -> dict[str, Any]:
             "dataloader_num_workers": 0}
 
 
-def run_plugtune(model: str, folder: Path, steps: int, clock: StepClock) -> None:
-    from plugtune import Session, hookimpl, load_config
+def run_plugtune(model: str, folder: Path, steps: int) -> dict[str, Any]:
+    from plugtune import Session, load_config
     from plugtune.training import train
 
-    class Clock:
-        @hookimpl
-        def register_callbacks(self, register: Any) -> None:
-            register("step_clock", lambda: clock.callback)
-
-    session = Session(plugins=[Clock()])
+    reference, _, timers = shared_timer()
     args = shared_arguments(folder / "plugtune", steps)
     config = load_config(None, [
         f"model.path={model}", "data.train=[vlm]", f"data.dataset_dir={folder}",
         f"output.dir={args.pop('output_dir')}", "peft.target=all", "output.plot=false",
         *(f"training.{key}={json.dumps(value)}" for key, value in args.items()
           if key not in ("use_cpu", "report_to"))])
-    train(config, session, callbacks=["step_clock"])
+    metrics = train(config, Session(), callbacks=[reference])
+    return measured(timers[-1], WARMUP, metrics["train_runtime"], {})
 
 
-def run_plain(model: str, folder: Path, steps: int, clock: StepClock) -> None:
+def run_plain(model: str, folder: Path, steps: int) -> dict[str, Any]:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
@@ -115,6 +93,7 @@ def run_plain(model: str, folder: Path, steps: int, clock: StepClock) -> None:
     from plugtune.sdk.backends.vision import image_prompt
     from plugtune.tiny import resolve_model_path
 
+    _, make_timer, timers = shared_timer()
     path = resolve_model_path(model)
     processor = load_processor(path)  # AutoProcessor, or its images-only build here
     tokenizer = processor.tokenizer
@@ -140,20 +119,17 @@ def run_plain(model: str, folder: Path, steps: int, clock: StepClock) -> None:
     trainer = Trainer(model=model_, args=TrainingArguments(
         **shared_arguments(folder / "plain", steps), remove_unused_columns=False),
         train_dataset=Dataset.from_list(rows), data_collator=collate,
-        callbacks=[clock.callback])
-    trainer.train()
+        callbacks=[make_timer()])
+    result = trainer.train()
+    return measured(timers[-1], WARMUP, result.metrics["train_runtime"], {})
 
 
-def contender(name: str, model: str, steps: int, records: int) -> dict[str, float]:
-    clock = StepClock()
+def contender(name: str, model: str, steps: int, records: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         write_dataset(folder, records)
-        (run_plugtune if name == "plugtune" else run_plain)(model, folder, steps, clock)
-    timed = steps - WARMUP
-    seconds = clock.ended - clock.started
-    return {"seconds": seconds, "samples_per_s": timed * BATCH / seconds,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        result = (run_plugtune if name == "plugtune" else run_plain)(model, folder, steps)
+    return {**result, "samples_per_s": result["steps_per_s"] * BATCH}
 
 
 def main() -> None:

@@ -17,6 +17,12 @@ from plugtune.data.packing import PackedRow, packed_attention_mask
 NUM_TOKENS = "num_tokens"
 
 
+def pad_id(tokenizer: Any) -> int:
+    """The token batches are padded with: the tokenizer's pad token, else its EOS."""
+    found = tokenizer.pad_token_id
+    return int(tokenizer.eos_token_id if found is None else found)
+
+
 def _padded(rows: Sequence[Sequence[int]], value: int, length: int) -> Any:
     import torch
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from plugtune.core.config import DataConfig
 from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
-from plugtune.training.image_rows import ImageCollator, check_expansion
+from plugtune.training.image_rows import ImageCollator, checked_collator
 from plugtune.training.trl_runs import PairRows
 
 #: The two answers of a pair, in the order TRL's DPOTrainer expects its batch halves.
@@ -52,17 +52,10 @@ class ImagePairCollator:
 
 
 def image_pair_collator(pairs: PairRows, data: DataConfig) -> ImagePairCollator:
-    """The collator of a run's pairs with images (``pairs.processor`` set), sized by the
-    ``data`` section's pixel budget; the first prompt with images is checked against the
-    processor's own expansion before any step, as for sft."""
-    from plugtune.training.causal_lm import pad_multiple
-
-    tokenizer = pairs.tokenizer
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = tokenizer.eos_token_id
-    images = ImageCollator(pairs.processor, pad_id, pad_multiple(), data.image_max_pixels,
-                           data.image_min_pixels)
-    if pairs.with_images is not None:
-        check_expansion(pairs.with_images, pairs.template, tokenizer, images)
-    return ImagePairCollator(images)
+    """The collator of a run's pairs with images (``pairs.processor`` and
+    ``pairs.with_images`` set), checked and sized as sft's
+    (:func:`~plugtune.training.image_rows.checked_collator`)."""
+    if pairs.with_images is None:
+        raise ValueError("image_pair_collator: the pairs have no images")
+    return ImagePairCollator(checked_collator(pairs.processor, pairs.tokenizer,
+                                              pairs.template, pairs.with_images, data))

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from plugtune.core.config import ModelConfig
+from plugtune.core.config import DataConfig, ModelConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate
 from plugtune.core.records import Conversation, LabeledCompletion, Preference, Record
@@ -182,6 +182,20 @@ def _expanded(example: EncodedExample, positions: Sequence[int],
     ids += example.input_ids[start:]
     labels += example.labels[start:]
     return EncodedExample(ids, labels, example.origin)
+
+
+def checked_collator(processor: Any, tokenizer: Any, template: ChatTemplate,
+                     first: Conversation, data: DataConfig) -> ImageCollator:
+    """The collator of a run's rows with images, sized by ``data``'s pixel budget, after
+    checking its expansion of ``first`` (a conversation with images, its placeholders
+    written) against the processor's own: before any step, for sft and dpo alike."""
+    from plugtune.training.causal_lm import pad_multiple
+    from plugtune.training.collators import pad_id
+
+    collator = ImageCollator(processor, pad_id(tokenizer), pad_multiple(),
+                             data.image_max_pixels, data.image_min_pixels)
+    check_expansion(first, template, tokenizer, collator)
+    return collator
 
 
 def check_expansion(conversation: Conversation, template: ChatTemplate, tokenizer: Any,

@@ -22,8 +22,7 @@ from plugtune.data.encoding import EncodedExample, EncodingReport
 from plugtune.data.tokenizer import load_tokenizer
 from plugtune.training.causal_lm import CausalLMData, EncodedRows, pad_multiple
 from plugtune.training.image_rows import (
-    ImageCollator,
-    check_expansion,
+    checked_collator,
     first_with_images,
     image_processor_for,
     with_image_tokens,
@@ -95,22 +94,17 @@ def encode_rows(
 def batched(encoded: EncodedRows, data: DataConfig) -> CausalLMData:
     """The rows with the collator that batches them: images expanded per batch (sized by
     ``data``'s pixel budget), packed rows kept apart, or right-padded examples."""
-    from plugtune.training.collators import PackedCollator, PaddingCollator
+    from plugtune.training.collators import PackedCollator, PaddingCollator, pad_id
 
-    tokenizer = encoded.tokenizer
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = tokenizer.eos_token_id
     collator: Any
     if encoded.with_images is not None:
-        collator = ImageCollator(encoded.processor, pad_id, pad_multiple(),
-                                 data.image_max_pixels, data.image_min_pixels)
         first = with_image_tokens([encoded.with_images], encoded.processor)[0]
-        check_expansion(first, encoded.template, tokenizer, collator)
+        collator = checked_collator(encoded.processor, encoded.tokenizer, encoded.template,
+                                    first, data)
     elif encoded.packed:
-        collator = PackedCollator(pad_id, pad_multiple())
+        collator = PackedCollator(pad_id(encoded.tokenizer), pad_multiple())
     else:
-        collator = PaddingCollator(pad_id, pad_multiple())
+        collator = PaddingCollator(pad_id(encoded.tokenizer), pad_multiple())
     return CausalLMData(train=encoded.rows["train"], eval=encoded.rows.get("eval", []),
                         collator=collator, processor=encoded.processor)
 

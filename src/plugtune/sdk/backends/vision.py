@@ -163,16 +163,20 @@ def load_image(item: Any, *, origin: str, index: int) -> Image:
 def fit_pixels(image: Image, max_pixels: int | None, min_pixels: int | None) -> Image:
     """The image scaled (aspect ratio kept) to at most ``max_pixels`` and at least
     ``min_pixels`` pixels, LLaMA-Factory's ``image_max_pixels``/``image_min_pixels``
-    rule: each side times sqrt(budget / pixels), rounded down, before the processor
-    applies its own sizing."""
+    rule, before the processor applies its own sizing."""
+    if max_pixels is not None and image.width * image.height > max_pixels:
+        image = _scaled_to(image, max_pixels)
+    if min_pixels is not None and image.width * image.height < min_pixels:
+        image = _scaled_to(image, min_pixels)
+    return image
+
+
+def _scaled_to(image: Image, pixels: int) -> Image:
+    """Each side times sqrt(pixels / the image's pixels), rounded down."""
     import math
 
-    for budget, outside in ((max_pixels, lambda n, b: n > b), (min_pixels, lambda n, b: n < b)):
-        pixels = image.width * image.height
-        if budget is not None and outside(pixels, budget):
-            factor = math.sqrt(budget / pixels)
-            image = image.resize((int(image.width * factor), int(image.height * factor)))
-    return image
+    factor = math.sqrt(pixels / (image.width * image.height))
+    return image.resize((int(image.width * factor), int(image.height * factor)))
 
 
 def decode_data_url(url: str, *, origin: str, field: str) -> bytes:
