@@ -82,9 +82,15 @@ def test_the_processor_is_qwen2_vls_own_built_without_its_video_half() -> None:
 def test_a_processor_that_fails_for_another_reason_is_not_patched_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With a usable torchvision the failure is real: it is raised, not worked around."""
+    """With a usable torchvision a failure is real: it is raised, not worked around."""
+    from transformers import AutoProcessor
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ImportError("a missing dependency of the processor")
+
+    monkeypatch.setattr(AutoProcessor, "from_pretrained", broken)
     monkeypatch.setattr(processors, "torchvision_usable", lambda: True)
-    with pytest.raises(ImportError):
+    with pytest.raises(ImportError, match="a missing dependency of the processor"):
         processors.load_processor(str(tiny_model_path(MODEL)))
 
 
