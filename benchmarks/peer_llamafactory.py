@@ -12,13 +12,12 @@ folder (about 5M parameters). Each tool reads the very same file, in a fresh pro
 - plugtune: ``plugtune train YAML`` (its LLaMA-Factory config reader).
 
 Runtime and tokens are what each tool writes in ``all_results.json`` (``train_runtime``,
-``num_input_tokens_seen``), losses what it logs per step in ``trainer_log.jsonl``. The
-tools do not train identical tokens: LLaMA-Factory's ``qwen`` template trains the
-newline after ``<|im_end|>``, plugtune's does not (it is not part of the answer the
-model generates), so per-step losses differ slightly and the runtime of the same steps
-is reported beside tokens/s. Peak
-RSS is the process tree's, sampled every 50 ms. Rounds alternate LF, plugtune, LF, …;
-the table shows each run and the ratio of the best runs. A round during which other
+``num_input_tokens_seen``: the non-pad tokens each counts), losses what it logs per step
+in ``trainer_log.jsonl``. Both train the same tokens with the same labels in the same
+order (plugtune's reader sets ``data.overflow: turns`` and ``data.train_suffix`` as
+LLaMA-Factory's template behaves), so the per-step losses agree to float precision.
+Peak RSS is the process tree's, sampled every 50 ms. Rounds alternate LF, plugtune, LF,
+…; the table shows each run and the ratio of the best runs. A round during which other
 processes used over 10% of the machine is run again (up to 3 tries).
 
 Without ``--lf-python`` the lean Trainer + PEFT loop (what LLaMA-Factory runs
@@ -166,7 +165,7 @@ def clean_run(tool: str, yaml_path: Path, lf_python: Path) -> Run:
     return run
 
 
-def report(runs: list[Run], steps: int, lf_version: str) -> str:
+def report(runs: list[Run], steps: int, versions: dict[str, str]) -> str:
     best = {tool: max((r for r in runs if r.tool == tool), key=lambda r: r.tokens_per_s)
             for tool in ("llamafactory", "plugtune")}
     lf, ours = best["llamafactory"], best["plugtune"]
@@ -185,15 +184,26 @@ def report(runs: list[Run], steps: int, lf_version: str) -> str:
     lines += ["", f"- plugtune / LLaMA-Factory, non-pad tokens/s (best runs): **{ratio:.2f}x** "
               f"(target >= {TARGET}: {verdict})",
               f"- the same {steps} steps, train_runtime LLaMA-Factory / plugtune (best runs): "
-              f"**{fastest['llamafactory'] / fastest['plugtune']:.2f}x**; tokens counted "
-              f"(attention-mask sums): plugtune {ours.tokens:,}, LLaMA-Factory {lf.tokens:,}",
+              f"**{fastest['llamafactory'] / fastest['plugtune']:.2f}x**; non-pad tokens "
+              f"counted: plugtune {ours.tokens:,}, LLaMA-Factory {lf.tokens:,}",
               f"- per-step losses over {len(shared)} steps: max difference **{difference:.2e}**",
               f"- peak RSS: plugtune {ours.peak_rss_mib:,.0f} MiB, LLaMA-Factory "
               f"{lf.peak_rss_mib:,.0f} MiB", "",
-              f"Model: tiny://qwen2 (about 5M parameters), fp32 on CPU; LLaMA-Factory "
-              f"{lf_version}. Machine: {platform.machine()}, {CORES} cores, Python "
+              f"Model: tiny://qwen2 (about 5M parameters), fp32 on CPU. LLaMA-Factory's "
+              f"environment: {versions['llamafactory']}; plugtune's: {versions['plugtune']}. "
+              f"Machine: {platform.machine()}, {CORES} cores, Python "
               f"{platform.python_version()}."]
     return "\n".join(lines) + "\n"
+
+
+def package_versions(python: Path, tool: str) -> str:
+    """The versions of the tool and of what it trains with, in the environment of
+    ``python``."""
+    names = [tool, "torch", "transformers", "peft"]
+    code = ("from importlib.metadata import version; "
+            f"print(', '.join(n + ' ' + version(n) for n in {names!r}))")
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def main() -> None:
@@ -208,9 +218,9 @@ def main() -> None:
               "running benchmarks/training.py")
         subprocess.run([sys.executable, str(SCRIPT.parent / "training.py")], check=True)
         return
-    version = subprocess.run([str(args.lf_python), "-c", "import llamafactory; "
-                              "print(llamafactory.__version__)"], capture_output=True,
-                             text=True, check=True).stdout.strip()
+    versions = {tool: package_versions(python, tool)
+                for tool, python in (("llamafactory", args.lf_python),
+                                     ("plugtune", Path(sys.executable)))}
     from plugtune.tiny import resolve_model_path
 
     model = Path(resolve_model_path("tiny://qwen2"))
@@ -222,7 +232,7 @@ def main() -> None:
                 runs.append(clean_run(tool, path, args.lf_python))
                 print(f"round {round_ + 1} {tool}: {runs[-1].tokens_per_s:,.0f} tokens/s",
                       flush=True)
-    text = report(runs, args.steps, version)
+    text = report(runs, args.steps, versions)
     RESULTS.write_text(text, encoding="utf-8")
     print(text)
 

@@ -153,6 +153,8 @@ class DataConfig(Section):
     train_suffix: bool = Field(False, description="Also train what the template writes "
                                "after an answer's end-of-turn token (LLaMA-Factory does).")
     packing: bool = Field(False, description="Several examples per row, kept apart.")
+    padding_free: bool | None = Field(None, description="A batch as one row, unpadded (sft, "
+                                      "pt); None: where the model's attention is checked.")
     on_bad_record: Literal["error", "skip"] = "error"
     prepared: str | None = Field(
         None, description="Folder of encoded rows (plugtune data prepare): read if there, "

@@ -8,6 +8,7 @@ entropy and token-accuracy metrics nearly halve throughput on small models.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,23 +76,27 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
     output dir; return the metrics of training (and of a final evaluation)."""
     from transformers import PrinterCallback, set_seed
 
+    from plugtune.training.collators import FlatCollator
     from plugtune.training.hf_trainer import CountingTrainer
+    from plugtune.training.padding_free import flat_row_attention, padding_free_wanted
 
     config = run.config
     set_seed(config.training.seed)  # before the adapter is initialised: runs repeat
     model = trainable_model(config, run.session)
+    flat = padding_free_wanted(config, model, images=data.processor is not None)
     trainer = CountingTrainer(
         model=model,
         args=training_arguments(config, run.output_dir, has_eval=bool(data.eval)),
         # as they are: rows read from a prepared folder stay memory-mapped
         train_dataset=data.train,
         eval_dataset=data.eval or None,
-        data_collator=data.collator,
+        data_collator=FlatCollator() if flat else data.collator,
         processing_class=tokenizer,
         callbacks=run_callbacks(run),
     )
     trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
-    metrics = train_and_save(run, trainer, evaluate=bool(data.eval))
+    with flat_row_attention(model) if flat else nullcontext():
+        metrics = train_and_save(run, trainer, evaluate=bool(data.eval))
     if data.processor is not None and trainer.args.should_save:
         from plugtune.sdk.backends.vision import save_processor_files
 

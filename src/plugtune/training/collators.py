@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
@@ -80,3 +81,48 @@ class PackedCollator:
             "attention_mask": packed_attention_mask(sequence_ids),
             NUM_TOKENS: sum(len(row) for row in ids),
         }
+
+
+@dataclass(frozen=True)
+class FlatCollator:
+    """A padding-free batch: every example of the batch (every sample of a packed row)
+    one after another in a single row, ``position_ids`` restarting at each, and their
+    boundaries as flash-attention's varlen arguments (``cu_seq_lens_q/k``,
+    ``max_length_q/k``), which transformers hands through the model to its attention
+    (:mod:`plugtune.training.padding_free`). No mask is built, nothing is padded.
+
+    The first label of each example is ignored: the loss shifts labels along the row,
+    and no example may learn to predict the next one's first token (a padded batch
+    never reads that label either)."""
+
+    def __call__(self, rows: Sequence[Any]) -> dict[str, Any]:
+        import torch
+
+        pieces = [piece for row in rows for piece in _samples(row)]
+        lengths = [len(ids) for ids, _ in pieces]
+        ids = [token for piece_ids, _ in pieces for token in piece_ids]
+        labels = [label for _, piece_labels in pieces
+                  for label in (IGNORE_INDEX, *piece_labels[1:])]
+        bounds = torch.zeros(len(lengths) + 1, dtype=torch.int32)
+        bounds[1:] = torch.as_tensor(lengths).cumsum(0)
+        return {
+            "input_ids": torch.as_tensor([ids], dtype=torch.long),
+            "labels": torch.as_tensor([labels], dtype=torch.long),
+            "position_ids": torch.as_tensor([[p for n in lengths for p in range(n)]]),
+            "cu_seq_lens_q": bounds,
+            "cu_seq_lens_k": bounds,
+            "max_length_q": max(lengths),
+            "max_length_k": max(lengths),
+            NUM_TOKENS: len(ids),
+        }
+
+
+def _samples(row: Any) -> list[tuple[Sequence[int], Sequence[int]]]:
+    """The (input ids, labels) of each sample in a row: a packed row's samples (by its
+    ``sequence_ids``), else the row itself."""
+    sequence_ids = getattr(row, "sequence_ids", None)
+    if sequence_ids is None:
+        return [(row.input_ids, row.labels)]
+    starts = [i for i, sample in enumerate(sequence_ids) if i == 0 or sample != sequence_ids[i - 1]]
+    return [(row.input_ids[start:end], row.labels[start:end])
+            for start, end in pairwise([*starts, len(sequence_ids)])]

@@ -72,7 +72,9 @@ def trained_logits_loss(model: Any, head: Any, inputs: dict[str, Any],
         logits = model(**features).logits
     if not state["used"] or logits.shape[:2] != (1, int(keep.sum())):
         return None
-    loss = functional.cross_entropy(logits[0].float(), targets[keep].to(logits.device),
+    # flatten, not [0]: a view, whose backward copies no (positions × vocabulary) tensor
+    rows = logits.flatten(0, 1).float()
+    loss = functional.cross_entropy(rows, targets[keep].to(logits.device),
                                     reduction="mean" if num_items_in_batch is None else "sum")
     if num_items_in_batch is None:
         return loss
