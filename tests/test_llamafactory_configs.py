@@ -390,3 +390,11 @@ def test_the_converter_imports_no_heavy_library():
         "assert not {'torch', 'transformers'} & set(sys.modules), sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_flash_attn_names_the_attention_implementation(tmp_path):
+    assert "attention" not in convert(tmp_path, flash_attn="auto")["model"]
+    for value, attention in (("disabled", "eager"), ("sdpa", "sdpa"),
+                             ("fa2", "flash_attention_2"), ("fa3", "flash_attention_3")):
+        assert convert(tmp_path, flash_attn=value)["model"]["attention"] == attention
+    assert "unknown value 'fa4'" in refused(tmp_path, flash_attn="fa4")

@@ -41,3 +41,14 @@ def test_model_code_runs_only_with_trust_remote_code(tmp_path, tiny_dir):
     (tmp_path / "modeling.py").write_text("raise SystemExit('model code ran')\n")
     with pytest.raises(ConfigError, match="trust_remote_code: true only if you trust it"):
         load_causal_lm(ModelConfig(path=str(tmp_path)))
+
+
+def test_the_attention_implementation_is_the_configs_choice():
+    assert load_causal_lm(ModelConfig(path="tiny://qwen2")).config._attn_implementation == "sdpa"
+    eager = load_causal_lm(ModelConfig(path="tiny://qwen2", attention="eager"))
+    assert eager.config._attn_implementation == "eager"
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is None:  # no flash-attn package here
+        with pytest.raises(ConfigError, match="model.attention: 'flash_attention_2'"):
+            load_causal_lm(ModelConfig(path="tiny://qwen2", attention="flash_attention_2"))

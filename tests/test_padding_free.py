@@ -232,22 +232,22 @@ def run_config(*overrides: str):
     return load_config(None, ["model.path=tiny://qwen2", *overrides])
 
 
-def test_on_by_default_for_a_checked_text_model_only():
+def test_on_by_default_for_a_checked_model_and_text_rows():
     model = random_model("qwen2")
-    assert padding_free_wanted(run_config(), model, images=False)
-    assert not padding_free_wanted(run_config(), model, images=True)
-    assert not padding_free_wanted(run_config("data.padding_free=false"), model, images=False)
+    assert padding_free_wanted(run_config(), model, text_rows=True)
+    assert not padding_free_wanted(run_config(), model, text_rows=False)  # images, a plugin's
+    assert not padding_free_wanted(run_config("data.padding_free=false"), model, text_rows=True)
     with pytest.raises(ConfigError, match="rows with images"):
-        padding_free_wanted(run_config("data.padding_free=true"), model, images=True)
+        padding_free_wanted(run_config("data.padding_free=true"), model, text_rows=False)
     eager = random_model("qwen2")
     eager.set_attn_implementation("eager")
-    assert not padding_free_wanted(run_config(), eager, images=False)
+    assert not padding_free_wanted(run_config(), eager, text_rows=True)
     with pytest.raises(ConfigError, match="'eager'"):
-        padding_free_wanted(run_config("data.padding_free=true"), eager, images=False)
+        padding_free_wanted(run_config("data.padding_free=true"), eager, text_rows=True)
     unchecked = AutoModelForCausalLM.from_config(Starcoder2Config(**SMALL),
                                                  attn_implementation="sdpa")
-    assert not padding_free_wanted(run_config(), unchecked, images=False)
-    assert padding_free_wanted(run_config("data.padding_free=true"), unchecked, images=False)
+    assert not padding_free_wanted(run_config(), unchecked, text_rows=True)
+    assert padding_free_wanted(run_config("data.padding_free=true"), unchecked, text_rows=True)
 
 
 # -- through the trainer --

@@ -66,6 +66,8 @@ class ModelConfig(Section):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     trust_remote_code: bool = Field(False, description="Run code shipped with the model.")
     allow_pickle: bool = Field(False, description="Allow non-safetensors (pickle) weights.")
+    attention: str | None = Field(None, description="transformers' attn_implementation "
+                                  "(sdpa, eager, flash_attention_2, …); None: its choice.")
 
 
 def _string_or_object(schema: dict[str, Any]) -> None:

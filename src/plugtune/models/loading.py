@@ -53,6 +53,8 @@ def load_causal_lm(
         # True: refuse pickle weights; None: prefer safetensors, fall back to .bin.
         "use_safetensors": None if model.allow_pickle else True,
     }
+    if model.attention is not None:
+        kwargs["attn_implementation"] = model.attention
     if quantization is not None:
         from plugtune.models.quantization import bitsandbytes_config
 
@@ -62,6 +64,9 @@ def load_causal_lm(
         kwargs["device_map"] = device_map
     try:
         return getattr(transformers, auto_class).from_pretrained(path, **kwargs)
+    except ImportError as error:  # e.g. flash_attention_2 without the flash-attn package
+        raise ConfigError(f"model.attention: {model.attention!r} cannot be used here: "
+                          f"{error}") from None
     except (OSError, ValueError) as error:
         raise ConfigError(_explain(model, error)) from None
 

@@ -76,14 +76,15 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
     output dir; return the metrics of training (and of a final evaluation)."""
     from transformers import PrinterCallback, set_seed
 
-    from plugtune.training.collators import FlatCollator
+    from plugtune.training.collators import FlatCollator, PackedCollator, PaddingCollator
     from plugtune.training.hf_trainer import CountingTrainer
     from plugtune.training.padding_free import flat_row_attention, padding_free_wanted
 
     config = run.config
     set_seed(config.training.seed)  # before the adapter is initialised: runs repeat
     model = trainable_model(config, run.session)
-    flat = padding_free_wanted(config, model, images=data.processor is not None)
+    text_rows = isinstance(data.collator, (PaddingCollator, PackedCollator))
+    flat = padding_free_wanted(config, model, text_rows=text_rows)
     trainer = CountingTrainer(
         model=model,
         args=training_arguments(config, run.output_dir, has_eval=bool(data.eval)),

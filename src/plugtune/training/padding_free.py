@@ -41,10 +41,11 @@ VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
 CHECKED_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "phi3", "gemma"})
 
 
-def padding_free_wanted(config: RunConfig, model: Any, *, images: bool) -> bool:
-    """Whether this run's batches are flat rows: ``data.padding_free`` if set (true
-    refuses what cannot be flat), else for a text model of :data:`CHECKED_MODEL_TYPES`
-    whose attention is SDPA or flash-attention."""
+def padding_free_wanted(config: RunConfig, model: Any, *, text_rows: bool) -> bool:
+    """Whether this run's batches become flat rows: ``data.padding_free`` if set (true
+    refuses what cannot be flat), else for ``text_rows`` (plugtune's padded or packed
+    text rows, TRL's text pairs; not rows with images, not a plugin's own) on a model of
+    :data:`CHECKED_MODEL_TYPES` with SDPA or flash-attention."""
     setting = config.data.padding_free
     if setting is False:
         return False
@@ -52,10 +53,12 @@ def padding_free_wanted(config: RunConfig, model: Any, *, images: bool) -> bool:
     implementation = model_config._attn_implementation
     fits = implementation == "sdpa" or implementation in VARLEN_ATTENTION
     if setting is None:
-        return not images and fits and model_config.model_type in CHECKED_MODEL_TYPES
-    if images:
-        raise ConfigError("data.padding_free: rows with images are padded (their image "
-                          "tokens are expanded per batch); set data.padding_free: false")
+        return text_rows and fits and model_config.model_type in CHECKED_MODEL_TYPES
+    if not text_rows:
+        raise ConfigError(
+            "data.padding_free: these rows stay padded (rows with images, whose image "
+            "tokens are expanded per batch, or a trainer's own rows); set "
+            "data.padding_free: false")
     if not fits:
         raise ConfigError(
             f"data.padding_free: the model's attention is {implementation!r}; padding-free "
@@ -64,26 +67,28 @@ def padding_free_wanted(config: RunConfig, model: Any, *, images: bool) -> bool:
 
 
 @contextmanager
-def flat_row_attention(model: Any) -> Iterator[None]:
-    """Within the block, ``model`` keeps the examples of a flat row apart: its own
-    flash-attention does, else :func:`segment_attention` replaces SDPA (and the model's
-    attention setting is put back afterwards, so nothing of it is saved)."""
+def flat_row_attention(*models: Any) -> Iterator[None]:
+    """Within the block, each of ``models`` keeps the examples of a flat row apart: its
+    own flash-attention does, else :func:`segment_attention` replaces SDPA (and the
+    model's attention setting is put back afterwards, so nothing of it is saved)."""
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface
 
-    base = _base_model(model)
-    original = base.config._attn_implementation
-    if original in VARLEN_ATTENTION:
-        yield
-        return
     AttentionInterface.register(ATTENTION, segment_attention)
     AttentionMaskInterface.register(ATTENTION, segment_mask)
-    base.set_attn_implementation(ATTENTION)
+    switched = []
+    for model in models:
+        base = _base_model(model)
+        original = base.config._attn_implementation
+        if original not in VARLEN_ATTENTION:
+            base.set_attn_implementation(ATTENTION)
+            switched.append((base, original))
     log.info("padding-free batches: one row per batch, attention per example")
     try:
         yield
     finally:
-        base.set_attn_implementation(original)
+        for base, original in switched:
+            base.set_attn_implementation(original)
 
 
 def segment_attention(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -96,20 +97,26 @@ def reference_model(run: TrainingRun, path: str | None) -> Any:
 def train_with_trl(
     run: TrainingRun, name: str, trainer_class: type, *, model: Any, args: Any, tokenizer: Any,
     train: list[dict[str, Any]], evaluation: list[dict[str, Any]],
-    plot_keys: Sequence[str], processor: Any = None, **trainer_kwargs: Any,
+    plot_keys: Sequence[str], processor: Any = None, fused_log_probs: bool = False,
+    **trainer_kwargs: Any,
 ) -> dict[str, float]:
     """Train with a TRL trainer on plugtune's rows and callbacks; save the weights and
     the tokenizer (and a vision-language model's ``processor``) to the output dir; plot
     ``plot_keys`` into ``training_rewards.png``; return the metrics of training (and of
-    a final evaluation)."""
+    a final evaluation). ``fused_log_probs``: the trainer scores its sequences through
+    TRL's fused LM head (dpo, kto), and those calls are made padding-free where
+    ``data.padding_free`` allows (:mod:`plugtune.training.flat_fused_calls`)."""
     from datasets import Dataset
     from peft import PeftModel
     from transformers import PrinterCallback
 
     from plugtune.training.causal_lm import run_callbacks, train_and_save
+    from plugtune.training.flat_fused_calls import flat_fused_calls
+    from plugtune.training.padding_free import flat_row_attention, padding_free_wanted
     from plugtune.training.plots import plot_rewards
 
     config = run.config
+    flat = fused_log_probs and padding_free_wanted(config, model, text_rows=processor is None)
     try:
         trainer = trainer_class(
             model=model,
@@ -132,8 +139,14 @@ def train_with_trl(
     if base_is_reference(run):
         without_reference()  # TRL then takes the reference with the adapter disabled
 
-    metrics = train_and_save(run, trainer, evaluate=bool(evaluation),
-                             before_save=without_reference)
+    models = [found for found in (trainer.model, getattr(trainer, "ref_model", None))
+              if found is not None]
+    with ExitStack() as padding_free:
+        if flat:
+            padding_free.enter_context(flat_row_attention(*models))
+            padding_free.enter_context(flat_fused_calls(*models))
+        metrics = train_and_save(run, trainer, evaluate=bool(evaluation),
+                                 before_save=without_reference)
     if processor is not None and trainer.args.should_save:
         from plugtune.sdk.backends.vision import save_processor_files
 

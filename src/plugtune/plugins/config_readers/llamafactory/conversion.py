@@ -163,6 +163,19 @@ class Conversion:
                             ("trust_remote_code", "trust_remote_code")):
             if self.has(lf_key):
                 self.put(f"model.{key}", self.get(lf_key))
+        self.map_attention()
+
+    def map_attention(self) -> None:
+        """``flash_attn`` (auto, disabled, sdpa, fa2, fa3) as transformers'
+        ``attn_implementation``; auto leaves the choice to transformers, as LF does."""
+        choice = self.get("flash_attn", "auto")
+        if choice == "auto":
+            return
+        if choice not in keys.ATTENTION:
+            self.refuse("flash_attn", f"unknown value {choice!r}; LLaMA-Factory's values "
+                        f"are auto, {', '.join(keys.ATTENTION)}")
+            return
+        self.put("model.attention", keys.ATTENTION[choice])
 
     def map_method(self) -> None:
         kind = self.finetuning_type = self.get("finetuning_type", "lora")

@@ -13,6 +13,10 @@ from typing import Any
 # stage -> trainer plugin (the names are the same; the table is the list of known stages).
 STAGES = {"pt": "pt", "sft": "sft", "rm": "rm", "ppo": "ppo", "dpo": "dpo", "kto": "kto"}
 
+# LLaMA-Factory flash_attn (but auto) -> transformers' attn_implementation (model.attention).
+ATTENTION = {"disabled": "eager", "sdpa": "sdpa", "fa2": "flash_attention_2",
+             "fa3": "flash_attention_3"}
+
 # LLaMA-Factory template -> (plugtune template, what differs, if anything).
 TEMPLATES: dict[str, tuple[str, str | None]] = {
     "qwen": ("qwen", None),
@@ -189,9 +193,6 @@ UNSUPPORTED: dict[str, tuple[Any, str]] = {
     **_same(
         "keep tokens out of configs: set HF_TOKEN (or run `hf auth login`)",
         hf_hub_token=None, ms_hub_token=None, om_hub_token=None,
-    ),
-    **_same(
-        "plugtune lets transformers choose the attention implementation", flash_attn="auto"
     ),
     **_same(
         "plugtune loads the model as its own config describes and applies no such patch",

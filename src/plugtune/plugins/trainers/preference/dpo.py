@@ -116,5 +116,6 @@ class DirectPreferenceOptimization:
             run, "dpo", pretokenized(DPOTrainer), model=model, args=args,
             tokenizer=pairs.tokenizer, train=rows["train"], evaluation=rows["eval"],
             plot_keys=PLOT_KEYS, ref_model=reference_model(run, self.options.ref_model),
+            fused_log_probs=True,
             **images,
         )

@@ -85,7 +85,7 @@ class KahnemanTverskyOptimization:
         return train_with_trl(
             run, "kto", _tokenized_kto(KTOTrainer), model=model, args=args, tokenizer=tokenizer,
             train=rows["train"], evaluation=rows["eval"], plot_keys=PLOT_KEYS,
-            ref_model=reference_model(run, self.options.ref_model),
+            ref_model=reference_model(run, self.options.ref_model), fused_log_probs=True,
         )
 
 
