@@ -5,7 +5,9 @@ ones that fit ``--cutoff`` tokens, so neither tool cuts any), LoRA r=8 on every 
 layer, batch 4, lr 1e-4, beta 0.1, sigmoid loss, fp32, seed 42, the same steps:
 
 - plugtune: ``plugtune.training.train`` with ``trainer: dpo`` (its pair rows, rendered by
-  the run's template; ``data.train_suffix`` so the answers end as TRL's do);
+  the run's template; ``data.train_suffix`` so the answers end as TRL's do; TRL's fused
+  log-probability calls made padding-free); a second row pads (``data.padding_free:
+  false``), to show what that is worth;
 - TRL: ``DPOTrainer`` on the same pairs as conversational prompt/chosen/rejected
   messages, the model made a PEFT model by ``get_peft_model`` after ``set_seed``, and
   ``DPOConfig`` at its defaults — gradient checkpointing included — except what it needs
@@ -41,6 +43,8 @@ SCRIPT = Path(__file__).resolve()
 MODEL = "tiny://qwen2"
 BATCH, WARMUP, LR, BETA, SEED = 4, 3, 1e-4, 0.1, 42
 TARGET = 1.2  # issue 18: >= 1.2x TRL's DPOTrainer
+#: plugtune as it runs (padding-free) and with padded batches, to show what that is worth
+CONTENDERS = ("trl", "plugtune", "plugtune-padded")
 
 
 def fitting_pairs(folder: Path, cutoff: int) -> int:
@@ -67,7 +71,8 @@ def fitting_pairs(folder: Path, cutoff: int) -> int:
     return len(kept)
 
 
-def run_plugtune(folder: Path, steps: int, cutoff: int) -> dict[str, Any]:
+def run_plugtune(folder: Path, steps: int, cutoff: int, padding_free: bool = True
+                 ) -> dict[str, Any]:
     from plugtune import Session, load_config
     from plugtune.training import train
 
@@ -75,6 +80,7 @@ def run_plugtune(folder: Path, steps: int, cutoff: int) -> dict[str, Any]:
     config = load_config(None, [
         f"model.path={MODEL}", "trainer={name: dpo, beta: 0.1}", "data.train=[pairs]",
         f"data.dataset_dir={folder}", f"data.cutoff_len={cutoff}", "data.train_suffix=true",
+        f"data.padding_free={str(padding_free).lower()}",
         "peft.type=lora", "peft.r=8", "peft.alpha=16", "peft.target=all",
         f"training.per_device_train_batch_size={BATCH}", f"training.learning_rate={LR}",
         f"training.max_steps={steps}", f"training.seed={SEED}", "training.logging_steps=1",
@@ -130,7 +136,10 @@ def contender(name: str, steps: int, cutoff: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         pairs = fitting_pairs(folder, cutoff)
-        result = (run_plugtune if name == "plugtune" else run_trl)(folder, steps, cutoff)
+        if name == "trl":
+            result = run_trl(folder, steps, cutoff)
+        else:
+            result = run_plugtune(folder, steps, cutoff, padding_free=name == "plugtune")
     return {**result, "pairs": pairs}
 
 
@@ -139,14 +148,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--cutoff", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--contender", choices=("plugtune", "trl"))
+    parser.add_argument("--contender", choices=CONTENDERS)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.contender:
         report(contender(args.contender, args.steps, args.cutoff))
         return
     arguments = ["--steps", str(args.steps), "--cutoff", str(args.cutoff)]
-    best = best_of(SCRIPT, ("trl", "plugtune"), arguments, args.repeat, "tokens_per_s")
+    best = best_of(SCRIPT, CONTENDERS, arguments, args.repeat, "tokens_per_s")
     base = best["trl"]["tokens_per_s"]
     difference = max(abs(a - b) for a, b in zip(best["plugtune"]["losses"],
                                                 best["trl"]["losses"], strict=True))

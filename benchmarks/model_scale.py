@@ -7,8 +7,8 @@ The model is tiny://qwen2's tokenizer and chat template with Qwen2.5-0.5B's conf
 (24 layers, hidden 896, 14 heads / 2 KV heads, MLP 4864, vocabulary 151,936, tied
 embeddings), its weights drawn at random (seeded) and saved as safetensors. The
 contenders are benchmarks/training.py's own (the same workers, data, LoRA and timer),
-with a smaller batch: ``plugtune train``, the same with the output layer on every
-position, and the lean loop.
+with a smaller batch: ``plugtune train``, the same with padded batches, the same with
+the output layer on every position, and the lean loop.
 
 MFU = 4 x N x non-pad tokens/s / peak FLOP/s. A LoRA step's matrix products per token
 are the forward pass (2N) and the input gradients (2N): the frozen matrices get no
@@ -43,6 +43,7 @@ QWEN25_05B = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers"
               "max_position_embeddings": 32768, "tie_word_embeddings": True,
               "layer_types": ["full_attention"] * 24, "max_window_layers": 24}
 CONTENDERS = {"plugtune": "plugtune train",
+              "plugtune-padded": "plugtune train, padded batches",
               "plugtune-all-logits": "plugtune train, output layer on every position",
               "lean": "lean Trainer + PEFT (LLaMA-Factory's loop)"}
 
@@ -97,6 +98,8 @@ def report(results: dict[str, dict[str, Any]], params: int, peak: float,
                      f"{mfu:.1%} | {r['peak_rss_mib']:,.0f} | {r['foreign']:.0%} |")
     speed = {name: results[name]["tokens_per_s"] for name in results}
     lines += ["", f"- plugtune / lean: **{speed['plugtune'] / speed['lean']:.2f}x**",
+              f"- padding-free / padded batches: "
+              f"**{speed['plugtune'] / speed['plugtune-padded']:.2f}x**",
               f"- output layer on trained positions only / on every position: "
               f"**{speed['plugtune'] / speed['plugtune-all-logits']:.2f}x**", "",
               f"Model: Qwen2.5-0.5B's shape, random weights ({params / 1e6:,.0f}M parameters "

@@ -4,9 +4,11 @@ All figures come from one run of this script, with the same model (tiny://qwen2,
 5M parameters), data (LLaMA-Factory's alpaca_en_demo), LoRA (r=8, alpha=16, every
 linear layer), batch 8, cutoff 256, lr 1e-4, fp32, seed and number of steps:
 
-- plugtune: ``plugtune.training.train(config, Session())``, what `plugtune train` runs;
-  a second row turns off its output layer on trained positions only
-  (``CountingTrainer.trained_logits_only``), to show what that is worth;
+- plugtune: ``plugtune.training.train(config, Session())``, what `plugtune train` runs
+  (padding-free batches, the output layer on trained positions only); a second row pads
+  its batches (``data.padding_free: false``) and a third turns off the output layer on
+  trained positions only (``CountingTrainer.trained_logits_only``), to show what each
+  is worth;
 - lean: the examples plugtune encoded, as a ``datasets.Dataset``, trained by a plain
   transformers ``Trainer`` + ``peft.get_peft_model`` + ``DataCollatorForSeq2Seq``
   (what LLaMA-Factory runs underneath). Target: plugtune >= 1.3x lean;
@@ -15,9 +17,9 @@ linear layer), batch 8, cutoff 256, lr 1e-4, fp32, seed and number of steps:
   every contender shares are changed (``SHARED`` and ``trl_config``); its own defaults,
   gradient checkpointing included, stay. A second TRL row turns checkpointing off, to
   show what is checkpointing and what is the rest of the trainer;
-- packing: plugtune padded against plugtune ``data.packing: true`` on a length-skewed
-  set drawn from alpaca_en_demo (its shortest records and a few of its longest). Target:
-  packed >= 1.3x padded in non-pad tokens/s.
+- packing: plugtune with padded batches against padding-free batches and against
+  ``data.packing: true`` on a length-skewed set drawn from alpaca_en_demo (its shortest
+  records and a few of its longest). Target: packed >= 1.3x padded in non-pad tokens/s.
 
 Each contender trains in a fresh interpreter, one after another, so imports and caches
 are the same for all and the peak RSS (``ru_maxrss``) is its own. Speed is measured by
@@ -84,13 +86,15 @@ def alpaca_path() -> Path:
 # -- contenders (each in its own interpreter) --
 
 
-def plugtune_overrides(data: Path, steps: int, out: Path, packing: bool) -> list[str]:
+def plugtune_overrides(data: Path, steps: int, out: Path, packing: bool,
+                       padding_free: bool = True) -> list[str]:
     training = {**SHARED, "max_steps": steps}
     return [
         f"model.path={MODEL}",
         f"data.train=[{json.dumps(str(data))}]",
         f"data.cutoff_len={CUTOFF}",
         f"data.packing={str(packing).lower()}",
+        f"data.padding_free={str(padding_free).lower()}",
         "peft.type=lora", f"peft.r={LORA['r']}", f"peft.alpha={LORA['lora_alpha']}",
         "peft.target=all",
         *(f"training.{key}={value}" for key, value in training.items()),
@@ -99,7 +103,7 @@ def plugtune_overrides(data: Path, steps: int, out: Path, packing: bool) -> list
 
 
 def run_plugtune(data: Path, steps: int, warmup: int, out: Path, packing: bool,
-                 all_logits: bool = False) -> dict[str, Any]:
+                 all_logits: bool = False, padding_free: bool = True) -> dict[str, Any]:
     from plugtune import Session, load_config
     from plugtune.training import train
     from plugtune.training.hf_trainer import CountingTrainer
@@ -107,7 +111,7 @@ def run_plugtune(data: Path, steps: int, warmup: int, out: Path, packing: bool,
     CountingTrainer.trained_logits_only = not all_logits
 
     reference, _, timers = shared_timer()
-    config = load_config(None, plugtune_overrides(data, steps, out, packing))
+    config = load_config(None, plugtune_overrides(data, steps, out, packing, padding_free))
     metrics = train(config, Session(), callbacks=[reference])
     return measured(timers[-1], warmup, metrics["train_runtime"], {})
 
@@ -212,13 +216,15 @@ def worker(name: str, data: Path, steps: int, warmup: int) -> dict[str, Any]:
             return run_plugtune(data, steps, warmup, out, packing=False)
         if name == "plugtune-all-logits":
             return run_plugtune(data, steps, warmup, out, packing=False, all_logits=True)
+        if name in ("plugtune-padded", "padded"):
+            return run_plugtune(data, steps, warmup, out, packing=False, padding_free=False)
         if name == "lean":
             return run_lean(data, steps, warmup, out)
         if name == "trl":
             return run_trl(data, steps, warmup, out, checkpointing=None)
         if name == "trl-no-checkpointing":
             return run_trl(data, steps, warmup, out, checkpointing=False)
-        if name == "padded":
+        if name == "flat":
             return run_plugtune(data, steps, warmup, out, packing=False)
         if name == "packed":
             return run_plugtune(data, steps, warmup, out, packing=True)
@@ -229,11 +235,13 @@ def worker(name: str, data: Path, steps: int, warmup: int) -> dict[str, Any]:
 
 CONTENDERS: dict[str, tuple[str, str]] = {  # name: (label, dataset)
     "plugtune": ("plugtune train", "alpaca"),
+    "plugtune-padded": ("plugtune train, padded batches", "alpaca"),
     "plugtune-all-logits": ("plugtune train, output layer on every position", "alpaca"),
     "lean": ("lean Trainer + PEFT (LLaMA-Factory's loop)", "alpaca"),
     "trl": ("TRL SFTTrainer, defaults", "alpaca"),
     "trl-no-checkpointing": ("TRL SFTTrainer, gradient_checkpointing=False", "alpaca"),
-    "padded": ("plugtune, padded (skewed set)", "skewed"),
+    "padded": ("plugtune, padded batches (skewed set)", "skewed"),
+    "flat": ("plugtune, padding-free batches (skewed set)", "skewed"),
     "packed": ("plugtune, data.packing (skewed set)", "skewed"),
 }
 
@@ -356,6 +364,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, note: s
         "",
         f"- plugtune / lean: **{lean:.2f}x** (target >= {LEAN_TARGET}: "
         f"{verdict(lean, LEAN_TARGET)}; worst pairing of the runs {lean_low:.2f}x)",
+        f"- padding-free / padded batches: **{speed['plugtune'] / speed['plugtune-padded']:.2f}x**"
+        f" (on the skewed set: {speed['flat'] / speed['padded']:.2f}x)",
         f"- output layer on trained positions only / on every position: **"
         f"{speed['plugtune'] / speed['plugtune-all-logits']:.2f}x**",
         f"- plugtune / TRL SFTTrainer at defaults: **{trl:.2f}x** "

@@ -308,3 +308,32 @@ def test_pretraining_blocks_train_flat_with_the_padded_losses(tmp_path):
     padded, _ = trained(tmp_path, "padded", text, "data.padding_free=false", *overrides)
     flat, _ = trained(tmp_path, "flat", text, *overrides)
     assert flat == pytest.approx(padded, abs=1e-5)
+
+
+def test_flash_attention_keeps_its_own_varlen_path():
+    """With flash-attention the model is not switched: transformers' flash path takes
+    the flat row's boundaries under the very names the collators give them (checked
+    against the installed transformers; flash-attention itself needs a GPU)."""
+    import inspect
+
+    from transformers.modeling_flash_attention_utils import _flash_attention_forward
+
+    accepted = inspect.signature(_flash_attention_forward).parameters
+    batch = FlatCollator()(examples(3))
+    given = {"cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k"}
+    assert given <= set(batch) and given <= set(accepted)
+    model = random_model("qwen2")
+    model.config._attn_implementation_internal = "flash_attention_2"
+    assert padding_free_wanted(run_config(), model, text_rows=True)
+    with flat_row_attention(model):
+        assert model.config._attn_implementation == "flash_attention_2"
+
+
+def test_a_trainer_that_pads_its_batches_refuses_padding_free_true(tmp_path):
+    data = write_jsonl(tmp_path / "pairs.jsonl", [
+        {"prompt": "name a color", "chosen": "blue", "rejected": "cheese"}])
+    config = load_config(None, ["model.path=tiny://qwen2", f"data.train=[{data}]",
+                                "trainer=rm", "data.padding_free=true",
+                                f"output.dir={tmp_path / 'out'}"])
+    with pytest.raises(ConfigError, match="trainer 'rm' pads its batches"):
+        train(config, Session())

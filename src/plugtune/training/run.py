@@ -61,6 +61,19 @@ def check_reads_prepared(trainer: Trainer, config: RunConfig) -> None:
             "records into memory: remove data.streaming, or train with sft or pt")
 
 
+def check_padding_free(trainer: Trainer, config: RunConfig) -> None:
+    """``data.padding_free: true`` needs a trainer whose batches can be flat: sft and pt
+    (plugtune's rows) and those that say so (``takes_flat_batches``: dpo, kto); any
+    other would pad them anyway, silently."""
+    if not config.data.padding_free or isinstance(trainer, PreparesRows):
+        return
+    if not getattr(trainer, "takes_flat_batches", False):
+        name = config.trainer.name if config.trainer else DEFAULT_TRAINER
+        raise ConfigError(
+            f"data.padding_free: trainer {name!r} pads its batches (sft, pt, dpo and kto "
+            "can train on flat ones): remove data.padding_free")
+
+
 def train(
     config: RunConfig,
     session: Session,
@@ -73,6 +86,7 @@ def train(
     config = session.validate(config)
     trainer: Trainer = session.build("trainers", config.trainer or DEFAULT_TRAINER)
     check_reads_prepared(trainer, config)
+    check_padding_free(trainer, config)
     if config.data.streaming:
         from plugtune.training.streamed_rows import check_streaming
 

@@ -84,6 +84,9 @@ class DirectPreferenceOptimization:
     """Prefer the chosen answer of each pair over the rejected one, near a frozen
     reference (TRL's DPOTrainer on plugtune's rows, model and callbacks)."""
 
+    #: Its batches may be padding-free (``data.padding_free``; training/flat_fused_calls).
+    takes_flat_batches = True
+
     def __init__(self, **options: Any) -> None:
         self.options = DPOOptions(**options)
 

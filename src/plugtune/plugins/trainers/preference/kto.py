@@ -44,6 +44,9 @@ class KahnemanTverskyOptimization:
     """Raise the likelihood of desirable answers and lower that of undesirable ones,
     relative to a frozen reference (TRL's KTOTrainer on plugtune's rows)."""
 
+    #: Its batches may be padding-free (``data.padding_free``; training/flat_fused_calls).
+    takes_flat_batches = True
+
     def __init__(self, **options: Any) -> None:
         self.options = KTOOptions(**options)
 
