@@ -16,10 +16,13 @@ weight gradient, so the full-training 6N would claim work that is not done. N co
 the parameters outside the embedding / output layer (358M of 494M here); the output
 layer is left out because plugtune skips it on prompt positions and the lean loop does
 not, so counting it would credit one contender with work it avoids. Padding is not
-counted as useful. The peak is the best of ten fp32 ``torch.mm`` of 2048 x 2048
-matrices on all cores, timed just before the runs.
+counted as useful. The peak is the best of ten ``torch.mm`` of 2048 x 2048 matrices in
+the run's dtype on the same device, timed just before the runs.
 
-    python benchmarks/model_scale.py [--steps 8] [--warmup 2] [--batch 2]
+On a GPU every contender trains there, in bfloat16 by default (``--dtype``), and the
+table names the GPU; on the CPU, in float32.
+
+    python benchmarks/model_scale.py [--steps 8] [--warmup 2] [--batch 2] [--dtype D]
 """
 
 from __future__ import annotations
@@ -68,18 +71,33 @@ def sized_model(folder: Path) -> tuple[Path, int]:
     return folder, sum(p.numel() for p in model.parameters()) - embedding
 
 
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    """The best fp32 FLOP/s of ``torch.mm`` on two ``size`` x ``size`` matrices."""
+def matmul_peak(dtype: str, size: int = 2048, repeats: int = 10) -> float:
+    """The best FLOP/s of ``torch.mm`` on two ``size`` x ``size`` matrices of ``dtype``,
+    on the GPU when there is one (else the CPU's cores)."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype), device=device)
+            for _ in range(2))
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
         started = time.perf_counter()
         torch.mm(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - started)
     return 2 * size**3 / best
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores"
 
 
 def report(results: dict[str, dict[str, Any]], params: int, peak: float,
@@ -88,7 +106,7 @@ def report(results: dict[str, dict[str, Any]], params: int, peak: float,
 
     lines = [f"# Training at 0.5B scale ({datetime.date.today()})", "",
              f"`python benchmarks/model_scale.py --steps {args.steps} --warmup {args.warmup} "
-             f"--batch {args.batch}`", "",
+             f"--batch {args.batch} --dtype {args.dtype}`", "",
              "| contender | non-pad tok/s | steps/s | MFU | peak RSS MiB | other load |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, label in CONTENDERS.items():
@@ -104,10 +122,10 @@ def report(results: dict[str, dict[str, Any]], params: int, peak: float,
               f"**{speed['plugtune'] / speed['plugtune-all-logits']:.2f}x**", "",
               f"Model: Qwen2.5-0.5B's shape, random weights ({params / 1e6:,.0f}M parameters "
               "outside the embedding, as MFU counts them), "
-              f"fp32; LoRA r=8 on every linear layer; alpaca_en_demo, cutoff 256, batch "
-              f"{args.batch}; {args.steps} steps, the first {args.warmup} not timed. Matmul "
-              f"peak {peak / 1e9:,.1f} GFLOP/s (fp32, 2048^3, best of 10). Machine: "
-              f"{platform.machine()}, {os.cpu_count()} cores; torch {version('torch')}, "
+              f"{args.dtype}; LoRA r=8 on every linear layer; alpaca_en_demo, cutoff 256, "
+              f"batch {args.batch}; {args.steps} steps, the first {args.warmup} not timed. "
+              f"Matmul peak {peak / 1e9:,.1f} GFLOP/s ({args.dtype}, 2048^3, best of 10). "
+              f"Device: {device_name()}; torch {version('torch')}, "
               f"transformers {version('transformers')}, peft {version('peft')}."]
     return "\n".join(lines) + "\n"
 
@@ -117,14 +135,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"),
+                        help="default: bfloat16 on a GPU, float32 on the CPU")
     args = parser.parse_args()
+    import torch
+
+    args.dtype = args.dtype or ("bfloat16" if torch.cuda.is_available() else "float32")
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as work:
         model, params = sized_model(Path(work) / "qwen2.5-0.5b-random")
         os.environ["PLUGTUNE_BENCH_MODEL"] = str(model)
         os.environ["PLUGTUNE_BENCH_BATCH"] = str(args.batch)
+        os.environ["PLUGTUNE_BENCH_DTYPE"] = args.dtype
         import training  # reads the model and batch above; its workers inherit them
 
-        peak = matmul_peak()
+        peak = matmul_peak(args.dtype)
         results = {}
         for name, label in CONTENDERS.items():
             results[name] = training.launch(name, training.alpaca_path(), args.steps,

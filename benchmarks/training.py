@@ -57,8 +57,10 @@ REPO = SCRIPT.parents[1]
 DATA_NAME = "llamafactory_data/alpaca_en_demo.json"
 RESULTS = REPO / "benchmarks" / "results" / "training.md"
 MARKER = "BENCHMARK-RESULT "
-# benchmarks/model_scale.py runs the same contenders on a larger model, smaller batches
+# benchmarks/model_scale.py runs the same contenders on a larger model, smaller batches,
+# and on a GPU in bfloat16
 MODEL = os.environ.get("PLUGTUNE_BENCH_MODEL", "tiny://qwen2")
+DTYPE = os.environ.get("PLUGTUNE_BENCH_DTYPE", "float32")
 SHARED: dict[str, Any] = {  # TrainingArguments every contender gets
     "per_device_train_batch_size": int(os.environ.get("PLUGTUNE_BENCH_BATCH", "8")),
     "learning_rate": 1e-4,
@@ -91,6 +93,7 @@ def plugtune_overrides(data: Path, steps: int, out: Path, packing: bool,
     training = {**SHARED, "max_steps": steps}
     return [
         f"model.path={MODEL}",
+        f"model.dtype={DTYPE}",
         f"data.train=[{json.dumps(str(data))}]",
         f"data.cutoff_len={CUTOFF}",
         f"data.packing={str(packing).lower()}",
@@ -150,13 +153,14 @@ def run_lean(data: Path, steps: int, warmup: int, out: Path) -> dict[str, Any]:
     path = resolve_model_path(MODEL)
     tokenizer = AutoTokenizer.from_pretrained(path)
     set_seed(SHARED["seed"])
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, DTYPE))
     model = get_peft_model(model, LoraConfig(**LORA, target_modules="all-linear",
                                              task_type="CAUSAL_LM"))
     timer = make_timer()
     trainer = Trainer(
         model=model,
-        args=TrainingArguments(output_dir=str(out), use_cpu=True, max_steps=steps,
+        args=TrainingArguments(output_dir=str(out), use_cpu=not torch.cuda.is_available(),
+                               max_steps=steps,
                                include_num_input_tokens_seen="non_padding", **SHARED),
         train_dataset=dataset,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100),

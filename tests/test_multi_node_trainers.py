@@ -6,7 +6,6 @@ resumes on two machines to the weights of the run that did not stop."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import textwrap
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO, write_jsonl
+from tests.conftest import write_jsonl
 from tests.test_alignment_trainers import PAIRS
 from tests.test_grpo import PROMPTS, SHARE_OF_E
 from tests.test_training_distributed import (
@@ -22,6 +21,7 @@ from tests.test_training_distributed import (
     adapter_weights,
     free_port,
     launch,
+    launch_env,
     node_commands,
     write_config,
 )
@@ -55,10 +55,10 @@ def trainer_config(folder: Path, trainer: str) -> Path:
 def on_two_nodes(config: Path, folder: Path, *flags: str) -> None:
     """Run ``plugtune train config`` as two simulated machines (torchrun agents)."""
     first, second = node_commands("torchrun", config, free_port())
-    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions")}
     log = folder / "second_node.log"
     with log.open("w") as second_log:
-        other = subprocess.Popen([*second, *flags], cwd=folder, env=env, stdout=second_log,
+        other = subprocess.Popen([*second, *flags], cwd=folder, env=launch_env(),
+                                 stdout=second_log,
                                  stderr=subprocess.STDOUT)
         try:
             launch([*first, *flags], folder)

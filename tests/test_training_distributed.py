@@ -38,10 +38,18 @@ def write_config(tmp_path, prepared=None, **training):
     return path
 
 
+def launch_env() -> dict[str, str]:
+    """The environment of launched runs: one thread per process everywhere. torchrun
+    sets that itself for several processes per node, not for one per node, and a
+    different thread count splits the CPU kernels' sums differently (2e-6 apart after
+    four steps), so one node and two must not differ in it to train the same weights."""
+    return {**os.environ, "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions"),
+            "OMP_NUM_THREADS": "1"}
+
+
 def launch(command, tmp_path):
-    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions")}
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(command, cwd=tmp_path, env=launch_env(), capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -143,9 +151,8 @@ def test_two_simulated_nodes_train_as_one_node_with_two_processes(tmp_path, one_
 
     config = write_config(tmp_path, prepared=tmp_path / "prepared")
     first, second = node_commands(launcher, config, free_port())
-    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions")}
     with (tmp_path / "second_node.log").open("w") as second_log:
-        other = subprocess.Popen(second, cwd=tmp_path, env=env, stdout=second_log,
+        other = subprocess.Popen(second, cwd=tmp_path, env=launch_env(), stdout=second_log,
                                  stderr=subprocess.STDOUT)
         try:
             launch(first, tmp_path)
