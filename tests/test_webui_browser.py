@@ -154,6 +154,11 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
     page.choose("#f-retriever", "chroma")
     page.fill("retriever.db", str(store))
     page.wait_text("#yaml-preview", "- bleu", 30)
+    page.choose("#f-data-padding_free", "false")  # a three-way field: unset, true, false
+    page.wait_text("#yaml-preview", "padding_free: false", 30)
+    page.choose("#f-data-padding_free", "")
+    wait_for(lambda: "padding_free" not in page.text("#yaml-preview"), 30,
+             "data.padding_free unset again")
     assert "save_steps: 100" in page.text("#yaml-preview")
     assert "name: chroma" in page.text("#yaml-preview")
     assert not page.text('[data-field="training.learning_rate"] .error')

@@ -46,6 +46,12 @@ function inputFor(key, schema, value) {
     for (const option of schema.enum) input.append(el("option", { value: option }, String(option)));
     input.value = value ?? schema.default;
     kind = typeof schema.enum[0] === "number" ? "number" : "string";
+  } else if (kind === "boolean" && schema.nullable) {  // unset keeps the config's own rule
+    input = el("select", { id });
+    for (const option of ["", "true", "false"])
+      input.append(el("option", { value: option }, option || "(default)"));
+    input.value = value == null ? "" : String(value);
+    kind = "unset-or-boolean";
   } else if (kind === "boolean") {
     input = el("input", { id, type: "checkbox" });
     input.checked = Boolean(value);
@@ -176,6 +182,7 @@ function buildForm(values) {
 function readInput(input) {
   const kind = input.dataset.kind;
   if (kind === "boolean") return input.checked;
+  if (kind === "unset-or-boolean") return input.value === "" ? null : input.value === "true";
   if (kind === "extra") return Object.fromEntries(input.value.split("\n")
     .map((line) => line.split("=")).filter((parts) => parts.length > 1 && parts[0].trim())
     .map(([key, ...rest]) => [key.trim(), parseValue(rest.join("=").trim())]));
