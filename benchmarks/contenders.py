@@ -8,11 +8,15 @@ are each contender's own.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from machine import IDLE_SHARE, TRIES, children_cpu, cpu_seconds, foreign_share
 
 MARKER = "BENCHMARK-RESULT "
 
@@ -42,3 +46,42 @@ def best_of(script: Path, names: Sequence[str], arguments: Sequence[str], repeat
         for name in names:
             runs[name].append(measure(script, name, arguments))
     return {name: max(found, key=lambda run: run[key]) for name, found in runs.items()}
+
+
+def measured_worker(command: Sequence[str], name: str) -> dict[str, Any]:
+    """Run a worker ``command`` (a fresh interpreter, offline, that prints its result as
+    :func:`report` does); the result with ``process_s`` (its wall seconds) and
+    ``foreign`` (the share of the machine other processes used meanwhile)."""
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                   "TOKENIZERS_PARALLELISM": "false"}
+    started, busy, own = time.perf_counter(), cpu_seconds(), children_cpu()
+    done = subprocess.run(list(command), capture_output=True, text=True, env=environment)
+    wall = time.perf_counter() - started
+    foreign = foreign_share(busy, cpu_seconds(), children_cpu() - own, wall)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise SystemExit(f"{name}: failed (exit {done.returncode})")
+    return {**json.loads(lines[-1].removeprefix(MARKER)), "process_s": wall, "foreign": foreign}
+
+
+def least_disturbed(name: str, attempt: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``attempt()``, again (up to ``TRIES`` times) while other processes took more than
+    ``IDLE_SHARE`` of the machine meanwhile; the least disturbed result."""
+    tries = []
+    for _ in range(TRIES):
+        tries.append(attempt())
+        if tries[-1]["foreign"] < IDLE_SHARE:
+            break
+        print(f"  ({name}: other processes used {tries[-1]['foreign']:.0%} of the machine; "
+              "again)", flush=True)
+    return min(tries, key=lambda result: result["foreign"])
+
+
+def best_clean(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run with the highest ``key`` and the spread, of the runs no other process
+    disturbed (of all runs when every one was)."""
+    clean = [run for run in runs if run["foreign"] < IDLE_SHARE] or runs
+    speeds = [run[key] for run in clean]
+    return {**max(clean, key=lambda run: run[key]), "low": min(speeds), "high": max(speeds),
+            "runs": len(clean)}

@@ -32,14 +32,15 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from machine import CORES, IDLE_SHARE, TRIES, cpu_seconds, foreign_share
+from contenders import best_clean, least_disturbed, measured_worker
+from contenders import report as print_result
+from machine import CORES, IDLE_SHARE, TRIES
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -47,7 +48,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "grpo.md"
-MARKER = "BENCHMARK-RESULT "
 MODEL = "tiny://qwen2"
 PROMPTS = 64
 GENERATIONS, COMPLETION_TOKENS, BATCH, LR, SEED, LOG_EVERY = 4, 32, 8, 1e-4, 42, 5
@@ -196,45 +196,18 @@ def same_prompts(data: Path) -> None:
 # -- the driver --
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def launch_once(name: str, data: Path, args: argparse.Namespace) -> dict[str, Any]:
+def launch(name: str, data: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one contender in a fresh interpreter, again when other processes took over
+    ``IDLE_SHARE`` of the machine meanwhile."""
     command = [sys.executable, str(SCRIPT), "--worker", name, "--data", str(data),
                "--steps", str(args.steps), "--warmup", str(args.warmup)]
     if args.threads:
         command += ["--threads", str(args.threads)]
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                   "TOKENIZERS_PARALLELISM": "false"}
-    started, busy, own = time.perf_counter(), cpu_seconds(), children_cpu()
-    done = subprocess.run(command, capture_output=True, text=True, env=environment)
-    wall = time.perf_counter() - started
-    foreign = foreign_share(busy, cpu_seconds(), children_cpu() - own, wall)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise SystemExit(f"{name}: failed (exit {done.returncode})")
-    return {**json.loads(lines[-1].removeprefix(MARKER)), "process_s": wall, "foreign": foreign}
-
-
-def launch(name: str, data: Path, args: argparse.Namespace) -> dict[str, Any]:
-    tries = []
-    for _ in range(TRIES):
-        tries.append(launch_once(name, data, args))
-        if tries[-1]["foreign"] < IDLE_SHARE:
-            break
-        print(f"  ({name}: other processes used {tries[-1]['foreign']:.0%} of the machine; "
-              "again)", flush=True)
-    return min(tries, key=lambda result: result["foreign"])
+    return least_disturbed(name, lambda: measured_worker(command, name))
 
 
 def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    clean = [run for run in runs if run["foreign"] < IDLE_SHARE] or runs
-    top = max(clean, key=lambda run: run["steps_per_s"])
-    speeds = [run["steps_per_s"] for run in clean]
-    return {**top, "low": min(speeds), "high": max(speeds), "runs": len(clean)}
+    return best_clean(runs, "steps_per_s")
 
 
 def versions() -> str:
@@ -286,7 +259,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         result = worker(args.worker, args.data, args.steps, args.warmup, args.threads)
-        print(MARKER + json.dumps(result))
+        print_result(result)
         return
     if args.warmup >= args.steps:
         parser.error("--warmup must be below --steps")

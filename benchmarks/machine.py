@@ -39,6 +39,29 @@ def foreign_share(busy_before: float | None, busy_after: float | None, own: floa
     return max(0.0, (busy_after - busy_before) - own) / (wall * CORES)
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished (waited-for) children."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wait_until_idle(limit: float, most: float = IDLE_SHARE) -> float:
+    """Wait (at most ``limit`` s) until the other processes use under ``most`` of the
+    machine over 2 s; return the share they used last."""
+    deadline = time.monotonic() + limit
+    while True:
+        before = cpu_seconds()
+        if before is None:
+            return 0.0
+        time.sleep(2.0)
+        share = (cpu_seconds() - before) / (2.0 * CORES)  # type: ignore[operator]
+        if share < most or time.monotonic() > deadline:
+            return share
+        time.sleep(5.0)
+
+
 def own_cpu() -> float:
     """CPU seconds of this process and its children (the server, vLLM's engine)."""
     import psutil  # accelerate's dependency

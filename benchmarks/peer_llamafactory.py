@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from machine import CORES, IDLE_SHARE, TRIES, cpu_seconds, foreign_share
+from machine import CORES, IDLE_SHARE, TRIES, children_cpu, cpu_seconds, foreign_share
 
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parents[1]
@@ -114,7 +114,7 @@ def run_once(tool: str, yaml_path: Path, lf_python: Path) -> Run:
     shutil.rmtree(output, ignore_errors=True)  # a retried round starts afresh
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                    "DISABLE_VERSION_CHECK": "1", "WANDB_DISABLED": "true"}
-    busy, child_before = cpu_seconds(), _child_cpu()
+    busy, child_before = cpu_seconds(), children_cpu()
     log = yaml_path.with_suffix(".log").open("wb")
     process = subprocess.Popen(command(tool, yaml_path, lf_python), stdout=log,
                                stderr=subprocess.STDOUT, env=environment)
@@ -130,18 +130,10 @@ def run_once(tool: str, yaml_path: Path, lf_python: Path) -> Run:
         tail = yaml_path.with_suffix(".log").read_text(errors="replace")[-3000:]
         raise SystemExit(f"{tool} failed (exit {code}):\n{tail}")
     results = json.loads((output / "all_results.json").read_text())
-    own = _child_cpu() - child_before  # the run's own CPU, once it was waited for
+    own = children_cpu() - child_before  # the run's own CPU, once it was waited for
     foreign = foreign_share(busy, cpu_seconds(), own, wall)
     return Run(tool, float(results["train_runtime"]), int(results["num_input_tokens_seen"]),
                max(peaks, default=0.0), step_losses(output / "trainer_log.jsonl"), foreign)
-
-
-def _child_cpu() -> float:
-    """CPU seconds of this process's finished children."""
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def step_losses(path: Path) -> dict[int, float]:

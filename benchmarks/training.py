@@ -38,25 +38,23 @@ import datetime
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from machine import cpu_seconds
+from contenders import best_clean, least_disturbed, measured_worker
+from contenders import report as print_result
+from machine import IDLE_SHARE, TRIES, wait_until_idle
 from step_timer import measured, shared_timer
 
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parents[1]
 DATA_NAME = "llamafactory_data/alpaca_en_demo.json"
 RESULTS = REPO / "benchmarks" / "results" / "training.md"
-MARKER = "BENCHMARK-RESULT "
 # benchmarks/model_scale.py runs the same contenders on a larger model, smaller batches,
 # and on a GPU in bfloat16
 MODEL = os.environ.get("PLUGTUNE_BENCH_MODEL", "tiny://qwen2")
@@ -73,9 +71,6 @@ CUTOFF = 256
 LORA: dict[str, Any] = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0}
 SKEWED_SHORT, SKEWED_LONG = 350, 50  # records of the length-skewed set
 LEAN_TARGET, PACKING_TARGET = 1.3, 1.3  # issue 18: >= 1.3x the lean loop (LLaMA-Factory's)
-CORES = os.cpu_count() or 1
-IDLE_SHARE = 0.1  # other processes above this share of the machine: measure again
-TRIES = 3
 
 
 def alpaca_path() -> Path:
@@ -267,71 +262,22 @@ def skewed_dataset(source: Path, folder: Path) -> tuple[Path, str]:
     return path, note
 
 
-def wait_until_idle(limit: float, most: float = IDLE_SHARE) -> float:
-    """Wait (at most ``limit`` s) until the other processes use under ``most`` of the
-    machine over 2 s; return the share they used last."""
-    deadline = time.monotonic() + limit
-    while True:
-        before = cpu_seconds()
-        if before is None:
-            return 0.0
-        time.sleep(2.0)
-        share = (cpu_seconds() - before) / (2.0 * CORES)  # type: ignore[operator]
-        if share < most or time.monotonic() > deadline:
-            return share
-        time.sleep(5.0)
-
-
 def launch(name: str, data: Path, steps: int, warmup: int) -> dict[str, Any]:
-    """Run one contender; retry (up to ``TRIES`` times) when other processes took more
-    than ``IDLE_SHARE`` of the machine meanwhile. ``foreign`` is that share."""
-    tries = []
-    for _ in range(TRIES):
-        wait_until_idle(limit=600)
-        tries.append(_launch(name, data, steps, warmup))
-        if tries[-1]["foreign"] < IDLE_SHARE:
-            break
-        print(f"  ({name}: other processes used {tries[-1]['foreign']:.0%} of the machine; "
-              "again)", flush=True)
-    return min(tries, key=lambda result: result["foreign"])
-
-
-def _launch(name: str, data: Path, steps: int, warmup: int) -> dict[str, Any]:
+    """Run one contender in a fresh interpreter once the machine is quiet, again when
+    other processes took over ``IDLE_SHARE`` of it meanwhile (``foreign``)."""
     command = [sys.executable, str(SCRIPT), "--worker", name, "--data", str(data),
                "--steps", str(steps), "--warmup", str(warmup)]
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                   "TOKENIZERS_PARALLELISM": "false"}
-    started = time.perf_counter()
-    busy = cpu_seconds()
-    own = _children_cpu()
-    done = subprocess.run(command, capture_output=True, text=True, env=environment)
-    wall = time.perf_counter() - started
-    after = cpu_seconds()
-    foreign = 0.0
-    if busy is not None and after is not None:
-        foreign = max(0.0, (after - busy) - (_children_cpu() - own)) / (wall * CORES)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise SystemExit(f"{name}: failed (exit {done.returncode})")
-    result: dict[str, Any] = json.loads(lines[-1].removeprefix(MARKER))
-    result["process_s"] = wall
-    result["foreign"] = foreign
-    return result
 
+    def attempt() -> dict[str, Any]:
+        wait_until_idle(limit=600)
+        return measured_worker(command, name)
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return least_disturbed(name, attempt)
 
 
 def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The fastest run and the spread, of the runs no other process disturbed (of all
-    runs when every one was)."""
-    clean = [run for run in runs if run["foreign"] < IDLE_SHARE] or runs
-    top = max(clean, key=lambda run: run["tokens_per_s"])
-    speeds = [run["tokens_per_s"] for run in clean]
-    return {**top, "low": min(speeds), "high": max(speeds), "runs": len(clean),
+    """The fastest clean run, the spread, and the highest peak RSS of all runs."""
+    return {**best_clean(runs, "tokens_per_s"),
             "peak_rss_mib": max(run["peak_rss_mib"] for run in runs)}
 
 
@@ -404,7 +350,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(MARKER + json.dumps(worker(args.worker, args.data, args.steps, args.warmup)))
+        print_result(worker(args.worker, args.data, args.steps, args.warmup))
         return
     if args.quick:
         args.steps, args.warmup, args.repeat = 6, 1, 1

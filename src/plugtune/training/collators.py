@@ -103,18 +103,26 @@ class FlatCollator:
         ids = [token for piece_ids, _ in pieces for token in piece_ids]
         labels = [label for _, piece_labels in pieces
                   for label in (IGNORE_INDEX, *piece_labels[1:])]
-        bounds = torch.zeros(len(lengths) + 1, dtype=torch.int32)
-        bounds[1:] = torch.as_tensor(lengths).cumsum(0)
         return {
             "input_ids": torch.as_tensor([ids], dtype=torch.long),
             "labels": torch.as_tensor([labels], dtype=torch.long),
             "position_ids": torch.as_tensor([[p for n in lengths for p in range(n)]]),
-            "cu_seq_lens_q": bounds,
-            "cu_seq_lens_k": bounds,
-            "max_length_q": max(lengths),
-            "max_length_k": max(lengths),
+            **varlen_boundaries(torch.as_tensor(lengths)),
             NUM_TOKENS: len(ids),
         }
+
+
+def varlen_boundaries(lengths: Any) -> dict[str, Any]:
+    """Flash-attention's varlen arguments for examples of ``lengths`` (a 1D tensor) side
+    by side in one row: their offsets from 0 (``cu_seq_lens_q/k``, int32) and the
+    longest (``max_length_q/k``), under the names transformers hands to the attention."""
+    import torch
+
+    bounds = torch.zeros(len(lengths) + 1, dtype=torch.int32, device=lengths.device)
+    bounds[1:] = lengths.cumsum(0)
+    longest = int(lengths.max())
+    return {"cu_seq_lens_q": bounds, "cu_seq_lens_k": bounds,
+            "max_length_q": longest, "max_length_k": longest}
 
 
 def _samples(row: Any) -> list[tuple[Sequence[int], Sequence[int]]]:

@@ -25,6 +25,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from plugtune.data.encoding import IGNORE_INDEX
+from plugtune.training.collators import varlen_boundaries
 
 #: The arguments of the call that is flattened, and nothing else.
 FUSED_CALL = frozenset({"input_ids", "attention_mask", "labels", "fused_lm_head", "use_cache"})
@@ -80,15 +81,11 @@ def flat_call(input_ids: Any, attention_mask: Any, labels: Any) -> dict[str, Any
     # each position's next label within its own row; a row's last token has none
     shifted = functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
     shifted = shifted.masked_fill(places[None, :] == lengths[:, None] - 1, IGNORE_INDEX)
-    bounds = torch.zeros(len(lengths) + 1, dtype=torch.int32, device=input_ids.device)
-    bounds[1:] = lengths.cumsum(0)
-    longest = int(lengths.max())
     return {
         "input_ids": input_ids[keep][None],
         "position_ids": places.expand_as(input_ids)[keep][None],
         "shift_labels": shifted[keep][None],
-        "cu_seq_lens_q": bounds, "cu_seq_lens_k": bounds,
-        "max_length_q": longest, "max_length_k": longest,
+        **varlen_boundaries(lengths),
         "fused_lm_head": True, "use_cache": False,
     }
 
