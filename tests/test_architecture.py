@@ -28,10 +28,12 @@ from tests.conftest import REPO
 SRC = REPO / "src"
 PACKAGE = SRC / "plugtune"
 LIBRARY = {"data", "training", "inference", "evaluation", "rag", "models", "rewards", "tiny",
-           "deploy", "environment", "webui"}
+           "deploy", "environment", "webui", "folder_lock"}
 APPLICATION = {"cli", "__main__", ""}
+OLD_SDK_PATHS = {"testing"}  # plugtune.testing: plugtune.sdk.testing until 0.2.0 (core.moved)
 RANK = {"core": 0, "sdk": 1, "library": 2, "plugins": 3, "application": 4}
-CORE_LINE_BUDGET = 1550  # 1,500 until exporters became the 13th kind of plugin
+CORE_LINE_BUDGET = 1630  # 1,500 until exporters became the 13th kind of plugin, 1,550
+# until the public names were listed (core.PUBLIC) and moved ones forwarded (core.moved)
 MODULE_LINE_LIMIT = 400
 FUNCTION_LINE_LIMIT = 60
 
@@ -97,6 +99,8 @@ def layer(module: str) -> str:
     top = parts[1] if len(parts) > 1 else ""
     if top in ("core", "sdk", "plugins"):
         return top
+    if top in OLD_SDK_PATHS:
+        return "sdk"
     if top in LIBRARY:
         return "library"
     assert top in APPLICATION, f"{module}: in no layer; add it to the layer table"

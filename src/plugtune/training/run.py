@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,6 +18,7 @@ from plugtune.core.config import AUTO_TEMPLATE, ComponentRef, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import Trainer, TrainingRun
 from plugtune.core.session import Session
+from plugtune.folder_lock import hold_folder
 from plugtune.training.distributed import is_main_process
 from plugtune.training.outputs import (
     LOG_FILE,
@@ -93,23 +95,32 @@ def train(
         check_streaming(config)
     resuming = (resume or config.training.resume_from_checkpoint) is not None
     output_dir = Path(config.output.dir)
-    if is_main_process():  # the other ranks let transformers create folders as it needs
-        prepare_output_dir(config, resume=resuming)
-        write_run_config(config, output_dir)
-    run = TrainingRun(
-        config=config,
-        session=session,
-        output_dir=output_dir,
-        resume=resume,
-        callbacks=[session.build("callbacks", ref) for ref in callbacks],
-    )
-    metrics = trainer.train(run)
-    if is_main_process():
-        write_chat_template(config, session, output_dir)
-        write_results(metrics, output_dir)
-        if config.output.plot and plot_losses(output_dir / LOG_FILE, output_dir / LOSS_PLOT):
-            log.info("loss curves: %s", output_dir / LOSS_PLOT)
+    with run_folder_lock(output_dir):
+        if is_main_process():  # the other ranks let transformers create folders as it needs
+            prepare_output_dir(config, resume=resuming)
+            write_run_config(config, output_dir)
+        run = TrainingRun(
+            config=config,
+            session=session,
+            output_dir=output_dir,
+            resume=resume,
+            callbacks=[session.build("callbacks", ref) for ref in callbacks],
+        )
+        metrics = trainer.train(run)
+        if is_main_process():
+            write_chat_template(config, session, output_dir)
+            write_results(metrics, output_dir)
+            plot = output_dir / LOSS_PLOT
+            if config.output.plot and plot_losses(output_dir / LOG_FILE, plot):
+                log.info("loss curves: %s", plot)
     return metrics
+
+
+def run_folder_lock(output_dir: Path) -> AbstractContextManager[object]:
+    """The run's hold on its folder (:mod:`plugtune.folder_lock`), taken before
+    ``output.overwrite`` may delete it: by the main process for every process of the run
+    (each rank of a launcher runs ``train``; the others write into the folder it holds)."""
+    return hold_folder(output_dir) if is_main_process() else nullcontext()
 
 
 def write_chat_template(config: RunConfig, session: Session, output_dir: Path) -> Path | None:

@@ -20,6 +20,7 @@ import yaml
 
 from plugtune.core.config import read_config_file
 from plugtune.core.errors import ConfigError
+from plugtune.folder_lock import FolderBusy, check_free
 from plugtune.webui.processes import FAILED, RUNNING, Job
 
 CONFIG_FILE = "webui_config.yaml"
@@ -84,8 +85,14 @@ class RunStore:
         self._start(meta, processes, resume=True)
 
     def _refuse_busy(self, name: str) -> None:
+        """A run this server started, or any other live writer of the folder (a
+        ``plugtune train`` in a terminal, another server's run)."""
         if self.job(name).status() == RUNNING:
             raise RunConflict(f"run {name!r} is running: two runs may not write one folder")
+        try:
+            check_free(self.folder(name))
+        except FolderBusy as busy:
+            raise RunConflict(f"run {name!r}: {busy}") from None
 
     @staticmethod
     def _start(meta: Path, processes: int, *, resume: bool) -> None:

@@ -112,6 +112,7 @@ def prepare_rows(ctx: click.Context, path: Path, overrides: tuple[str, ...],
     """Encode (and pack) the train and eval rows once into a folder that runs with
     data.prepared: DIR train from, without loading or encoding the data again."""
     from plugtune.core.errors import ConfigError
+    from plugtune.folder_lock import hold_folder
     from plugtune.training.prepared_rows import prepare_folder
 
     run_config, session = load_run(ctx, path, overrides)
@@ -119,7 +120,8 @@ def prepare_rows(ctx: click.Context, path: Path, overrides: tuple[str, ...],
     if folder is None:
         raise ConfigError("data prepare: name the folder to write with --out DIR "
                           "(or data.prepared in the config)")
-    manifest = prepare_folder(run_config, session, folder)
+    with hold_folder(folder):  # not inside a live run's folder, nor beside another prepare
+        manifest = prepare_folder(run_config, session, folder)
     click.echo(f"{folder}: rows for trainer {manifest['trainer']} "
                f"(config sha256 {manifest['config_digest'][:12]})")
     for name, counts in manifest["splits"].items():

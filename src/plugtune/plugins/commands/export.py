@@ -45,6 +45,8 @@ def export(ctx: click.Context, path: Path, overrides: tuple[str, ...], format_na
     base model as safetensors, with the tokenizer carrying the run's chat template and a
     generation config that stops at the end of the model's turn; --format gguf writes a
     llama.cpp file (and --ollama a Modelfile) with the same template and stop token."""
+    from plugtune.folder_lock import hold_folder
+
     run_config, session = load_run(ctx, path, overrides)
     given = {"max_shard_size": max_shard_size, "quantize": int(quantize) if quantize else None,
              "quant": quant, "lora": lora_gguf or None, "ollama": ollama or None,
@@ -52,7 +54,9 @@ def export(ctx: click.Context, path: Path, overrides: tuple[str, ...], format_na
     chosen = {key: value for key, value in given.items() if value is not None}
     exporter = session.build("exporters", {"name": format_name, **chosen,
                                            **_key_values(options)})
-    target = exporter.export(run_config, session, adapter=adapter, to=to)
+    # The default folder is inside output.dir: a live run's export is refused.
+    with hold_folder(to or run_config.output.dir):
+        target = exporter.export(run_config, session, adapter=adapter, to=to)
     click.echo(f"exported to {target}")
 
 

@@ -41,6 +41,7 @@ def train(ctx: click.Context, path: Path, overrides: tuple[str, ...], resume: bo
     from rich.console import Console
     from rich.table import Table
 
+    from plugtune.folder_lock import check_free
     from plugtune.training import train as run_training
     from plugtune.training.distributed import is_main_process, leave_process_group
     from plugtune.training.ray_launch import train_on_ray, with_ray_options
@@ -49,6 +50,7 @@ def train(ctx: click.Context, path: Path, overrides: tuple[str, ...], resume: bo
     config, session = load_run(ctx, path, overrides)
     config = with_ray_options(config, use_ray=use_ray, workers=workers, address=address)
     if config.ray is not None:  # checked here before Ray starts, and again in each worker
+        check_free(config.output.dir)  # global rank 0 holds it once Ray has started
         state = get_state(ctx)
         metrics = train_on_ray(session.validate(config), plugins=state.plugin_refs,
                                strict=state.strict, resume="auto" if resume else None,
