@@ -13,6 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from plugtune.cli import cli
+from plugtune.environment import installed_version
 
 HEAVY = ("torch", "transformers", "trl", "peft", "ray")
 
@@ -111,7 +112,9 @@ def test_config_schema_is_json():
 
 
 def test_version_and_env():
-    assert run("version").output.strip() == "0.1.0"
+    version = installed_version("plugtune")
+    assert run("version").output.strip() == version
+    assert run("--version").output.strip() == f"plugtune {version}"
     report = json.loads(run("env", "--json").stdout)
     assert report["versions"]["pluggy"]
     assert "cpu_threads" in report["devices"]
@@ -137,7 +140,7 @@ def test_the_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "plugtune", "version"], capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == "0.1.0"
+    assert result.stdout.strip() == installed_version("plugtune")
 
 
 def test_tiny_model_build_writes_a_loadable_model(tmp_path):

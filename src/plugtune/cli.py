@@ -50,6 +50,8 @@ class PlugtuneGroup(click.Group):
               callback=remember_option,
               help="Fail on a broken plugin instead of reporting it.")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.version_option(package_name="plugtune", prog_name="plugtune",
+                      message="%(prog)s %(version)s")
 def cli(verbose: int) -> None:
     """Fine-tune, align, serve and evaluate LLMs; every moving part is a plugin."""
     configure_logging((logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)])

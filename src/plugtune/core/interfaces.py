@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from plugtune.core.moved import forward
 from plugtune.core.records import Conversation, Passage, Record
 
 if TYPE_CHECKING:
@@ -247,3 +248,7 @@ class ConfigReader(Protocol):
     def claims(self, data: Mapping[str, Any]) -> bool: ...
 
     def read(self, data: Mapping[str, Any], source: str) -> ReadConfig: ...
+
+
+# Answer moved to plugtune.sdk.backends.decoding (0.2.0): the old path warns until 0.3.0.
+__getattr__ = forward(__name__)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from plugtune.core.errors import PlugtuneError
+from plugtune.core.moved import forward
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -170,3 +171,7 @@ def _as_reference(value: Any) -> Reference:
 
 def _replace_messages(conversation: Conversation, messages: Sequence[Message]) -> Conversation:
     return Conversation(tuple(messages), conversation.tools, conversation.meta, conversation.origin)
+
+
+# check_messages moved to plugtune.sdk.turns (0.2.0): the old path warns until 0.3.0.
+__getattr__ = forward(__name__)
