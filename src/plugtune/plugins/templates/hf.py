@@ -5,24 +5,35 @@ a tokenizer's template matches none. Its rendering is transformers' by construct
 loss mask comes from incremental rendering (:mod:`.incremental`), which needs the
 end-of-turn token: given as ``stop_strings``, or found by rendering a probe answer and
 taking the special token (or the eos) the template writes right after it.
+
+A foreign config that names a format plugtune has no family for (LLaMA-Factory's
+``template: zephyr``) is read as ``hf`` with ``renders_as``: that format as slot
+strings. Built with the run's tokenizer, the template renders the probe chats of
+:mod:`~plugtune.sdk.templates.format_check` beside it and refuses to start on the first
+difference, so a run never trains another format than the one the config named.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import Segment
 from plugtune.core.records import Conversation
 from plugtune.plugins.templates.hf_source import TemplateSource, read_template_source
 from plugtune.plugins.templates.incremental import NotPrefixStable, incremental_segments
 from plugtune.sdk.templates.default_system import TemplateOptions, default_system_jinja
 from plugtune.sdk.templates.family import TemplateBase
+from plugtune.sdk.templates.format_check import ChatFormat, format_mismatch
 from plugtune.sdk.templates.jinja import render_chat_template, template_messages
+
+log = logging.getLogger(__name__)
 
 #: transformers' historical default, used when neither a template nor a source is given.
 CHATML_TEMPLATE = (
@@ -44,6 +55,16 @@ class HFOptions(TemplateOptions):
     eos_token: str | None = None
     stop_strings: tuple[str, ...] | None = None  # end-of-turn token first
     template_kwargs: dict[str, Any] = Field(default_factory=dict)  # e.g. enable_thinking
+    # A plain mapping, not a nested model: the web UI's form skips it (a converted
+    # config writes it; nobody types slot strings into a form).
+    renders_as: dict[str, Any] | None = Field(
+        None, description="A format (plugtune.sdk.templates.format_check.ChatFormat) the "
+        "template must render on probe chats, checked when it is built for a run")
+
+    @field_validator("renders_as")
+    @classmethod
+    def _a_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else ChatFormat.model_validate(value).model_dump()
 
     @model_validator(mode="after")
     def _one_template(self) -> HFOptions:
@@ -71,6 +92,7 @@ class HFTemplate(TemplateBase):
         stop_strings: tuple[str, ...] | None = None,
         template_kwargs: dict[str, Any] | None = None,
         default_system: str | None = None,
+        renders_as: Mapping[str, Any] | ChatFormat | None = None,
     ) -> None:
         super().__init__(default_system)
         found = read_template_source(source) if source else TemplateSource(chat_template or "")
@@ -85,6 +107,26 @@ class HFTemplate(TemplateBase):
         self.variables.update(template_kwargs or {})
         self.stop_strings = tuple(stop_strings or self._find_stop_strings(found.special_tokens))
         self.template_kwargs = dict(template_kwargs or {})
+        if renders_as is not None:
+            self.check_renders_as(ChatFormat.model_validate(renders_as))
+
+    def check_renders_as(self, expected: ChatFormat) -> None:
+        """Refuse to start when this template renders the probe chats otherwise than
+        ``expected`` does (with this template's bos/eos and default system prompt)."""
+        mismatch = format_mismatch(
+            expected,
+            lambda chat, prompt: self.render(chat, add_generation_prompt=prompt),
+            bos=self.bos_token, eos=self.eos_token,
+        )
+        if mismatch is not None:
+            raise ConfigError(
+                f"template 'hf': the model's chat template does not write what "
+                f"{expected.origin} writes, so this run would train another format: "
+                f"{mismatch}. Name a plugtune template that renders it (plugtune plugins "
+                "list --kind templates), or leave the template out to train with the "
+                "model's own format"
+            )
+        log.info("template 'hf' renders as %s on every probe chat", expected.origin)
 
     def with_options(self, options: Mapping[str, Any]) -> HFTemplate:
         """A copy rendering with more Jinja variables: a request's

@@ -29,6 +29,7 @@ from plugtune.plugins.config_readers.llamafactory.eval_keys import EVAL_KEYS, ma
 from plugtune.plugins.config_readers.llamafactory.image_keys import map_images
 from plugtune.plugins.config_readers.llamafactory.preference_keys import map_trainer
 from plugtune.plugins.config_readers.llamafactory.ray_keys import RAY, map_ray
+from plugtune.plugins.config_readers.llamafactory.templates import VISION_TEMPLATES
 from plugtune.plugins.config_readers.llamafactory.training_keys import (
     map_generation,
     map_training,
@@ -104,7 +105,7 @@ class Conversion:
         map_data(self)
         map_eval(self)
         map_template(self)
-        map_images(self, multimodal=self.keys.get("template") in keys.VISION_TEMPLATES)
+        map_images(self, multimodal=self.keys.get("template") in VISION_TEMPLATES)
         map_generation(self)
         map_training(self)
         map_ray(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from plugtune.core.validation import did_you_mean
-from plugtune.plugins.config_readers.llamafactory import keys
+from plugtune.plugins.config_readers.llamafactory import templates
 
 if TYPE_CHECKING:
     from plugtune.plugins.config_readers.llamafactory.conversion import Conversion
@@ -93,7 +93,8 @@ def map_packing(conv: Conversion) -> None:
 
 
 def map_template(conv: Conversion) -> None:
-    """``template`` (with ``enable_thinking`` and ``default_system``, its options here)."""
+    """``template`` (with ``enable_thinking`` and ``default_system``, its options here),
+    as :mod:`.templates` says for each of LLaMA-Factory's names."""
     name, thinking = conv.get("template"), conv.keys.get("enable_thinking")
     conv.seen.add("enable_thinking")
     if name == "fewshot" and conv.has("task"):
@@ -104,24 +105,24 @@ def map_template(conv: Conversion) -> None:
                       "model's own chat template as it is; has no effect")
         put_template(conv, None, {})
         return
-    if name not in keys.TEMPLATES and (name in keys.MULTIMODAL_TEMPLATES or any(
-        part in str(name) for part in ("vl", "llava", "omni", "audio", "video")
-    )):
-        conv.refuse("template", f"{name!r} is LLaMA-Factory's template for a "
-                    f"vision-language model, which has no plugtune counterpart: "
-                    f"{keys.MULTIMODAL_INSTEAD}")
+    name = str(name)
+    outcome = templates.TEMPLATES.get(name)
+    if outcome is None:
+        refuse_unknown_template(conv, name)
         return
-    if name not in keys.TEMPLATES:
-        known = ", ".join(f"{lf} ({target})" for lf, (target, _) in keys.TEMPLATES.items())
-        conv.refuse("template", f"LLaMA-Factory template {name!r} has no plugtune "
-                    f"counterpart{did_you_mean(str(name), keys.TEMPLATES)}; the ones "
-                    f"plugtune reads (and its template for each): {known}. Or leave "
-                    "template out: plugtune then renders the model's own chat template")
+    if outcome.template is None:
+        conv.refuse("template", f"{name!r} {outcome.note}")
         return
-    target, difference = keys.TEMPLATES[name]
-    if difference:
-        conv.note("template", f"{name} -> {target}: {difference}")
-    options: dict[str, Any] = {}
+    target = outcome.template
+    if outcome.note:
+        conv.note("template", f"{name} -> {target}: {outcome.note}")
+    elif target == "hf":
+        conv.note("template", f"{name} -> hf: plugtune has no {name} template of its own; "
+                  "it renders the model's own chat template and checks, when the run "
+                  f"starts, that it writes what LLaMA-Factory's {name} writes")
+    options: dict[str, Any] = dict(outcome.options)
+    if target == "hf":
+        options.update(templates.hf_options(name, conv.get("default_system")))
     if target == "qwen3" and thinking is not None:
         options["enable_thinking"] = bool(thinking)
     elif thinking is not None and name == "deepseekr1" and not thinking:
@@ -132,11 +133,22 @@ def map_template(conv: Conversion) -> None:
     put_template(conv, target, options)
 
 
+def refuse_unknown_template(conv: Conversion, name: str) -> None:
+    """A name LLaMA-Factory 0.9.5 does not register (a newer one, or a typo)."""
+    if any(part in name for part in templates.MULTIMODAL_HINTS):
+        conv.refuse("template", f"{name!r} {templates.MULTIMODAL}")
+        return
+    conv.refuse("template", f"LLaMA-Factory {templates.LLAMAFACTORY_VERSION} has no template "
+                f"{name!r}{did_you_mean(name, templates.TEMPLATES)}; docs/llamafactory.md "
+                "lists its templates and what plugtune does with each. Or leave template "
+                "out: plugtune then renders the model's own chat template")
+
+
 def put_template(conv: Conversion, target: str | None, options: dict[str, Any]) -> None:
     """The template section, with ``default_system`` (LLaMA-Factory's replacement of the
     template's default system prompt) as the template's option of that name."""
     system = conv.get("default_system")
-    if system is not None and target in keys.NO_SYSTEM_ROLE:
+    if system is not None and target in templates.NO_SYSTEM_ROLE:
         conv.refuse("default_system", f"plugtune's {target} template follows the model's "
                     "own chat template, which has no system role (it raises on a system "
                     "message); put the instruction in the user turns instead")
