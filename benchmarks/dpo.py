@@ -106,7 +106,7 @@ def run_trl(folder: Path, steps: int, cutoff: int) -> dict[str, Any]:
     from plugtune import Session
     from plugtune.core.config import DataConfig
     from plugtune.data import load_dataset
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     _, make_timer, timers = shared_timer()
     records, _ = load_dataset("pairs", Session(), config=DataConfig(dataset_dir=str(folder)))

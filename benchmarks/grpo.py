@@ -130,9 +130,9 @@ def run_trl(data: Path, steps: int, warmup: int, out: Path) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
+    from plugtune.models.sources import resolve_model_path
     from plugtune.plugins.rewards.format import format_reward
     from plugtune.plugins.rewards.length import length_reward
-    from plugtune.tiny import resolve_model_path
 
     path = resolve_model_path(MODEL)
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")

@@ -120,7 +120,7 @@ class Plain:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from plugtune.tiny import resolve_model_path
+        from plugtune.models.sources import resolve_model_path
 
         path = resolve_model_path(MODEL)
         self.torch = torch

@@ -57,7 +57,7 @@ def sized_model(folder: Path) -> tuple[Path, int]:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     tiny = Path(resolve_model_path("tiny://qwen2"))
     shutil.copytree(tiny, folder, ignore=shutil.ignore_patterns("*.safetensors"))

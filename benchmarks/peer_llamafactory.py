@@ -213,7 +213,7 @@ def main() -> None:
     versions = {tool: package_versions(python, tool)
                 for tool, python in (("llamafactory", args.lf_python),
                                      ("plugtune", Path(sys.executable)))}
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     model = Path(resolve_model_path("tiny://qwen2"))
     runs: list[Run] = []

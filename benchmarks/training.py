@@ -141,7 +141,7 @@ def run_lean(data: Path, steps: int, warmup: int, out: Path) -> dict[str, Any]:
         set_seed,
     )
 
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     _, make_timer, _ = shared_timer()
     dataset = Dataset.from_list(encoded_examples(data))
@@ -188,7 +188,7 @@ def run_trl(data: Path, steps: int, warmup: int, out: Path,
 
     from plugtune import Session, load_config
     from plugtune.data.datasets import load_datasets
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     _, make_timer, _ = shared_timer()
     config = load_config(None, plugtune_overrides(data, 1, Path("unused"), packing=False))

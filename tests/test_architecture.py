@@ -28,7 +28,7 @@ from tests.conftest import REPO
 SRC = REPO / "src"
 PACKAGE = SRC / "plugtune"
 LIBRARY = {"data", "training", "inference", "evaluation", "rag", "models", "rewards", "tiny",
-           "deploy", "environment", "webui", "folder_lock"}
+           "deploy", "environment", "webui", "folder_lock", "folder_cache"}
 APPLICATION = {"cli", "__main__", ""}
 OLD_SDK_PATHS = {"testing"}  # plugtune.testing: plugtune.sdk.testing until 0.2.0 (core.moved)
 RANK = {"core": 0, "sdk": 1, "library": 2, "plugins": 3, "application": 4}

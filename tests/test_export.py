@@ -27,8 +27,8 @@ from plugtune.core.records import Conversation, Message
 from plugtune.data.templates import resolve_template, stop_token_ids
 from plugtune.data.tokenizer import load_tokenizer
 from plugtune.models import load_causal_lm
+from plugtune.models.sources import resolve_model_path
 from plugtune.sdk.cli import CliState
-from plugtune.tiny import resolve_model_path
 from plugtune.training.export import export_model
 from tests.adapters import random_lora
 

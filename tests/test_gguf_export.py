@@ -24,20 +24,13 @@ from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError, PlugtuneError
 from plugtune.deploy.gguf import convert_model
 from plugtune.deploy.gguf_export import GGUFRequest, export_gguf
-from plugtune.deploy.llamacpp_source import ConverterMissing, converter_dir
+from plugtune.models.sources import resolve_model_path
 from plugtune.sdk.cli import CliState
-from plugtune.tiny import resolve_model_path
 from plugtune.training.export import export_model
 from tests.adapters import random_lora
-from tests.conftest import needs
+from tests.conftest import needs_gguf_converter
 
-try:
-    converter_dir()
-    HAVE_CONVERTER = True
-except ConverterMissing:
-    HAVE_CONVERTER = False
-
-pytestmark = needs(HAVE_CONVERTER, "llama.cpp's converter (make gguf-converter)")
+pytestmark = needs_gguf_converter
 ARCHITECTURES = ("qwen2", "llama")
 NEW_TOKENS = 12
 PROMPT = [{"role": "system", "content": "Be brief."},

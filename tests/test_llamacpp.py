@@ -123,7 +123,7 @@ def test_the_gguf_lora_on_the_base_gguf_answers_as_the_merged_model(
                                                      .model_copy(update={"dir": str(tmp_path)})})
     base = tmp_path / "base.gguf"
     from plugtune.deploy.gguf import convert_model
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     convert_model(Path(resolve_model_path(base_config.model.path)), base, "f32", metadata={})
     lora = export_gguf(exported.config, Session(), GGUFRequest(quant="f32", lora=True),

@@ -10,7 +10,7 @@ import pytest
 from plugtune.core.config import ModelConfig
 from plugtune.core.errors import ConfigError
 from plugtune.models import load_causal_lm
-from plugtune.tiny import resolve_model_path
+from plugtune.models.sources import resolve_model_path
 
 
 @pytest.fixture(scope="module")

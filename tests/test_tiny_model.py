@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import plugtune.tiny as tiny
+from plugtune.models import resolve_model_path
 from plugtune.tiny import build as tiny_build
 
 ARCHS = ("qwen2", "llama")  # the text models; the VLMs in test_vision.py, test_qwen2_vl.py
@@ -264,13 +265,13 @@ def test_cached_path_is_reused_without_building(
     monkeypatch.setattr(tiny_build, "build_tiny_model", must_not_build)
     assert tiny.tiny_model_path(f"tiny://{arch}") == model_dir
     assert tiny.tiny_model_path(arch) == model_dir
-    assert tiny.resolve_model_path(f"tiny://{arch}") == str(model_dir)
+    assert resolve_model_path(f"tiny://{arch}") == str(model_dir)
     assert (model_dir / "model.safetensors").stat().st_mtime_ns == mtime
 
 
 def test_resolve_leaves_other_references_alone(cache_root: Path) -> None:
     for ref in ("Qwen/Qwen2.5-0.5B-Instruct", "/models/llama", "./qwen2", "qwen2"):
-        assert tiny.resolve_model_path(ref) == ref
+        assert resolve_model_path(ref) == ref
 
 
 def test_losing_a_build_race_keeps_the_winner(
@@ -298,7 +299,7 @@ def test_unknown_architecture_names_the_known_ones(tmp_path: Path) -> None:
         lambda: tiny.tiny_model_path("tiny://gpt5", cache_dir=tmp_path),
         lambda: tiny.tiny_model_path("mistral", cache_dir=tmp_path),
         lambda: tiny.build_tiny_model("gpt5", tmp_path / "out"),
-        lambda: tiny.resolve_model_path("tiny://"),
+        lambda: resolve_model_path("tiny://"),
     ]
     for call in calls:
         with pytest.raises(ValueError, match="unknown tiny architecture") as info:

@@ -22,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, needs
+from tests.conftest import REPO, converter_present, needs
 from tests.webui_helpers import (
     TINY_DATA,
-    converter_present,
     kill_jobs,
     logged_steps,
     rag_store,

@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from plugtune import Session, hookimpl
-from tests.conftest import needs
+from tests.conftest import converter_present, needs_gguf_converter
 from tests.webui_helpers import (
-    converter_present,
     kill_jobs,
     rag_store,
     tiny_config,
@@ -142,7 +141,7 @@ def test_without_llamas_converter_gguf_is_listed_unavailable_and_refused(runs, m
     assert not (runs / ".webui" / "done" / "webui_export.json").exists()
 
 
-@needs(converter_present(), "llama.cpp's converter (make gguf-converter)")
+@needs_gguf_converter
 def test_a_gguf_export_with_its_options_runs_end_to_end(runs):
     from tests.adapters import random_lora
 

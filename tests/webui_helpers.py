@@ -59,17 +59,6 @@ def logged_steps(run: Path) -> list[int]:
             if "loss" in entry]
 
 
-def converter_present() -> bool:
-    """Whether llama.cpp's converter is installed (``make gguf-converter``)."""
-    from plugtune.deploy.llamacpp_source import ConverterMissing, converter_dir
-
-    try:
-        converter_dir()
-    except ConverterMissing:
-        return False
-    return True
-
-
 def wait_for(condition: Callable[[], T], timeout: float = 120.0, what: str = "") -> T:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout``
     seconds (generous: the machine may be busy), never sleep as a correctness check."""

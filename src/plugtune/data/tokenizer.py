@@ -13,7 +13,7 @@ def load_tokenizer(model: ModelConfig) -> Any:
     fast (Rust) tokenizers provide."""
     from transformers import AutoTokenizer
 
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     path = resolve_model_path(model.path)
     try:

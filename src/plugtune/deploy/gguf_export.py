@@ -159,7 +159,7 @@ def _model_gguf(config: RunConfig, request: GGUFRequest, model: Path, work: Path
 
 
 def _lora_gguf(config: RunConfig, adapter: str, staging: Path, quant: str) -> list[str]:
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     if not Path(adapter).is_dir():
         raise ConfigError(f"--lora-gguf: the adapter {adapter} is not a local folder")

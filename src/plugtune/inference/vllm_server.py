@@ -52,7 +52,7 @@ class VLLMServer:
                     **settings: Any) -> VLLMServer:
         """The server for ``config.model`` (tiny:// resolved; ``model.adapter`` served as
         the LoRA module 'default'), served as ``model.path`` unless named otherwise."""
-        from plugtune.tiny import resolve_model_path
+        from plugtune.models.sources import resolve_model_path
 
         model = config.model
         adapters = {CONFIG_ADAPTER: model.adapter} if model.adapter else {}

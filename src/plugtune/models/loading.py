@@ -40,7 +40,7 @@ def load_causal_lm(
     transformers auto class; by default :func:`model_auto_class` chooses."""
     import transformers
 
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     path = resolve_model_path(model.path)
     auto_class = auto_class or model_auto_class(path)

@@ -18,10 +18,10 @@ A command plugin::
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,6 +35,19 @@ set_option = click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
     help="Override a config value, e.g. --set training.learning_rate=5e-5 (repeatable).",
 )
+
+
+def adapter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--adapter PATH`` and ``--base``, for commands that answer with the config's model
+    (``adapter`` and ``base`` arguments). Without either, the adapter ``plugtune train``
+    left in ``output.dir`` answers (``plugtune.models.adapters``)."""
+    command = click.option(
+        "--base", is_flag=True,
+        help="Answer with the base model, without the adapter this config trained.")(command)
+    return click.option(
+        "--adapter", default=None, metavar="PATH",
+        help="Answer with this adapter [default: the one plugtune train left in "
+        "output.dir, else model.adapter].")(command)
 
 
 @dataclass

@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,10 @@ from plugtune.core.errors import ConfigError, PlugtuneError
 from plugtune.core.interfaces import ChatTemplate, WritesJinja
 from plugtune.core.records import Conversation, Message
 from plugtune.core.session import Session
+from plugtune.models.adapters import ADAPTER_CONFIG, run_adapter
 
 log = logging.getLogger(__name__)
 
-ADAPTER_CONFIG = "adapter_config.json"
 EXPORT_RECORD = "export.json"
 #: Weight files an earlier export may have left; a stale ``model.safetensors`` would be
 #: loaded instead of the new shards. Only these are removed, never an adapter's files.
@@ -47,7 +46,6 @@ STALE_WEIGHTS = (
     "pytorch_model*.bin",
     "pytorch_model.bin.index.json",
 )
-_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 #: Prompts (ending with a user turn) with and without a system message, one turn and
 #: several; each is rendered with and without the generation prompt.
 _PROBES = (
@@ -132,31 +130,16 @@ def run_tokenizer(config: RunConfig, session: Session, model: ModelConfig,
 
 
 def find_adapter(config: RunConfig, adapter: str | Path | None = None) -> str:
-    """The adapter to merge: ``adapter``, else the one ``plugtune train`` left in the
-    run's ``output.dir`` (a run that continued ``model.adapter`` wrote its result
-    there), else ``model.adapter`` (an inference config naming a trained adapter)."""
-    run_dir = Path(config.output.dir)
-    if adapter is not None:
-        return _checked_adapter(str(adapter), "--adapter")
-    if (run_dir / ADAPTER_CONFIG).is_file():
-        return str(run_dir)
-    if config.model.adapter:
-        return _checked_adapter(config.model.adapter, "model.adapter")
-    raise ConfigError(
-        f"export: no adapter to merge: no --adapter given, output.dir ({run_dir}) has no "
-        f"{ADAPTER_CONFIG} (plugtune train writes one there), and model.adapter is not set"
-    )
-
-
-def _checked_adapter(ref: str, where: str) -> str:
-    path = Path(ref).expanduser()
-    if path.is_dir():
-        if not (path / ADAPTER_CONFIG).is_file():
-            raise ConfigError(f"{where}: {ref} has no {ADAPTER_CONFIG}; not a PEFT adapter folder")
-        return str(path)
-    if path.exists() or not _HUB_ID.fullmatch(ref):
-        raise ConfigError(f"{where}: {ref} is not an adapter folder")
-    return ref  # a hub id: peft fetches it (or finds it in the cache when offline)
+    """The adapter to merge: :func:`plugtune.models.adapters.run_adapter`'s choice (the
+    one ``plugtune train`` left in ``output.dir`` by default); an error when there is none."""
+    found = run_adapter(config, adapter)
+    if found is None:
+        raise ConfigError(
+            f"export: no adapter to merge: no --adapter given, output.dir "
+            f"({config.output.dir}) has no {ADAPTER_CONFIG} (plugtune train writes one "
+            "there), and model.adapter is not set"
+        )
+    return found
 
 
 def _check_target(config: RunConfig, to: str | Path | None, adapter: str) -> Path:
@@ -266,8 +249,8 @@ def _merge(
     from peft import PeftModel
 
     from plugtune.models import load_causal_lm
+    from plugtune.models.sources import resolve_model_path
     from plugtune.sdk.backends.vision import load_image_processor, save_processor_files
-    from plugtune.tiny import resolve_model_path
 
     base = load_causal_lm(config.model)  # never quantized: see the module docstring
     try:

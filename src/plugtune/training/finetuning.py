@@ -75,7 +75,7 @@ def load_reward_model(model: ModelConfig, quantization: QuantizationConfig | Non
 
     from plugtune.models import bitsandbytes_config, resolve_dtype
     from plugtune.models.loading import _default_device, _explain
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     dtype = resolve_dtype(model.dtype)
     kwargs: dict[str, Any] = {

@@ -74,7 +74,7 @@ def image_processor_for(model: ModelConfig, tokenizer: Any,
                         with_images: Conversation | None) -> Any | None:
     """The model's processor (None for a text model), given ``tokenizer``; a record
     with images (``with_images``) for a model without an image processor is an error."""
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     processor = load_image_processor(resolve_model_path(model.path), tokenizer)
     if processor is None and with_images is not None:

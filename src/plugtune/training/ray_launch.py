@@ -211,7 +211,7 @@ def build_tiny_models_on_rank_0(value: Any) -> None:
         return
     import torch.distributed as dist
 
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     if dist.get_rank() == 0:
         for ref in sorted(refs):

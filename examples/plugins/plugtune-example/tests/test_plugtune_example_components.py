@@ -159,7 +159,7 @@ def test_the_template_renders_and_masks_as_declared(example_session: Session) ->
 def test_the_end_of_turn_is_one_token_of_the_tiny_tokenizer(example_session: Session) -> None:
     from transformers import AutoTokenizer
 
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("tiny://qwen2"))
     stop = example_session.build("templates", "bracket").stop_strings[0]

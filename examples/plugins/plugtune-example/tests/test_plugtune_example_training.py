@@ -62,7 +62,7 @@ def tensors(folder: Path) -> dict:
 
 def test_answer_sft_with_bitfit_trains_only_the_biases(example_session: Session,
                                                        tmp_path: Path, qa_file: Path) -> None:
-    from plugtune.tiny import resolve_model_path
+    from plugtune.models.sources import resolve_model_path
     from plugtune.training import train
 
     config = run_config(tmp_path, qa_file, "peft.type=bitfit", "callbacks=[loss_printer]")

@@ -96,7 +96,7 @@ class TransformersBackend:
         from plugtune.data.templates import resolve_template, stop_token_ids
         from plugtune.data.tokenizer import load_tokenizer
         from plugtune.models import load_causal_lm
-        from plugtune.tiny import resolve_model_path
+        from plugtune.models.sources import resolve_model_path
 
         adapters = dict(self.extra_adapters)
         if config.model.adapter:

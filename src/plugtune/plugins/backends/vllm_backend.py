@@ -98,7 +98,7 @@ class VLLMBackend:
             raise ConfigError(f"{INSTALL_HINT} ({error})") from None
         from plugtune.data.templates import resolve_template, stop_token_ids
         from plugtune.data.tokenizer import load_tokenizer
-        from plugtune.tiny import resolve_model_path
+        from plugtune.models.sources import resolve_model_path
 
         adapters = dict(self.options.adapters)
         if config.model.adapter:

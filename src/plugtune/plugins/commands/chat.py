@@ -7,18 +7,19 @@ from pathlib import Path
 
 import click
 
-from plugtune.sdk.cli import load_run, set_option
+from plugtune.sdk.cli import adapter_options, load_run, set_option
 
 
 @click.command("chat")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @set_option
+@adapter_options
 @click.option("--system", default=None, metavar="TEXT", help="The system prompt to start with.")
 @click.option("--rag", is_flag=True,
               help="Add passages from the config's retriever to each question.")
 @click.pass_context
-def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...],
-         system: str | None, rag: bool) -> None:
+def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: str | None,
+         base: bool, system: str | None, rag: bool) -> None:
     """Chat with the config's backend; replies stream as they are generated.
 
     Commands: /clear or /reset (forget the history), /system TEXT, /adapter NAME|none, /exit.
@@ -27,8 +28,11 @@ def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...],
 
     from plugtune.inference import load_backend
     from plugtune.inference.chat import ChatSession, run_chat
+    from plugtune.models.adapters import describe_model, with_run_adapter
 
     run_config, session = load_run(ctx, path, overrides)
+    run_config = with_run_adapter(run_config, adapter, base=base)
+    click.echo(f"model: {describe_model(run_config)}", err=True)
     augment = None
     if rag:
         from plugtune.rag.context import load_injector

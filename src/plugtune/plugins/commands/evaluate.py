@@ -11,12 +11,13 @@ import click
 
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.sdk.cli import load_run, set_option
+from plugtune.sdk.cli import adapter_options, load_run, set_option
 
 
 @click.command("eval")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @set_option
+@adapter_options
 @click.option("--benchmark", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="DIR", help="Benchmark folder [default: evaluation.benchmark.path].")
 @click.option("--layout", default=None, metavar="NAME",
@@ -35,8 +36,9 @@ from plugtune.sdk.cli import load_run, set_option
               metavar="DIR", help="Where the results go [default: output.dir].")
 @click.pass_context
 def eval_command(ctx: click.Context, path: Path, overrides: tuple[str, ...],
-                 benchmark: Path | None, layout: str | None, split: str | None,
-                 shots: int | None, subjects: str | None, limit: int | None,
+                 adapter: str | None, base: bool, benchmark: Path | None,
+                 layout: str | None, split: str | None, shots: int | None,
+                 subjects: str | None, limit: int | None,
                  out: Path | None) -> None:
     """Score the config's model on a multiple-choice benchmark (C-Eval / MMLU / CMMLU
     layouts): per-subject and average accuracy, eval_results.json, eval_predictions.jsonl
@@ -52,11 +54,14 @@ def eval_command(ctx: click.Context, path: Path, overrides: tuple[str, ...],
 
     from plugtune.core.config import BenchmarkConfig
     from plugtune.evaluation.benchmarks import run_benchmark
+    from plugtune.models.adapters import describe_model, with_run_adapter
 
     run_config, session = load_run(ctx, path, overrides)
     if benchmark is None and run_config.evaluation.benchmark is None:
-        _generation_task(ctx, path, overrides, run_config, split, limit, out)
+        _generation_task(ctx, path, overrides, run_config, split, limit, out,
+                         adapter=adapter, base=base)
         return
+    run_config = with_run_adapter(run_config, adapter, base=base)
     bench = run_config.evaluation.benchmark or BenchmarkConfig()
     changes: dict[str, Any] = {
         "path": str(benchmark) if benchmark is not None else None,
@@ -76,7 +81,8 @@ def eval_command(ctx: click.Context, path: Path, overrides: tuple[str, ...],
         )
     files = result.write(out or Path(run_config.output.dir), plot=run_config.output.plot)
     table = Table("subject", "accuracy", "correct", "total",
-                  title=f"{result.layout} {result.split}, {result.shots}-shot")
+                  title=f"{result.layout} {result.split}, {result.shots}-shot\n"
+                  f"{describe_model(run_config)}")
     for name, subject in result.subjects.items():
         table.add_row(name, f"{subject.accuracy:.4f}", str(subject.correct), str(subject.total))
     table.add_row("average", f"{result.macro_accuracy:.4f}", "", "", style="bold")
@@ -91,7 +97,7 @@ def eval_command(ctx: click.Context, path: Path, overrides: tuple[str, ...],
 
 def _generation_task(ctx: click.Context, path: Path, overrides: tuple[str, ...],
                      run_config: RunConfig, split: str | None, limit: int | None,
-                     out: Path | None) -> None:
+                     out: Path | None, *, adapter: str | None, base: bool) -> None:
     """``plugtune predict`` on the split, afresh, with metrics required."""
     from plugtune.inference.predict import PREDICTIONS_FILE, SPLITS
     from plugtune.plugins.commands.predict import predict
@@ -106,5 +112,5 @@ def _generation_task(ctx: click.Context, path: Path, overrides: tuple[str, ...],
         raise ConfigError(f"--split {split}: a generation task scores a data split "
                           f"({', '.join(SPLITS)})")
     folder = out or Path(run_config.output.dir)
-    ctx.invoke(predict, path=path, overrides=overrides, split=split, limit=limit,
-               out=folder / PREDICTIONS_FILE, overwrite=True)
+    ctx.invoke(predict, path=path, overrides=overrides, adapter=adapter, base=base,
+               split=split, limit=limit, out=folder / PREDICTIONS_FILE, overwrite=True)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from plugtune.sdk.cli import load_run, set_option
+from plugtune.sdk.cli import adapter_options, load_run, set_option
 
 
 @click.command("serve")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @set_option
+@adapter_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to listen on.")
@@ -43,7 +44,8 @@ from plugtune.sdk.cli import load_run, set_option
               "to it, e.g. -- --max-model-len 4096.")
 @click.argument("engine_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str, port: int,
+def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: str | None,
+          base: bool, host: str, port: int,
           model_name: str | None, api_key: str | None, batch_window_ms: float,
           max_queue: int, lanes: int, request_timeout: float | None, shutdown_grace: float,
           max_body_mb: float, engine: str, engine_args: tuple[str, ...]) -> None:
@@ -55,11 +57,13 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str,
     `retriever` in the config, each request's last user message gets its passages.
     Needs the serve extra: pip install 'plugtune[serve]'."""
     from plugtune.core.errors import ConfigError
+    from plugtune.models.adapters import describe_model, with_run_adapter
 
     if engine == "vllm":
         from plugtune.inference.vllm_server import VLLMServer, serve_in_foreground
 
         run_config, _ = load_run(ctx, path, overrides)
+        run_config = with_run_adapter(run_config, adapter, base=base)
         server = VLLMServer.from_config(run_config, model_name, host=host,
                                         port=port, api_key=api_key or None,
                                         extra_args=engine_args)
@@ -78,6 +82,7 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str,
     from plugtune.inference import load_backend
 
     run_config, session = load_run(ctx, path, overrides)
+    run_config = with_run_adapter(run_config, adapter, base=base)
     augment = None
     if run_config.retriever is not None:  # RAG: passages for each request's question
         from plugtune.rag.context import load_injector
@@ -89,6 +94,6 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], host: str,
                      batch_window_s=batch_window_ms / 1000, augment=augment,
                      max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024),
                      request_timeout_s=request_timeout, lanes=lanes)
-    click.echo(f"serving {name} on http://{host}:{port}/v1"
+    click.echo(f"serving {name} ({describe_model(run_config)}) on http://{host}:{port}/v1"
                + (" (API key required)" if api_key else ""), err=True)
     run_server(app, host=host, port=port, shutdown_grace_s=shutdown_grace)
