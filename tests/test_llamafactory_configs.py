@@ -18,6 +18,9 @@ from plugtune.plugins.config_readers.llamafactory.conversion import (
     convert_llamafactory,
     is_llamafactory_config,
 )
+from plugtune.plugins.config_readers.llamafactory.training_keys import (
+    training_argument_fields,
+)
 from plugtune.sdk.cli import CliState
 from tests.conftest import FIXTURES, needs_fixtures
 
@@ -380,6 +383,28 @@ def test_the_converter_imports_no_heavy_library():
         "assert not {'torch', 'transformers'} & set(sys.modules), sorted(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_training_arguments_are_read_from_the_source_as_transformers_defines_them():
+    """The converter reads TrainingArguments' fields from transformers' source (importing
+    the class costs seconds): the same names as the dataclass, and the same defaults
+    wherever the source states a literal one, which every field plugtune states has."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    from plugtune.core.config import TrainingConfig
+
+    read = training_argument_fields()
+    live = {
+        field.name: field.default if field.default is not dataclasses.MISSING
+        else None if field.default_factory is dataclasses.MISSING else field.default_factory()
+        for field in dataclasses.fields(TrainingArguments) if field.init
+    }
+    assert list(read) == list(live)
+    computed = {name for name, default in read.items() if default != live[name]}
+    assert all(read[name] is None for name in computed)
+    assert not computed & set(TrainingConfig.model_fields)
 
 
 def test_flash_attn_names_the_attention_implementation(tmp_path):

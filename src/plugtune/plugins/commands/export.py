@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from plugtune.sdk.cli import load_run, set_option
 
@@ -61,6 +60,8 @@ def export(ctx: click.Context, path: Path, overrides: tuple[str, ...], format_na
 
 
 def _key_values(pairs: tuple[str, ...]) -> dict[str, Any]:
+    import yaml  # here, not at the top: every command's start-up imports this module
+
     values: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -1,13 +1,16 @@
 """The output, training, decoding and backend keys of a LLaMA-Factory config.
 
 Part of :mod:`.llamafactory`. A ``transformers.TrainingArguments`` field keeps its name
-under ``training``; the fields are read from transformers itself, on first use only.
+under ``training``; the fields are read from transformers' own source, on first use only
+(importing ``TrainingArguments`` imports torch: seconds, for a command that prints YAML).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import ast
+import builtins
 import functools
+import importlib.util
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,18 +28,51 @@ RENAMED = {"evaluation_strategy": "eval_strategy", "enable_liger_kernel": "use_l
 
 @functools.cache
 def training_argument_fields() -> dict[str, Any]:
-    """``transformers.TrainingArguments``' fields and their defaults."""
-    from transformers import TrainingArguments
-
+    """``transformers.TrainingArguments``' fields and their defaults, read from the
+    class's source without importing it. A default that is not a literal reads as None
+    (``optim``'s, chosen from the torch version when transformers is imported): a
+    conversion uses the names, and the defaults of the fields plugtune states."""
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("reading a LLaMA-Factory config needs transformers' "
+                                  "TrainingArguments: pip install 'plugtune[train]'")
+    source = Path(spec.submodule_search_locations[0], "training_args.py").read_text("utf-8")
+    body = next(node.body for node in ast.parse(source).body
+                if isinstance(node, ast.ClassDef) and node.name == "TrainingArguments")
     fields: dict[str, Any] = {}
-    for item in dataclasses.fields(TrainingArguments):
-        if item.init:
-            factory = item.default_factory
-            fields[item.name] = (
-                item.default if item.default is not dataclasses.MISSING
-                else None if factory is dataclasses.MISSING else factory()
-            )
+    for statement in body:
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            declared = _declared_default(statement.value)
+            if declared is not _NOT_INIT:
+                fields[statement.target.id] = declared
     return fields
+
+
+_NOT_INIT = object()  # a dataclass field with init=False: not an argument
+
+
+def _declared_default(value: ast.expr | None) -> Any:
+    """The default of ``name: type = value`` in a dataclass: a literal, ``field(default=…)``
+    or ``field(default_factory=<builtin>)``; None when there is none or it is computed."""
+    is_field = isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+        and value.func.id == "field"
+    if not is_field:
+        return _literal(value)
+    given = {keyword.arg: keyword.value for keyword in value.keywords}
+    init = given.get("init")
+    if isinstance(init, ast.Constant) and init.value is False:
+        return _NOT_INIT
+    factory = given.get("default_factory")
+    if isinstance(factory, ast.Name) and factory.id in ("list", "dict", "set", "tuple"):
+        return getattr(builtins, factory.id)()
+    return _literal(given.get("default"))
+
+
+def _literal(value: ast.expr | None) -> Any:
+    try:
+        return None if value is None else ast.literal_eval(value)
+    except ValueError:  # a name or a call: known only when transformers runs
+        return None
 
 
 def map_generation(conv: Conversion) -> None:
