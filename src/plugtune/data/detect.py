@@ -4,7 +4,7 @@ The rule, first match wins (``MESSAGES`` is a ``conversations`` or ``messages`` 
 its style is sharegpt when its first message has a ``from`` key, openai when it has
 ``role``, else sharegpt for ``conversations`` and openai for ``messages``):
 
-1. a ``.txt`` file                                → ``text``
+1. a ``.txt`` or ``.md`` file                      → ``text``
 2. ``chosen`` and ``rejected``, with ``instruction`` → ``alpaca`` (ranking)
                                  with MESSAGES    → its style (ranking)
                                  otherwise        → ``preference``
@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from plugtune.core.errors import ConfigError
+from plugtune.data.files import TEXT_SUFFIXES
 
 MESSAGE_KEYS = ("conversations", "messages")
 
 
 def detect_format(first_row: Any, path: Path) -> tuple[str, dict[str, Any]]:
     """The loader name and the options it needs for rows like ``first_row``."""
-    if path.suffix.lower() == ".txt":
+    if path.suffix.lower() in TEXT_SUFFIXES:
         return "text", {}
     if not isinstance(first_row, Mapping):
         raise ConfigError(f"{path}: no record to detect the format from; set format:")

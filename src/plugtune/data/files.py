@@ -22,7 +22,9 @@ from typing import Any
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import RecordError
 
-SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt")
+SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt", ".md")
+#: Plain text, one row per line (a pt corpus: prose, or Markdown documents).
+TEXT_SUFFIXES = (".txt", ".md")
 OnBadRow = Callable[[RecordError], None]
 
 
@@ -249,4 +251,5 @@ _READERS: dict[str, Callable[[Path, OnBadRow], Iterator[SourceRow]]] = {
     ".parquet": _parquet,
     ".arrow": _arrow,
     ".txt": _text_lines,
+    ".md": _text_lines,
 }
