@@ -8,10 +8,10 @@ is measured in this run, before and after training, on held-out sets never train
 through the same commands a user runs (``plugtune train`` / ``plugtune predict`` with
 the example configs), so the baseline is the base model answering the same questions:
 
-- sft (``examples/configs/quickstart.yaml``): held-out two-digit additions, exact match
-  (the base model explains or adds wrongly: 0.00), and 40 held-out general questions
-  scored by ``contains`` (the answer mentions the fact): the tuned model must stay within
-  a few points of the base model there (no collapse);
+- sft (``examples/configs/quickstart.yaml`` for two epochs): held-out two-digit
+  additions, exact match (the base model explains or adds wrongly: 0.00), and 40
+  held-out general questions scored by ``contains`` (the answer mentions the fact): the
+  tuned model must stay within a few points of the base model there (no collapse);
 - pt (``examples/configs/pt_smollm2.yaml``): perplexity on held-out docs of a domain
   corpus (plugtune's own guides), from the trainer's eval before step 1 and after;
 - grpo (``examples/configs/grpo_smollm2.yaml``), from the base model with the built-in
@@ -73,8 +73,9 @@ def before_after(config: Path, run: Path, sets: list[str]) -> tuple[float, float
 
 
 def sft(work: Path) -> list[str]:
+    """The quickstart's recipe for two epochs (the quickstart itself runs one)."""
     config, run = CONFIGS / "quickstart.yaml", work / "sft"
-    seconds, log = trained(config, run)
+    seconds, log = trained(config, run, "training.num_train_epochs=2")
     tokens = max(entry.get("tokens", 0) for entry in log)
     add_before, add_after = before_after(config, run, ADDITIONS)
     gen_before, gen_after = before_after(config, run, GENERAL)

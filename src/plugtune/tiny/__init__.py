@@ -2,7 +2,7 @@
 
 A tiny random-init causal LM (about 5M parameters) with a byte-level BPE tokenizer
 trained on text shipped in this package and the architecture's real chat template,
-built offline and deterministically, and cached. It lets the quickstart, the tests and
+built offline and deterministically, and cached. It lets the fast tests, the tiny quickstart and
 the benchmarks run anywhere without downloading a model; what a real model learns is
 shown on ``packaged://smollm2-135m-instruct`` (:mod:`plugtune.models.sources`).
 

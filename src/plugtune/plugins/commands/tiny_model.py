@@ -1,4 +1,4 @@
-"""``plugtune tiny-model``: the small offline model that tests and the quickstart use."""
+"""``plugtune tiny-model``: the small offline models the fast tests use."""
 
 from __future__ import annotations
 

@@ -26,10 +26,9 @@ import torch
 from plugtune.core.config import ModelConfig, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import Conversation, Message
+from plugtune.models.adapters import ADAPTER_CONFIG
 
 log = logging.getLogger(__name__)
-
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 class RewardModelScorer:
