@@ -149,6 +149,7 @@ def run_benchmark(
             "subject": job.subject, "origin": job.question.origin, "shots": job.shots,
             "prediction": letter, "answer": job.question.answer,
             "correct": letter == job.question.answer, "logits": scores,
+            "prompt": job.prompt,
         })
     return BenchmarkResult(benchmark.name, str(bench.split), bench.shots, config.model.path,
                            subjects, predictions, time.perf_counter() - started)
