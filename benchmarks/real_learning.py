@@ -8,7 +8,7 @@ is measured in this run, before and after training, on held-out sets never train
 through the same commands a user runs (``plugtune train`` / ``plugtune predict`` with
 the example configs), so the baseline is the base model answering the same questions:
 
-- sft (``examples/configs/quickstart.yaml`` for two epochs): held-out two-digit
+- sft (``examples/configs/quickstart.yaml``, for three epochs): held-out two-digit
   additions, exact match (the base model explains or adds wrongly: 0.00), and 40
   held-out general questions scored by ``contains`` (the answer mentions the fact): the
   tuned model must stay within a few points of the base model there (no collapse);
@@ -72,17 +72,19 @@ def before_after(config: Path, run: Path, sets: list[str]) -> tuple[float, float
     return next(iter(before.values())), next(iter(after.values()))
 
 
-def sft(work: Path) -> list[str]:
-    """The quickstart's recipe for two epochs (the quickstart itself runs one)."""
+def sft(work: Path, epochs: int = 3) -> list[str]:
+    """The quickstart's recipe for ``epochs`` epochs (the quickstart itself runs one)."""
     config, run = CONFIGS / "quickstart.yaml", work / "sft"
-    seconds, log = trained(config, run, "training.num_train_epochs=2")
+    seconds, log = trained(config, run, f"training.num_train_epochs={epochs}")
     tokens = max(entry.get("tokens", 0) for entry in log)
     add_before, add_after = before_after(config, run, ADDITIONS)
     gen_before, gen_after = before_after(config, run, GENERAL)
     return [
-        f"| sft | held-out additions, exact match | {add_before:.2f} | **{add_after:.2f}** "
+        f"| sft, {epochs} epochs | held-out additions, exact match | {add_before:.2f} | "
+        f"**{add_after:.2f}** "
         f"| {seconds:.0f} s train, {tokens / seconds:.0f} tok/s |",
-        f"| sft | general questions (no collapse), contains | {gen_before:.2f} | "
+        f"| sft, {epochs} epochs | general questions (no collapse), contains | "
+        f"{gen_before:.2f} | "
         f"**{gen_after:.2f}** | same run |",
     ]
 
@@ -103,20 +105,23 @@ def grpo(work: Path) -> list[str]:
             f"{seconds:.0f} s train; reward {rewards[0]:.2f} -> {rewards[-1]:.2f} |"]
 
 
-FAMILIES: dict[str, Callable[[Path], list[str]]] = {"sft": sft, "pt": pt, "grpo": grpo}
+FAMILIES: dict[str, Callable[..., list[str]]] = {"sft": sft, "pt": pt, "grpo": grpo}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default=",".join(FAMILIES),
                         help=f"comma-separated, of {', '.join(FAMILIES)}")
+    parser.add_argument("--sft-epochs", type=int, default=3,
+                        help="epochs of the quickstart's recipe (the quickstart runs 1)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     rows = ["| family | held-out measure | base model | trained | cost (2 CPU cores) |",
             "|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory(prefix="real-learning-") as work:
         for family in args.families.split(","):
-            rows += FAMILIES[family](Path(work))
+            options = {"epochs": args.sft_epochs} if family == "sft" else {}
+            rows += FAMILIES[family](Path(work), **options)
             print("\n".join(rows), flush=True)
     command = "python benchmarks/real_learning.py " + " ".join(sys.argv[1:])
     publish("\n".join(rows), "real_learning", "Real learning on SmolLM2-135M-Instruct",
