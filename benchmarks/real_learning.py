@@ -96,13 +96,33 @@ def pt(work: Path) -> list[str]:
             f"**{math.exp(losses[-1]):.2f}** | {seconds:.0f} s train |"]
 
 
+def reward_accuracy(predictions: Path) -> float:
+    """The run's own ``accuracy`` reward on greedy held-out answers (the answer's last
+    number against the sum), averaged: what GRPO was rewarded for, on prompts it never saw."""
+    from plugtune import Session
+
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    reward = Session().build("rewards", "accuracy")
+    scores = reward(prompts=[row["prompt"] for row in rows],
+                    completions=[row["predict"] for row in rows],
+                    answer=[row["label"] for row in rows])
+    return sum(scores) / len(scores)
+
+
 def grpo(work: Path) -> list[str]:
     config, run = CONFIGS / "grpo_smollm2.yaml", work / "grpo"
     seconds, log = trained(config, run)
     rewards = [entry["reward"] for entry in log if "reward" in entry]
-    before, after = before_after(config, run, ADDITIONS)
-    return [f"| grpo | held-out additions, exact match | {before:.2f} | **{after:.2f}** | "
-            f"{seconds:.0f} s train; reward {rewards[0]:.2f} -> {rewards[-1]:.2f} |"]
+    base, tuned = run.parent / "grpo-base" / "p.jsonl", run / "p.jsonl"
+    exact = predicted(config, base, ADDITIONS, base=True), predicted(
+        config, tuned, ADDITIONS, base=False)
+    before, after = (next(iter(scores.values())) for scores in exact)
+    return [
+        f"| grpo | held-out additions, accuracy reward (last number) | "
+        f"{reward_accuracy(base):.2f} | **{reward_accuracy(tuned):.2f}** | {seconds:.0f} s "
+        f"train; training reward {rewards[0]:.2f} -> {rewards[-1]:.2f} |",
+        f"| grpo | held-out additions, exact match | {before:.2f} | {after:.2f} | same run |",
+    ]
 
 
 FAMILIES: dict[str, Callable[..., list[str]]] = {"sft": sft, "pt": pt, "grpo": grpo}
@@ -116,16 +136,18 @@ def main() -> None:
                         help="epochs of the quickstart's recipe (the quickstart runs 1)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    rows = ["| family | held-out measure | base model | trained | cost (2 CPU cores) |",
-            "|---|---|---|---|---|"]
+    header = ["| family | held-out measure | base model | trained | cost |",
+              "|---|---|---|---|---|"]
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    command = "python benchmarks/real_learning.py " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="real-learning-") as work:
         for family in args.families.split(","):
             options = {"epochs": args.sft_epochs} if family == "sft" else {}
-            rows += FAMILIES[family](Path(work), **options)
-            print("\n".join(rows), flush=True)
-    command = "python benchmarks/real_learning.py " + " ".join(sys.argv[1:])
-    publish("\n".join(rows), "real_learning", "Real learning on SmolLM2-135M-Instruct",
-            command.strip(), write=not args.no_write)
+            rows = FAMILIES[family](Path(work), **options)
+            publish("\n".join([*header, *rows]) + f"\n\nTorch threads: {threads} (2 CPU cores)",
+                    f"real_learning_{family}", f"Real learning on SmolLM2-135M-Instruct: {family}",
+                    f"{command.strip()} (this family: --families {family})",
+                    write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def task_results(folder: Path) -> dict[str, tuple[dict[str, float], list[dict[st
 def main(base_dir: str, tuned_dir: str) -> None:
     base, tuned = task_results(Path(base_dir)), task_results(Path(tuned_dir))
     table = Table("held-out task", "metric", "base model", "tuned", "question",
-                  "base answers", "tuned answers", title="before and after training")
+                  "base answer", "tuned answer", title="before and after training")
     for task in sorted(base.keys() & tuned.keys()):
         (base_scores, base_answers), (tuned_scores, tuned_answers) = base[task], tuned[task]
         first = base_answers[0]
