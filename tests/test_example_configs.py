@@ -55,6 +55,6 @@ def test_the_tiny_quickstart_learns_its_records_and_predict_uses_its_adapter(
         return " ".join(result.output.split()), scores["metrics"]["exact_match"]
 
     table, trained_score = predict()
-    assert f"tiny://qwen2 + adapter {out}" in table and trained_score >= 0.75, table
+    assert f"model: tiny://qwen2 + adapter {out}" in table and trained_score >= 0.75, table
     table, base_score = predict("--base")
-    assert "tiny://qwen2 (base model, no adapter)" in table and base_score < 0.25, table
+    assert "model: tiny://qwen2 (base model, no adapter)" in table and base_score < 0.25, table

@@ -22,8 +22,10 @@ from typing import Any
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import RecordError
 
-SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt", ".md")
-#: Plain text, one row per line (a pt corpus: prose, or Markdown documents).
+#: The data files a folder holds. A Markdown file is read when named (a pt corpus of
+#: documents) but never picked up from a folder, where it is a README, not data.
+SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt")
+#: Plain text, one row per line.
 TEXT_SUFFIXES = (".txt", ".md")
 OnBadRow = Callable[[RecordError], None]
 
@@ -59,7 +61,7 @@ def read_rows(
     reader = _READERS.get(source.suffix.lower())
     if reader is None:
         raise ConfigError(
-            f"{source}: unsupported file type {source.suffix!r}; use one of {', '.join(SUFFIXES)}"
+            f"{source}: unsupported file type {source.suffix!r}; use one of {', '.join(_READERS)}"
         )
     yield from reader(source, on_bad_row or _raise)
 

@@ -32,7 +32,6 @@ def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: st
 
     run_config, session = load_run(ctx, path, overrides)
     run_config = with_run_adapter(run_config, adapter, base=base)
-    click.echo(f"model: {describe_model(run_config)}", err=True)
     augment = None
     if rag:
         from plugtune.rag.context import load_injector
@@ -40,6 +39,8 @@ def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: st
         augment = load_injector(run_config, session)  # before the model: fail fast
     backend = load_backend(run_config, session)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive:  # piped chats print replies only (scripts read them)
+        click.echo(f"model: {describe_model(run_config)}", err=True)
     console = Console() if interactive else Console(file=sys.stdout, force_terminal=False,
                                                     width=10_000)
     run_chat(ChatSession(backend, system=system, augment=augment),

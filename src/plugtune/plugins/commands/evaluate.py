@@ -81,8 +81,7 @@ def eval_command(ctx: click.Context, path: Path, overrides: tuple[str, ...],
         )
     files = result.write(out or Path(run_config.output.dir), plot=run_config.output.plot)
     table = Table("subject", "accuracy", "correct", "total",
-                  title=f"{result.layout} {result.split}, {result.shots}-shot\n"
-                  f"{describe_model(run_config)}")
+                  title=f"{result.layout} {result.split}, {result.shots}-shot")
     for name, subject in result.subjects.items():
         table.add_row(name, f"{subject.accuracy:.4f}", str(subject.correct), str(subject.total))
     table.add_row("average", f"{result.macro_accuracy:.4f}", "", "", style="bold")
@@ -90,6 +89,7 @@ def eval_command(ctx: click.Context, path: Path, overrides: tuple[str, ...],
                   str(sum(s.correct for s in result.subjects.values())),
                   str(sum(s.total for s in result.subjects.values())))
     console = Console()
+    console.print(f"model: {describe_model(run_config)}", highlight=False, soft_wrap=True)
     console.print(table)
     for name, file in files.items():
         console.print(f"{name}: {file}", highlight=False)

@@ -56,13 +56,12 @@ def predict(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter:
     if result.resumed:
         console.print(f"resumed: {result.resumed} answers were already in {predictions_file}",
                       highlight=False)
+    console.print(f"model: {describe_model(run_config)}", highlight=False, soft_wrap=True)
     if result.metrics:
-        console.print(metrics_table(
-            f"{split}: {len(result.predictions)} records\n{describe_model(run_config)}",
-            result.metrics))
+        console.print(metrics_table(f"{split}: {len(result.predictions)} records",
+                                    result.metrics))
     else:
-        console.print(f"{describe_model(run_config)}: no evaluation.metrics in the config, "
-                      "nothing scored", highlight=False)
+        console.print("no evaluation.metrics in the config: nothing scored")
     console.print(f"predictions: {predictions_file}\nresults: {results_file}", highlight=False)
     if result.samples:
         console.print(f"per-sample scores: {predictions_file.parent / SAMPLES_FILE}",
