@@ -33,8 +33,8 @@ plugtune predict "$config" "${general[@]}" --overwrite \
     --out out/quickstart/general/generated_predictions.jsonl
 python examples/before_after.py out/quickstart-base out/quickstart
 
-echo "== chat with the tuned model"
-printf 'What is 38 + 47? Answer with the number only.\nWhat is the capital of Japan?\n' \
+echo "== chat with the tuned model (/clear starts a new conversation)"
+printf 'What is the capital of Japan?\n/clear\nWhat is 62 + 25? Answer with the number only.\n' \
     | plugtune chat "$config"
 
 echo "== merge the adapter into a standalone model"
