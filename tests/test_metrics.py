@@ -120,3 +120,15 @@ def test_meteor_scores_with_wordnet_set_up_from_debian_files(monkeypatch, tmp_pa
     # nltk's METEOR: 0.6148 and 0.9977 (see ENVIRONMENT.md §6); auto/car are synonyms
     assert [s["meteor"] for s in scores] == pytest.approx([0.614754, 0.997685, 0.992188],
                                                           abs=1e-6)
+
+
+def test_contains_checks_the_fact_not_the_phrasing():
+    from plugtune.plugins.metrics.contains import contains
+
+    predictions = ["The capital of France is Paris.", "A week has 7 days.", "Parisian food",
+                   "It has eight legs", "Rome"]
+    references = ["paris", "seven|7", "Paris", ["8", "eight"], "Milan"]
+    assert contains(predictions, references) == {"contains": 3 / 5}  # whole words only
+    assert contains([], []) == {"contains": 0.0}
+    with pytest.raises(ValueError, match="2 predictions but 1 references"):
+        contains(["a", "b"], ["a"])
