@@ -52,3 +52,14 @@ def test_the_attention_implementation_is_the_configs_choice():
     if importlib.util.find_spec("flash_attn") is None:  # no flash-attn package here
         with pytest.raises(ConfigError, match="model.attention: 'flash_attention_2'"):
             load_causal_lm(ModelConfig(path="tiny://qwen2", attention="flash_attention_2"))
+
+
+def test_the_reward_model_loads_under_the_same_rules():
+    # It once copied load_causal_lm and dropped model.attention on the way.
+    from plugtune.training.finetuning import load_reward_model
+
+    eager = load_reward_model(ModelConfig(path="tiny://qwen2", attention="eager"))
+    assert eager.config._attn_implementation == "eager"
+    assert type(eager).__name__.endswith("ForSequenceClassification")
+    assert eager.score.out_features == 1
+    assert load_reward_model(ModelConfig(path="tiny://qwen2")).config._attn_implementation == "sdpa"

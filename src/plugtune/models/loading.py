@@ -34,10 +34,14 @@ def load_causal_lm(
     *,
     device_map: Any = None,
     auto_class: str | None = None,
+    **head: Any,
 ) -> Any:
     """The base model (``model.adapter`` is not applied here: trainers and backends
     each decide whether it is trained further or only used). ``auto_class`` names the
-    transformers auto class; by default :func:`model_auto_class` chooses."""
+    transformers auto class; by default :func:`model_auto_class` chooses. ``head`` passes
+    what that class needs beyond the config (``num_labels=1`` for a reward model's
+    ``score`` head), so every model loads under the same rules: dtype, attention,
+    quantization, safetensors, remote code."""
     import transformers
 
     from plugtune.models.sources import resolve_model_path
@@ -52,6 +56,7 @@ def load_causal_lm(
         "dtype": dtype,
         # True: refuse pickle weights; None: prefer safetensors, fall back to .bin.
         "use_safetensors": None if model.allow_pickle else True,
+        **head,
     }
     if model.attention is not None:
         kwargs["attn_implementation"] = model.attention

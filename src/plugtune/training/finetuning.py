@@ -69,31 +69,10 @@ def trainable_model(config: RunConfig, session: Session, *, task: Task = "causal
 
 def load_reward_model(model: ModelConfig, quantization: QuantizationConfig | None = None) -> Any:
     """The model with a freshly initialised one-output ``score`` head on its decoder
-    (``model.adapter`` is not applied here), loaded under the same rules as
-    :func:`plugtune.models.load_causal_lm`."""
-    from transformers import AutoModelForSequenceClassification
-
-    from plugtune.models import bitsandbytes_config, resolve_dtype
-    from plugtune.models.loading import _default_device, _explain
-    from plugtune.models.sources import resolve_model_path
-
-    dtype = resolve_dtype(model.dtype)
-    kwargs: dict[str, Any] = {
-        "revision": model.revision,
-        "trust_remote_code": model.trust_remote_code,
-        "dtype": dtype,
-        "use_safetensors": None if model.allow_pickle else True,
-        "num_labels": 1,
-    }
-    if quantization is not None:
-        kwargs["quantization_config"] = bitsandbytes_config(quantization, dtype)
-        kwargs["device_map"] = {"": _default_device()}
-    try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            resolve_model_path(model.path), **kwargs
-        )
-    except (OSError, ValueError) as error:
-        raise ConfigError(_explain(model, error)) from None
+    (``model.adapter`` is not applied here), loaded by :func:`plugtune.models.load_causal_lm`
+    so it follows the same rules (``model.attention`` included)."""
+    return load_causal_lm(model, quantization,
+                          auto_class="AutoModelForSequenceClassification", num_labels=1)
 
 
 def _log_trainable(model: Any) -> None:
