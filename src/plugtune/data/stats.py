@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from plugtune.data.encoding import EncodedExample, EncodingReport
+from plugtune.data.encoding import IGNORE_INDEX, EncodedExample, EncodingReport
 from plugtune.data.packing import pack_examples
 
 PERCENTILES = (50, 90, 99)
@@ -47,7 +47,7 @@ def split_stats(
 ) -> SplitStats:
     lengths = [len(example.input_ids) for example in examples]
     ordered = sorted(lengths)
-    labelled = sum(sum(t != -100 for t in e.labels) for e in examples)
+    labelled = sum(sum(t != IGNORE_INDEX for t in e.labels) for e in examples)
     rows = pack_examples(examples, cutoff_len) if examples else []
     return SplitStats(
         records=report.records,

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-IGNORE = -100
+from plugtune.data.encoding import IGNORE_INDEX
 
 
 def shifted_labels(labels: Any) -> Any:
@@ -32,7 +32,7 @@ def shifted_labels(labels: Any) -> Any:
     nothing), as transformers' causal-LM loss shifts them."""
     import torch.nn.functional as functional
 
-    return functional.pad(labels[:, 1:], (0, 1), value=IGNORE)
+    return functional.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
 
 
 @contextmanager
@@ -66,7 +66,7 @@ def trained_logits_loss(model: Any, head: Any, inputs: dict[str, Any],
 
     labels = inputs["labels"]
     targets = shifted_labels(labels)
-    keep = targets != IGNORE
+    keep = targets != IGNORE_INDEX
     features = {key: value for key, value in inputs.items() if key != "labels"}
     with output_rows(head, keep) as state:
         logits = model(**features).logits
