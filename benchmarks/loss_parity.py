@@ -66,7 +66,7 @@ def kto_rows(folder: Path) -> Path:
 
 #: Logged keys that measure the machine or the schedule, not what training computed.
 NOT_COMPUTED = ("runtime", "per_second", "tok", "time", "step", "epoch", "learning_rate",
-                "memory")
+                "memory", "elapsed")
 
 
 def losses(name: str, folder: Path) -> dict[str, list[float]]:
