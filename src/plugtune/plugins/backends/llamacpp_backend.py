@@ -17,23 +17,21 @@ is imported only by ``load``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
-from plugtune.core.records import Conversation
 from plugtune.sdk.backends.adapters import CONFIG_ADAPTER
 from plugtune.sdk.backends.decoding import Answer, PieceStream, answer_from_ids
 from plugtune.sdk.backends.requests import (
     GenerationRequest,
+    RequestsBackend,
     TokenLogprob,
     check_context,
-    streamed,
 )
-from plugtune.sdk.turns import check_messages
 
 if TYPE_CHECKING:
     from plugtune.core.config import GenerationConfig, RunConfig
@@ -84,7 +82,7 @@ class GGUFTokenizer:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(RequestsBackend):
     """Generate with llama.cpp from a GGUF file: streamed, stopped per request."""
 
     Options = LlamaCppOptions
@@ -132,23 +130,12 @@ class LlamaCppBackend:
             raise ConfigError(f"no adapter {name!r}: the llamacpp backend was loaded with "
                               f"{have}; load another backend for another adapter")
 
-    def generate(self, conversations: Sequence[Conversation],
-                 params: GenerationConfig | None = None) -> list[str]:
-        """One answer per conversation, in order."""
-        requests = [GenerationRequest(conversation) for conversation in conversations]
-        return list(self.answer_requests(requests, params))
-
-    def stream(self, conversation: Conversation,
-               params: GenerationConfig | None = None) -> Iterator[str]:
-        """The answer to ``conversation`` in pieces, as llama.cpp generates the tokens."""
-        return streamed(self, conversation, params)
-
     def answer_requests(self, requests: Sequence[GenerationRequest],
                         params: GenerationConfig | None = None) -> list[Answer]:
         """One answer per request, in order, each streamed to its ``on_piece`` and ended
         when it should stop (finish reason ``abort``)."""
         params = params or self.generation
-        prompts = [self._request_ids(request) for request in requests]
+        prompts = [self.prompt_ids(request) for request in requests]
         for request, prompt in zip(requests, prompts, strict=True):
             check_context(len(prompt), params.max_new_tokens, self.context_length,
                           request.conversation.origin)
@@ -161,11 +148,11 @@ class LlamaCppBackend:
         return int(self._loaded().n_ctx())
 
     def prompt_tokens(self, request: GenerationRequest) -> int:
-        return len(self._request_ids(request))
+        return len(self.prompt_ids(request))
 
     def _answer(self, request: GenerationRequest, prompt: list[int],
                 params: GenerationConfig) -> Answer:
-        llm, stops = self._loaded(), [*self.template.stop_strings, *params.stop]
+        llm, stops = self._loaded(), self.stop_strings(params)
         if params.seed is not None:
             llm.set_seed(params.seed)
         sampling = params.temperature > 0
@@ -223,17 +210,6 @@ class LlamaCppBackend:
         if self._llm is None:
             raise RuntimeError("LlamaCppBackend: call load(config, session) first")
         return self._llm
-
-    def _request_ids(self, request: GenerationRequest) -> list[int]:
-        """A raw prompt as given, else the conversation rendered by its template."""
-        if request.prompt is not None:
-            return self.tokenizer.encode(request.prompt)
-        conversation = request.conversation
-        check_messages(conversation.messages, origin=conversation.origin or "conversation",
-                       final="prompt")
-        template = request.template or self.template
-        return self.tokenizer.encode(template.render(conversation, add_generation_prompt=True))
-
 
 def _gguf_file(reference: str, what: str) -> Path:
     """The GGUF file ``reference`` names: a ``.gguf`` file, or a folder with one."""

@@ -15,7 +15,7 @@ torch, transformers and peft are imported only when a model is loaded.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,12 +38,11 @@ from plugtune.sdk.backends.decoding import (
 )
 from plugtune.sdk.backends.requests import (
     GenerationRequest,
+    RequestsBackend,
     check_context,
-    streamed,
     token_logprobs,
 )
 from plugtune.sdk.backends.stopping import RequestsStopped, StopCriteria
-from plugtune.sdk.turns import check_messages
 
 if TYPE_CHECKING:
     from plugtune.core.config import GenerationConfig, RunConfig
@@ -66,7 +65,7 @@ class TransformersOptions(BaseModel):
     )
 
 
-class TransformersBackend:
+class TransformersBackend(RequestsBackend):
     """Generate with transformers: batched, streamed, with switchable PEFT adapters."""
 
     def __init__(
@@ -147,19 +146,6 @@ class TransformersBackend:
         select_adapter(self._loaded(), name, self.adapters)
         self.adapter = name
 
-    def generate(
-        self, conversations: Sequence[Conversation], params: GenerationConfig | None = None
-    ) -> list[str]:
-        """One answer per conversation, in order."""
-        requests = [GenerationRequest(conversation) for conversation in conversations]
-        return list(self.answer_requests(requests, params))
-
-    def stream(
-        self, conversation: Conversation, params: GenerationConfig | None = None
-    ) -> Iterator[str]:
-        """The answer to ``conversation`` in pieces, as the tokens are generated."""
-        return streamed(self, conversation, params)
-
     def answer_requests(self, requests: Sequence[GenerationRequest],
                         params: GenerationConfig | None = None) -> list[Answer]:
         """One answer per request, in order: prompts regrouped by length into batches of
@@ -190,7 +176,7 @@ class TransformersBackend:
         stopped = RequestsStopped(requests, prompt_length)
         streamer = None
         if any(request.on_piece is not None for request in requests):
-            stops = self._stops(params)
+            stops = self.stop_strings(params)
             streamer = BatchStreamer(
                 [PieceStream(self.tokenizer, self.stop_ids, stops) if request.on_piece
                  else None for request in requests],
@@ -203,7 +189,7 @@ class TransformersBackend:
             cut = stopped.stopped_at.get(row)
             answer = answer_from_ids(
                 self.tokenizer, ids if cut is None else ids[:cut], self.stop_ids,
-                self._stops(params), unfinished="length" if cut is None else "abort")
+                self.stop_strings(params), unfinished="length" if cut is None else "abort")
             if requests[row].logprobs is not None:
                 answer.logprobs = token_logprobs(self.tokenizer, output.logits, row,
                                                  ids[: answer.tokens], requests[row].logprobs)
@@ -221,7 +207,7 @@ class TransformersBackend:
             "do_sample": sampling,
             "eos_token_id": self.stop_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
-            "stopping_criteria": self._stop_criteria(self._stops(params), stopped),
+            "stopping_criteria": self._stop_criteria(self.stop_strings(params), stopped),
             "streamer": streamer,
         }
         if scored:  # the raw logits of each step, for logprobs
@@ -278,10 +264,7 @@ class TransformersBackend:
                 f"{self.model_path!r} takes no images (its folder has no image processor)"
             )
         conversation, images = vision.prepare(conversation)
-        origin = conversation.origin or "conversation"
-        check_messages(conversation.messages, origin=origin, final="prompt")
-        text = (template or self.template).render(conversation, add_generation_prompt=True)
-        return text, images
+        return self.render_prompt(conversation, template), images
 
     def _encode(self, prompts: list[tuple[str, list[Any]]]) -> Any:
         texts = [text for text, _ in prompts]
@@ -291,9 +274,6 @@ class TransformersBackend:
         encoded = self.tokenizer(texts, return_tensors="pt", padding=True,
                                  add_special_tokens=False)
         return encoded.to(self._model.device)
-
-    def _stops(self, params: GenerationConfig) -> list[str]:
-        return [*self.template.stop_strings, *params.stop]
 
 
 def _device(choice: str) -> str:

@@ -23,16 +23,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.errors import ConfigError
-from plugtune.core.records import Conversation
 from plugtune.sdk.backends.adapters import CONFIG_ADAPTER
 from plugtune.sdk.backends.decoding import Answer, PieceStream, answer_from_ids
 from plugtune.sdk.backends.requests import (
     GenerationRequest,
+    RequestsBackend,
     TokenLogprob,
     check_context,
-    streamed,
 )
-from plugtune.sdk.turns import check_messages
 
 if TYPE_CHECKING:
     from plugtune.core.config import GenerationConfig, RunConfig
@@ -71,7 +69,7 @@ class VLLMOptions(BaseModel):
     )
 
 
-class VLLMBackend:
+class VLLMBackend(RequestsBackend):
     """Generate with vLLM: batched by its scheduler, streamed, with LoRA adapters."""
 
     #: vLLM batches continuously: a server hands it each batch at once, beside the
@@ -140,19 +138,6 @@ class VLLMBackend:
             raise ConfigError(f"no adapter {name!r} (adapters: {known}); None means the base model")
         self.adapter = name
 
-    def generate(
-        self, conversations: Sequence[Conversation], params: GenerationConfig | None = None
-    ) -> list[str]:
-        """One answer per conversation, in order; vLLM schedules them together."""
-        requests = [GenerationRequest(conversation) for conversation in conversations]
-        return list(self.answer_requests(requests, params))
-
-    def stream(
-        self, conversation: Conversation, params: GenerationConfig | None = None
-    ) -> Iterator[str]:
-        """The answer to ``conversation`` in pieces, as the engine generates the tokens."""
-        return streamed(self, conversation, params)
-
     def answer_requests(self, requests: Sequence[GenerationRequest],
                         params: GenerationConfig | None = None) -> list[Answer]:
         """One answer per request, in order, all in vLLM's scheduler at once: each
@@ -160,8 +145,8 @@ class VLLMBackend:
         answer then ends with finish reason ``abort``), and may be a raw prompt, use its
         own template, or ask for logprobs (vLLM's, of the raw logits)."""
         engine, params = self._loaded(), params or self.generation
-        stops = self._stops(params)
-        prompts = [self._request_ids(request) for request in requests]
+        stops = self.stop_strings(params)
+        prompts = [self.prompt_ids(request) for request in requests]
         for request, prompt in zip(requests, prompts, strict=True):
             check_context(len(prompt), params.max_new_tokens, self.context_length,
                           request.conversation.origin)
@@ -188,7 +173,7 @@ class VLLMBackend:
 
     def prompt_tokens(self, request: GenerationRequest) -> int:
         """The length of the request's prompt in tokens."""
-        return len(self._request_ids(request))
+        return len(self.prompt_ids(request))
 
     def close(self) -> None:
         """Stop vLLM's engine processes now (else they stop when the program exits)."""
@@ -209,7 +194,7 @@ class VLLMBackend:
             repetition_penalty=params.repetition_penalty,
             seed=params.seed,
             logprobs=logprobs,
-            stop=self._stops(params),
+            stop=self.stop_strings(params),
             stop_token_ids=self.stop_ids,
             output_kind=RequestOutputKind.DELTA,
         )
@@ -221,22 +206,6 @@ class VLLMBackend:
         if self._engine is None:
             raise RuntimeError("VLLMBackend: call load(config, session) first")
         return self._engine
-
-    def _request_ids(self, request: GenerationRequest) -> list[int]:
-        """A text completion's raw prompt as given, else the conversation rendered by the
-        request's template (or the run's), as token ids."""
-        if request.prompt is not None:
-            return self.tokenizer.encode(request.prompt, add_special_tokens=False)
-        conversation = request.conversation
-        check_messages(conversation.messages, origin=conversation.origin or "conversation",
-                       final="prompt")
-        template = request.template or self.template
-        prompt = template.render(conversation, add_generation_prompt=True)
-        return self.tokenizer.encode(prompt, add_special_tokens=False)
-
-    def _stops(self, params: GenerationConfig) -> list[str]:
-        return [*self.template.stop_strings, *params.stop]
-
 
 class _Engine:
     """vLLM's ``LLMEngine`` shared by callers: each adds requests and reads its own

@@ -7,6 +7,8 @@ shutting down) without stopping the others. :class:`GenerationRequest` carries w
 backend needs for that; a backend that takes these (:class:`AnswersRequests`) batches
 streamed and whole answers together and ends each row by itself. A backend that does not
 is adapted by the server (whole answers batched, streams one at a time).
+:class:`RequestsBackend` is what such backends share, written once: ``generate`` and
+``stream`` on top of ``answer_requests``, a request's prompt, its stop strings.
 
 The limits (:func:`check_context`): a prompt plus the tokens asked for must fit the
 model's context. Without that check a client asking for a trillion tokens holds the
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from plugtune.core.errors import PlugtuneError
 from plugtune.core.interfaces import ChatTemplate
 from plugtune.core.records import Conversation
+from plugtune.sdk.turns import check_messages
 
 if TYPE_CHECKING:
     from plugtune.core.config import GenerationConfig
@@ -145,6 +148,53 @@ def streamed(backend: AnswersRequests, conversation: Conversation,
     finally:
         request.cancel("the stream was closed")
         thread.join()
+
+
+class RequestsBackend:
+    """The part every backend that answers requests shares, so each writes only its own
+    ``answer_requests`` (how its engine runs a batch): ``generate`` and ``stream`` are
+    ``answer_requests`` on many requests or one, a request's prompt is its raw text or its
+    conversation rendered by its own template (else the backend's), and stops are the
+    template's plus the request's. Subclasses set ``tokenizer`` and ``template`` when
+    they load."""
+
+    tokenizer: Any = None
+    template: Any = None
+
+    def answer_requests(self, requests: Sequence[GenerationRequest],
+                        params: GenerationConfig | None = None) -> list[Answer]:
+        raise NotImplementedError  # the backend's own part
+
+    def generate(self, conversations: Sequence[Conversation],
+                 params: GenerationConfig | None = None) -> list[str]:
+        """One answer per conversation, in order."""
+        requests = [GenerationRequest(conversation) for conversation in conversations]
+        return list(self.answer_requests(requests, params))
+
+    def stream(self, conversation: Conversation,
+               params: GenerationConfig | None = None) -> Iterator[str]:
+        """The answer to ``conversation`` in pieces, as the tokens are generated."""
+        return streamed(self, conversation, params)
+
+    def render_prompt(self, conversation: Conversation,
+                      template: ChatTemplate | None = None) -> str:
+        """``conversation`` (ending with a turn the model answers) rendered for
+        generation by ``template``, else the backend's."""
+        check_messages(conversation.messages, origin=conversation.origin or "conversation",
+                       final="prompt")
+        return (template or self.template).render(conversation, add_generation_prompt=True)
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """The token ids of a text completion's raw prompt as given, else of the
+        request's conversation rendered (:meth:`render_prompt`)."""
+        text = (request.prompt if request.prompt is not None
+                else self.render_prompt(request.conversation, request.template))
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def stop_strings(self, params: GenerationConfig) -> list[str]:
+        """Where an answer ends besides its stop tokens: the template's stop strings and
+        the request's ``stop``."""
+        return [*self.template.stop_strings, *params.stop]
 
 
 def token_logprobs(tokenizer: Any, step_logits: Sequence[Any], row: int, ids: Sequence[int],
