@@ -16,17 +16,8 @@ from plugtune.core.records import Conversation, Message, Preference
 from plugtune.sdk.cli import CliState
 from plugtune.training import train
 from tests.conftest import FIXTURES, needs_fixtures, write_jsonl
-
-PAIRS = [
-    ("name a color", "blue", "the moon is made of cheese"),
-    ("capital of france", "paris", "london is large"),
-    ("two plus two", "four", "seven apples"),
-    ("say hi", "hello there", "go away now"),
-    ("largest planet", "jupiter", "a small rock"),
-    ("opposite of hot", "cold", "purple sounds"),
-    ("days in a week", "seven", "nine hundred"),
-    ("color of grass", "green", "loud music"),
-]
+from tests.helpers import log_values, trainer_log
+from tests.tiny_data import PAIRS
 
 
 @pytest.fixture(scope="module")
@@ -55,29 +46,20 @@ def config_for(tmp_path, data, trainer, *overrides):
     ])
 
 
-def log_entries(output_dir):
-    lines = (output_dir / "trainer_log.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
-def series(output_dir, key):
-    return [entry[key] for entry in log_entries(output_dir) if key in entry]
-
-
 def test_dpo_raises_the_margin_of_its_pairs(tmp_path, session, pairs_file):
     config = config_for(tmp_path, pairs_file, "dpo", "training.max_steps=20",
                         "training.learning_rate=5e-3")
     metrics = train(config, session)
     out = tmp_path / "run"
-    margins = series(out, "rewards/margins")
+    margins = log_values(out, "rewards/margins")
     assert len(margins) == 10
     assert margins[-1] > margins[0] + 1.0, margins  # measured: 0.15 -> 2.2
-    assert series(out, "rewards/accuracies")[-1] == 1.0
+    assert log_values(out, "rewards/accuracies")[-1] == 1.0
     assert (out / "adapter_model.safetensors").is_file()
     assert not (out / "ref").exists()  # TRL's frozen reference adapter is not saved
     assert (out / "training_rewards.png").stat().st_size > 0
     assert (out / "training_loss.png").is_file()
-    assert metrics["num_input_tokens_seen"] > 0 and series(out, "tokens")[-1] > 0
+    assert metrics["num_input_tokens_seen"] > 0 and log_values(out, "tokens")[-1] > 0
     assert list((out / "runs").rglob("events.out.tfevents.*"))  # TensorBoard
 
 
@@ -89,11 +71,11 @@ def test_a_new_adapters_reference_is_the_base_model_to_the_last_bit(tmp_path, se
     from plugtune.training import trl_runs
 
     def logged(folder, keep_copy):
-        monkeypatch.setattr(trl_runs, "base_is_reference", lambda run: not keep_copy)
+        monkeypatch.setattr(trl_runs, "base_is_reference", lambda run, model: not keep_copy)
         config = config_for(folder, pairs_file, "dpo", "training.max_steps=4",
                             "training.logging_steps=1", "training.learning_rate=5e-3")
         train(config, session)
-        return [(entry["loss"], entry["rewards/margins"]) for entry in log_entries(folder / "run")
+        return [(entry["loss"], entry["rewards/margins"]) for entry in trainer_log(folder / "run")
                 if "loss" in entry]
 
     with_base = logged(tmp_path / "base", keep_copy=False)
@@ -181,7 +163,7 @@ def test_dpo_trains_on_gold_bad_records(tmp_path, session):
     out = tmp_path / "run"
     assert (out / "adapter_model.safetensors").is_file()
     assert metrics["train_loss"] > 0
-    assert len(series(out, "rewards/margins")) == 2
+    assert len(log_values(out, "rewards/margins")) == 2
 
 
 @pytest.fixture
@@ -208,7 +190,7 @@ def test_dpo_ipo_continues_an_sft_adapter_against_it(tmp_path, session, pairs_fi
                         f"model.adapter={sft_adapter}", "training.logging_steps=1")
     train(config, session)
     out = tmp_path / "run"
-    first = log_entries(out)[0]
+    first = trainer_log(out)[0]
     assert first["rewards/chosen"] == pytest.approx(0, abs=1e-5)
     assert first["rewards/rejected"] == pytest.approx(0, abs=1e-5)
     before = load_file(sft_adapter / "adapter_model.safetensors")
@@ -230,7 +212,7 @@ def test_kto_trains_and_saves(tmp_path, session):
     out = tmp_path / "run"
     assert (out / "adapter_model.safetensors").is_file()
     assert metrics["train_loss"] > 0
-    assert series(out, "rewards/margins") and series(out, "kl")
+    assert log_values(out, "rewards/margins") and log_values(out, "kl")
     assert (out / "training_rewards.png").is_file()
 
 
@@ -252,7 +234,7 @@ def test_rm_ranks_chosen_answers_first(tmp_path, session, pairs_file):
     out = tmp_path / "run"
     saved = json.loads((out / "adapter_config.json").read_text())
     assert saved["task_type"] == "SEQ_CLS" and "score" in saved["modules_to_save"]
-    assert series(out, "accuracy")[-1] == 1.0
+    assert log_values(out, "accuracy")[-1] == 1.0
 
     tokenizer = load_tokenizer(ModelConfig(path="tiny://qwen2"))
     template = resolve_template(session, None, tokenizer)

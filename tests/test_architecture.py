@@ -5,11 +5,13 @@
     library             data, training, inference, evaluation, rag, models, rewards, tiny,
                         environment: reach plugins only through the registry
     sdk                 plugtune.sdk: helpers plugins and the library share
+    compat              plugtune.compat: every reach into an upstream's internals; imports
+                        nothing of plugtune
     core                plugtune.core: imports nothing above it
 
 Every import is counted for the layers, module level, inside a function (a lazy import
 is still a dependency) or for type checking only; the imports that run must form no
-circle.
+circle. Nothing outside plugtune.compat touches an upstream's private names.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ LIBRARY = {"data", "training", "inference", "evaluation", "rag", "models", "rewa
            "deploy", "environment", "webui", "folder_lock", "folder_cache"}
 APPLICATION = {"cli", "__main__", ""}
 OLD_SDK_PATHS = {"testing"}  # plugtune.testing: plugtune.sdk.testing until 0.2.0 (core.moved)
-RANK = {"core": 0, "sdk": 1, "library": 2, "plugins": 3, "application": 4}
+RANK = {"core": 0, "compat": 1, "sdk": 2, "library": 3, "plugins": 4, "application": 5}
+#: The libraries whose internals only plugtune.compat may touch.
+UPSTREAMS = ("transformers", "trl", "peft", "accelerate", "gguf", "sacrebleu", "conversion")
 CORE_LINE_BUDGET = 1630  # 1,500 until exporters became the 13th kind of plugin, 1,550
 # until the public names were listed (core.PUBLIC) and moved ones forwarded (core.moved)
 MODULE_LINE_LIMIT = 400
@@ -97,7 +101,7 @@ IMPORTS = [edge for name, path in MODULES.items() for edge in imports_of(name, p
 def layer(module: str) -> str:
     parts = module.split(".")
     top = parts[1] if len(parts) > 1 else ""
-    if top in ("core", "sdk", "plugins"):
+    if top in ("core", "compat", "sdk", "plugins"):
         return top
     if top in OLD_SDK_PATHS:
         return "sdk"
@@ -203,3 +207,73 @@ def test_modules_and_functions_stay_readable(module):
         and node.end_lineno - node.lineno + 1 > FUNCTION_LINE_LIMIT
     ]
     assert long == [], f"{path}: split by job"
+
+
+def test_the_compat_layer_imports_nothing_of_plugtune():
+    reaching = [f"{e.importer}:{e.line} imports {e.imported}" for e in IMPORTS
+                if layer(e.importer) == "compat" and e.imported.split(".")[0] == "plugtune"
+                and layer(e.imported) != "compat"]
+    assert reaching == []
+
+
+def private(name: str | None) -> bool:
+    return bool(name) and name.startswith("_") and not name.startswith("__")
+
+
+def upstream_base(path: Path, tree: ast.Module, base: ast.expr) -> type | None:
+    """The upstream class a class statement's base names (``from transformers import
+    Trainer`` … ``class X(Trainer)``), None for any other base."""
+    import importlib
+
+    if not isinstance(base, ast.Name):
+        return None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.ImportFrom) and node.module
+                and node.module.split(".")[0] in UPSTREAMS):
+            for alias in node.names:
+                if (alias.asname or alias.name) == base.id:
+                    found = getattr(importlib.import_module(node.module), alias.name, None)
+                    return found if isinstance(found, type) else None
+    return None
+
+
+def private_reaches(path: Path) -> Iterator[str]:
+    """Where a module touches a private name that is not its own: ``obj._name`` on
+    anything but ``self``/``cls``, ``super()._name``, a private keyword argument, a
+    private name imported from an upstream, and a private method defined in a class
+    over an upstream class that has it (an override) or over a class passed in."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parameters = {arg.arg for node in ast.walk(tree)
+                  if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                  for arg in node.args.args + node.args.kwonlyargs}
+    for node in ast.walk(tree):
+        where = f"{path.relative_to(SRC)}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            owner = node.value
+            if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
+                yield f"{where} .{node.attr}"
+        elif isinstance(node, ast.keyword) and private(node.arg):
+            yield f"{where} {node.arg}="
+        elif (isinstance(node, ast.ImportFrom) and node.module
+              and node.module.split(".")[0] in UPSTREAMS):
+            yield from (f"{where} imports {alias.name}" for alias in node.names
+                        if private(alias.name))
+        elif isinstance(node, ast.ClassDef):
+            passed_in = any(isinstance(base, ast.Name) and base.id in parameters
+                            for base in node.bases)
+            upstream = [found for base in node.bases
+                        if (found := upstream_base(path, tree, base)) is not None]
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and private(item.name) and (
+                        passed_in or any(hasattr(cls, item.name) for cls in upstream)):
+                    yield f"{where} overrides {item.name}"
+
+
+def test_only_the_compat_layer_touches_upstream_private_names():
+    """transformers', TRL's, PEFT's, accelerate's, llama.cpp's and sacrebleu's private
+    names are a bet on one version each: they live in plugtune.compat, named and
+    pinned by a contract test (tests/test_compat_contracts.py). A private name of
+    plugtune's own that another module reads should become public."""
+    reaching = [reach for name, path in MODULES.items() if layer(name) != "compat"
+                for reach in private_reaches(path)]
+    assert reaching == [], "move these into plugtune.compat (an entry + a contract test)"

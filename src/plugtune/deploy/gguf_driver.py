@@ -4,7 +4,9 @@ in a process of its own, with two additions plugtune needs and upstream has no f
 Why a separate process: the converter must import the ``gguf-py`` package that ships
 beside it (the PyPI ``gguf`` lags behind it and fails on newer architectures), while the
 caller's process keeps the PyPI one that transformers reads GGUF files with. This module
-therefore imports nothing from plugtune and is run as a script:
+is run as a script, and imports nothing of plugtune's but the two patches
+(:mod:`plugtune.compat.llamacpp`, which import the converter's modules only when
+called, after its folders lead ``sys.path``):
 
     python gguf_driver.py --llama-cpp DIR --script convert_hf_to_gguf.py \\
         [--pre-tokenizer NAME] [--metadata-json FILE] -- <the converter's own arguments>
@@ -26,19 +28,20 @@ import argparse
 import json
 import runpy
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args, converter_args = _parse(list(sys.argv[1:] if argv is None else argv))
     root = Path(args.llama_cpp)
     sys.path[:0] = [str(root / "gguf-py"), str(root)]
+    from plugtune.compat.llamacpp import add_header_metadata, fall_back_to_pre_tokenizer
+
     if args.pre_tokenizer:
-        _fall_back_to_pre_tokenizer(args.pre_tokenizer)
+        fall_back_to_pre_tokenizer(args.pre_tokenizer)
     if args.metadata_json:
-        _add_metadata(json.loads(Path(args.metadata_json).read_text(encoding="utf-8")))
+        add_header_metadata(json.loads(Path(args.metadata_json).read_text(encoding="utf-8")))
     script = root / args.script
     sys.argv = [str(script), *converter_args]
     runpy.run_path(str(script), run_name="__main__")
@@ -52,40 +55,6 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--metadata-json", help="JSON object of header keys to add")
     split = argv.index("--") if "--" in argv else len(argv)
     return parser.parse_args(argv[:split]), argv[split + 1:]
-
-
-def _fall_back_to_pre_tokenizer(name: str) -> None:
-    """Wrap the converter's hash lookup so an unknown hash yields ``name``."""
-    from conversion.base import TextModel  # the vendored converter package
-
-    known: Callable[[Any, Any], str] = TextModel.get_vocab_base_pre
-
-    def get_vocab_base_pre(self: Any, tokenizer: Any) -> str:
-        try:
-            return known(self, tokenizer)
-        except NotImplementedError:
-            return name
-
-    TextModel.get_vocab_base_pre = get_vocab_base_pre  # type: ignore[method-assign]
-
-
-def _add_metadata(pairs: dict[str, Any]) -> None:
-    """Add ``pairs`` to every GGUF header this process writes (one file, or each shard)."""
-    import gguf  # the vendored gguf-py, first on sys.path
-
-    write_header = gguf.GGUFWriter.write_header_to_file
-
-    def with_metadata(self: Any, *args: Any, **kwargs: Any) -> Any:
-        for key, value in pairs.items():
-            if isinstance(value, bool):
-                self.add_bool(key, value)
-            elif isinstance(value, int):
-                self.add_uint32(key, value)
-            else:
-                self.add_string(key, str(value))
-        return write_header(self, *args, **kwargs)
-
-    gguf.GGUFWriter.write_header_to_file = with_metadata  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

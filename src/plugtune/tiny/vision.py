@@ -57,7 +57,7 @@ def save_processor(arch: TinyArchitecture, out_dir: Path) -> None:
     import transformers
     from transformers import AutoTokenizer
 
-    from plugtune.sdk.backends.processors import images_only, takes_video_processor
+    from plugtune.compat.transformers import images_only, takes_video_processor
 
     vision = vision_of(arch)
     image_processor = getattr(transformers, vision.image_processor_class)(

@@ -24,11 +24,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from plugtune.compat.trl import FUSED_CALL, FUSED_CALL_SWITCH
 from plugtune.data.encoding import IGNORE_INDEX
 from plugtune.training.collators import varlen_boundaries
-
-#: The arguments of the call that is flattened, and nothing else.
-FUSED_CALL = frozenset({"input_ids", "attention_mask", "labels", "fused_lm_head", "use_cache"})
 
 
 @contextmanager
@@ -47,7 +45,7 @@ def flat_fused_calls(*models: Any) -> Iterator[None]:
 
 def _flatten_hook(layouts: list[Any]) -> Any:
     def flatten(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if args or not kwargs.get("fused_lm_head") or not set(kwargs) <= FUSED_CALL:
+        if args or not kwargs.get(FUSED_CALL_SWITCH) or not set(kwargs) <= FUSED_CALL:
             return None
         flat = flat_call(kwargs["input_ids"], kwargs["attention_mask"], kwargs["labels"])
         if flat is None:

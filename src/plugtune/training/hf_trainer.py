@@ -19,6 +19,11 @@ from typing import Any
 
 from transformers import Trainer
 
+from plugtune.compat.transformers import (
+    TrainerHooks,
+    loss_takes_item_count,
+    plain_causal_lm_loss,
+)
 from plugtune.training.collators import NUM_TOKENS
 from plugtune.training.trained_logits import trained_logits_loss
 
@@ -26,7 +31,7 @@ from plugtune.training.trained_logits import trained_logits_loss
 LENGTH_STRATEGIES = ("group_by_length", "batch_rebalance")
 
 
-class CountingTrainer(Trainer):
+class CountingTrainer(TrainerHooks, Trainer):
     #: Run the output layer on trained positions only in training steps (False: on all).
     trained_logits_only = True
 
@@ -37,7 +42,7 @@ class CountingTrainer(Trainer):
             self.state.num_input_tokens_seen += self._all_ranks(tokens)
         head = self._output_layer(model, inputs) if not return_outputs else None
         if head is not None:
-            items = num_items_in_batch if self.model_accepts_loss_kwargs else None
+            items = num_items_in_batch if loss_takes_item_count(self) else None
             loss = trained_logits_loss(model, head, inputs, items)
             if loss is not None:
                 return self._averaged_across_devices(loss, num_items_in_batch)
@@ -50,7 +55,7 @@ class CountingTrainer(Trainer):
         label smoothing, no custom loss, no sequence parallelism)."""
         parallelism = getattr(self.accelerator, "parallelism_config", None)
         if (not self.trained_logits_only or not model.training or "labels" not in inputs
-                or self.label_smoother is not None or self.compute_loss_func is not None
+                or not plain_causal_lm_loss(self)
                 or getattr(parallelism, "sp_enabled", False)):
             return None
         unwrapped = self.accelerator.unwrap_model(model)
@@ -60,20 +65,13 @@ class CountingTrainer(Trainer):
     def _averaged_across_devices(self, loss: Any, num_items_in_batch: Any | None) -> Any:
         """What ``Trainer.compute_loss`` does to a loss normalised by the token count of
         all processes' batches, so that gradients average as they would there."""
-        if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
+        if (self.args.average_tokens_across_devices and loss_takes_item_count(self)
                 and num_items_in_batch is not None):
             scale = self.accelerator.num_processes // self.get_tp_size()
             loss = loss * (scale if self.args.n_gpu <= 1 else self.args.n_gpu)
         return loss
 
-    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
-        dataset = self.train_dataset if train_dataset is None else train_dataset
-        return super()._get_train_sampler(self._as_lengths(dataset))
-
-    def _get_eval_sampler(self, eval_dataset: Any) -> Any:
-        return super()._get_eval_sampler(self._as_lengths(eval_dataset))
-
-    def _as_lengths(self, dataset: Any) -> Any:
+    def sampler_rows(self, dataset: Any) -> Any:
         """transformers' length-aware samplers (``train_sampling_strategy:
         group_by_length`` or ``batch_rebalance``) read each row's ``input_ids`` from a
         dict, so plugtune's rows are shown to them as such (a sampler keeps only the
@@ -84,7 +82,7 @@ class CountingTrainer(Trainer):
             return [{"input_ids": row.input_ids} for row in dataset]
         return dataset
 
-    def _track_num_input_tokens(self, inputs: Any) -> None:
+    def count_batch_tokens(self, inputs: Any) -> None:
         """transformers' count of the batch: not added, :meth:`compute_loss` counts."""
 
     def _all_ranks(self, tokens: int) -> int:

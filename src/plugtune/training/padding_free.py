@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
+from plugtune.compat.transformers import attention_implementation, sdpa_attention, sdpa_mask
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
 
@@ -50,7 +51,7 @@ def padding_free_wanted(config: RunConfig, model: Any, *, text_rows: bool) -> bo
     if setting is False:
         return False
     model_config = _base_model(model).config
-    implementation = model_config._attn_implementation
+    implementation = attention_implementation(model_config)
     fits = implementation == "sdpa" or implementation in VARLEN_ATTENTION
     if setting is None:
         return text_rows and fits and model_config.model_type in CHECKED_MODEL_TYPES
@@ -79,7 +80,7 @@ def flat_row_attention(*models: Any) -> Iterator[None]:
     switched = []
     for model in models:
         base = _base_model(model)
-        original = base.config._attn_implementation
+        original = attention_implementation(base.config)
         if original not in VARLEN_ATTENTION:
             base.set_attn_implementation(ATTENTION)
             switched.append((base, original))
@@ -102,12 +103,11 @@ def segment_attention(
     transformers' own SDPA."""
     import torch
     import torch.nn.functional as functional
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     bounds = _example_bounds(query, key, attention_mask, cu_seq_lens_q, position_ids)
     if bounds is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask,
-                                      dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention(module, query, key, value, attention_mask,
+                              dropout=dropout, scaling=scaling, **kwargs)
     if (kwargs.get("softcap") is not None or kwargs.get("s_aux") is not None
             or not getattr(module, "is_causal", True)):
         raise ConfigError("data.padding_free: this model's attention is not a plain causal "
@@ -133,8 +133,6 @@ def segment_mask(*, batch_size: int, q_length: int, kv_length: int, q_offset: An
     """The mask transformers builds for :func:`segment_attention`: none for a single
     unpadded row without a cache (the attention keeps the row's examples apart itself,
     so a flat row gets no O(L²) block mask), else SDPA's own."""
-    from transformers.masking_utils import sdpa_mask
-
     if (batch_size == 1 and attention_mask is None and q_length == kv_length
             and not q_offset and not kv_offset):
         return None

@@ -42,11 +42,11 @@ def tokenized_pairs(trainer_class: type) -> type:
     """``trainer_class`` (TRL's ``ORPOTrainer`` or ``CPOTrainer``) taking
     :func:`pair_sequences` rows as they are and counting their real tokens."""
 
-    class TokenizedPairs(trainer_class):  # type: ignore[misc, valid-type]
-        def tokenize_row(self, feature: Any, model: Any = None) -> dict[str, Any]:
-            return {}  # the row's own columns are kept as they are
+    from plugtune.compat.transformers import TrainerHooks
+    from plugtune.compat.trl import RowsAsGiven
 
-        def _track_num_input_tokens(self, inputs: Any) -> None:
+    class TokenizedPairs(TrainerHooks, RowsAsGiven, trainer_class):  # type: ignore[misc, valid-type]
+        def count_batch_tokens(self, inputs: Any) -> None:
             import torch
 
             tokens = sum(inputs[f"{side}_attention_mask"].sum()

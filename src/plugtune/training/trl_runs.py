@@ -11,11 +11,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
+from plugtune.compat import trl as trl_compat
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
 from plugtune.core.records import Conversation, Record
 
 log = logging.getLogger(__name__)
+
 
 def trl_arguments(
     run: TrainingRun, config_class: type, trainer: str, options: Mapping[str, Any], *,
@@ -61,14 +63,11 @@ def trl_arguments(
 def pretokenized(trainer_class: type) -> type:
     """``trainer_class`` taking plugtune's tokenized rows as they are (TRL's own dataset
     preparation renders and tokenizes text)."""
+    class Tokenized(trl_compat.Pretokenized, trainer_class):  # type: ignore[misc, valid-type]
+        pass
 
-    class Pretokenized(trainer_class):  # type: ignore[misc, valid-type]
-        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any,
-                             dataset_name: str) -> Any:
-            return dataset
-
-    Pretokenized.__name__ = Pretokenized.__qualname__ = trainer_class.__name__
-    return Pretokenized
+    Tokenized.__name__ = Tokenized.__qualname__ = trainer_class.__name__
+    return Tokenized
 
 
 def reference_model(run: TrainingRun, path: str | None) -> Any:
@@ -133,10 +132,10 @@ def train_with_trl(
 
     def without_reference() -> None:
         trained = trainer.accelerator.unwrap_model(trainer.model)
-        if isinstance(trained, PeftModel) and "ref" in trained.peft_config:
-            trained.delete_adapter("ref")  # TRL's frozen reference copy: not the result
+        if isinstance(trained, PeftModel) and trl_compat.REFERENCE_ADAPTER in trained.peft_config:
+            trained.delete_adapter(trl_compat.REFERENCE_ADAPTER)  # TRL's frozen reference copy
 
-    if base_is_reference(run):
+    if base_is_reference(run, trainer.accelerator.unwrap_model(trainer.model)):
         without_reference()  # TRL then takes the reference with the adapter disabled
 
     models = [found for found in (trainer.model, getattr(trainer, "ref_model", None))
@@ -156,15 +155,20 @@ def train_with_trl(
     return metrics
 
 
-def base_is_reference(run: TrainingRun) -> bool:
-    """Whether the run trains a new plain LoRA adapter: it starts as the identity
-    (``lora_B`` is zero, so its branch adds exactly 0.0), so the base model with the
-    adapter disabled gives the reference's numbers to the last bit — without the
-    adapter's matmuls that a frozen copy of it (TRL's ``ref`` adapter for dpo and kto)
-    would run at every step. A continued adapter (``model.adapter``) or DoRA (whose
-    magnitude division is not bit-exact) keep TRL's copy."""
-    config = run.config
-    return config.model.adapter is None and config.peft.type in ("lora", "qlora")
+def base_is_reference(run: TrainingRun, model: Any) -> bool:
+    """Whether the run trains a new adapter that starts as the identity
+    (:func:`plugtune.compat.peft.starts_as_identity`: plain LoRA, whatever plugin made
+    it), so the base model with the adapter disabled gives the reference's numbers to
+    the last bit — without the adapter's matmuls that a frozen copy of it (TRL's ``ref``
+    adapter for dpo and kto) would run at every step. A continued adapter
+    (``model.adapter``), DoRA, or weights trained in place keep TRL's reference."""
+    from peft import PeftModel
+
+    from plugtune.compat.peft import starts_as_identity
+
+    if run.config.model.adapter is not None or not isinstance(model, PeftModel):
+        return False
+    return starts_as_identity(model.peft_config[model.active_adapter])
 
 
 def loaded_records(run: TrainingRun, *, images: bool = False

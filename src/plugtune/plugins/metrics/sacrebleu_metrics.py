@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from plugtune.compat.sacrebleu import corpus_statistics
 from plugtune.core.errors import ConfigError
 from plugtune.plugins.metrics.text_metric import (
     MetricOptions,
@@ -48,15 +49,15 @@ def _reference_streams(references: list[list[str]]) -> list[list[str | None]]:
 
 
 def _segment_statistics(scorer: Any, hyps: list[str], refs: list[list[str]]) -> list[Any]:
-    """sacrebleu's statistics of each sample over the corpus (its private
-    ``_extract_corpus_statistics``, the step ``corpus_score`` sums)."""
-    return list(scorer._extract_corpus_statistics(hyps, _reference_streams(refs)))
+    """sacrebleu's statistics of each sample over the corpus (the step ``corpus_score``
+    sums)."""
+    return corpus_statistics(scorer, hyps, _reference_streams(refs))
 
 
 def _sentence_statistics(scorer: Any, hyp: str, refs: list[str]) -> Any:
     """One sample's statistics, extracted as ``sentence_score`` does (sample by sample
     measured no slower than one pass over the corpus, and keeps less in memory)."""
-    return scorer._extract_corpus_statistics([hyp], [[ref] for ref in refs])[0]
+    return corpus_statistics(scorer, [hyp], [[ref] for ref in refs])[0]
 
 
 class BleuOptions(MetricOptions):

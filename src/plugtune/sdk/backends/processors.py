@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 from typing import Any
+
+from plugtune.compat.transformers import cached_model_file, images_only, takes_video_processor
 
 #: Where the config of a model folder names its image prompt's delimiters.
 DELIMITER_FIELDS = ("vision_start_token_id", "vision_end_token_id")
@@ -62,7 +63,7 @@ def saved_processor_class(path: str) -> type | None:
     """The transformers class named by the folder's ``processor_config.json``."""
     import transformers
 
-    config = model_file(path, "processor_config.json")
+    config = cached_model_file(path, "processor_config.json")
     if config is None:
         return None
     name = json.loads(config.read_text(encoding="utf-8")).get("processor_class")
@@ -70,55 +71,16 @@ def saved_processor_class(path: str) -> type | None:
     return found if isinstance(found, type) else None
 
 
-def takes_video_processor(processor_class: type) -> bool:
-    """Whether ``processor_class`` is built with a video processor."""
-    return "video_processor" in _init_parameters(processor_class)
-
-
-def images_only(processor_class: type, image_processor: Any, tokenizer: Any, *,
-                video_settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    """``processor_class`` built from ``image_processor`` and ``tokenizer``, with no
-    video processor. The subclass keeps the class's name, and saves ``video_settings``
-    (the folder's video processor, as data) with its own, so a trained model or an export
-    saves as the whole processor it came from."""
-
-    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None,
-                 chat_template: Any = None, **kwargs: Any) -> None:
-        processor_class.__init__(self, image_processor, tokenizer, None,
-                                 chat_template=chat_template, **kwargs)
-        self.video_processor = None
-
-    def to_dict(self: Any) -> dict[str, Any]:
-        saved: dict[str, Any] = processor_class.to_dict(self)
-        if video_settings:
-            saved["video_processor"] = dict(video_settings)
-        return saved
-
-    # ProcessorMixin finds its parts from __init__'s parameters: no video_processor here
-    cls = type(processor_class.__name__, (processor_class,),
-               {"__init__": __init__, "to_dict": to_dict})
-    return cls(image_processor, tokenizer, **kwargs)
-
-
 def saved_video_settings(path: str) -> dict[str, Any] | None:
     """The video processor's settings saved in the folder (in processor_config.json, or
     transformers' separate video_preprocessor_config.json), if any."""
-    separate = model_file(path, "video_preprocessor_config.json")
+    separate = cached_model_file(path, "video_preprocessor_config.json")
     if separate is not None:
         return dict(json.loads(separate.read_text(encoding="utf-8")))
-    combined = model_file(path, "processor_config.json")
+    combined = cached_model_file(path, "processor_config.json")
     if combined is not None:
         return json.loads(combined.read_text(encoding="utf-8")).get("video_processor")
     return None
-
-
-def model_file(path: str, name: str) -> Path | None:
-    """The file ``name`` of the model ``path`` (a folder, or a hub id in the local
-    cache, fetched as transformers fetches), None when the model has no such file."""
-    from transformers.utils import cached_file
-
-    found = cached_file(path, name, _raise_exceptions_for_missing_entries=False)
-    return Path(found) if found else None
 
 
 def name_delimiters(processor: Any, path: str) -> None:
@@ -137,9 +99,3 @@ def name_delimiters(processor: Any, path: str) -> None:
     if all(isinstance(token_id, int) for token_id in ids):
         processor.vision_start_token, processor.vision_end_token = (
             processor.tokenizer.convert_ids_to_tokens(ids))
-
-
-def _init_parameters(cls: type) -> tuple[str, ...]:
-    import inspect
-
-    return tuple(inspect.signature(cls.__init__).parameters)

@@ -35,20 +35,16 @@ def orpo_trainer_class() -> type:
     from trl.experimental.orpo import ORPOTrainer
     from trl.experimental.utils import pad_to_length
 
+    from plugtune.compat.trl import with_chosen_nll
     from plugtune.training.pair_sequences import IGNORE, tokenized_pairs
 
-    class AnswerOnlyORPO(tokenized_pairs(ORPOTrainer)):  # type: ignore[misc]
-        def concatenated_forward(self, model: Any, batch: dict[str, Any]) -> tuple[Any, ...]:
-            outputs = super().concatenated_forward(model, batch)
-            chosen_logits = outputs[2]  # the logits before each next token
-            labels = pad_to_length(batch["chosen_labels"], chosen_logits.shape[1] + 1, IGNORE)
-            nll = functional.cross_entropy(chosen_logits.flatten(0, 1).float(),
-                                           labels[:, 1:].flatten().to(chosen_logits.device),
-                                           ignore_index=IGNORE)
-            return (*outputs[:4], nll, *outputs[5:])
+    def answer_nll(chosen_logits: Any, batch: dict[str, Any]) -> Any:
+        labels = pad_to_length(batch["chosen_labels"], chosen_logits.shape[1] + 1, IGNORE)
+        return functional.cross_entropy(chosen_logits.flatten(0, 1).float(),
+                                        labels[:, 1:].flatten().to(chosen_logits.device),
+                                        ignore_index=IGNORE)
 
-    AnswerOnlyORPO.__name__ = AnswerOnlyORPO.__qualname__ = "ORPOTrainer"
-    return AnswerOnlyORPO
+    return with_chosen_nll(tokenized_pairs(ORPOTrainer), answer_nll)
 
 
 class OddsRatioPreferenceOptimization:

@@ -97,10 +97,11 @@ def _tokenized_kto(trainer_class: type) -> type:
     its KL completions are added the way it adds them (each batch's completions
     rotated by one, so every prompt meets another example's answer)."""
 
-    class KTOTrainer(trainer_class):  # type: ignore[misc, valid-type]
-        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any,
-                             dataset_name: str) -> Any:
-            if not self.calculate_KL:
+    from plugtune.compat.trl import Pretokenized, computes_kl
+
+    class KTOTrainer(Pretokenized, trainer_class):  # type: ignore[misc, valid-type]
+        def prepared_rows(self, dataset: Any, args: Any) -> Any:
+            if not computes_kl(self):
                 return dataset
             size = args.per_device_train_batch_size
             completions = dataset["completion_ids"]
