@@ -25,6 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 # it); PLUGTUNE_FIXTURES points elsewhere (a missing folder shows what a fresh clone does).
 FIXTURES = Path(os.environ.get("PLUGTUNE_FIXTURES") or REPO.parent / "shared" / "fixtures")
 HAVE_FIXTURES = FIXTURES.is_dir()
+# LLaMA-Factory's example configs in the fixtures: today's, and v0.9.3's.
+LLAMAFACTORY_EXAMPLES, LLAMAFACTORY_EXAMPLES_V093 = ("llamafactory_examples",
+                                                     "llamafactory_examples_v0.9.3")
 MISSING_FIXTURES = (
     f"{FIXTURES} is not there: the public material these tests compare against "
     "(clone ../shared beside the repository to run them)"

@@ -61,8 +61,9 @@ def test_two_processes_stop_at_one_step_and_save_its_checkpoint(tmp_path):
     """torchrun's agent forwards the SIGINT its workers already got from the process
     group (the same request); the ranks agree on the step, save, and all leave."""
     from plugtune.training.checkpoints import latest_complete
-    from tests.test_training_distributed import BIN, free_port, write_config
-    from tests.webui_helpers import logged_steps, wait_for
+    from tests.helpers import free_port, wait_for
+    from tests.launching import BIN, write_config
+    from tests.webui_helpers import logged_steps
 
     config = write_config(tmp_path, max_steps=500)
     out = tmp_path / "out"

@@ -5,7 +5,6 @@ sizes, vLLM, failing rewards, cut-off completions) are named."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import textwrap
 
@@ -16,25 +15,8 @@ from plugtune.core.records import Conversation, Message, Preference
 from plugtune.rewards import RewardError
 from plugtune.training import train
 from tests.conftest import write_jsonl
-
-# Mixed answer types on purpose: rewards get them as they are (no Arrow column typing).
-PROMPTS = [
-    {"prompt": "Name a color.", "answer": "blue"},
-    {"prompt": "What is two plus two?", "answer": 4},
-    {"prompt": "Say hello.", "answer": "hello"},
-    {"prompt": "Write a word.", "answer": "tree"},
-    {"prompt": "Give a number.", "answer": 7},
-    {"prompt": "Name an animal.", "answer": "cat"},
-    {"prompt": "Name a fruit.", "answer": "apple"},
-    {"prompt": "Pick a letter.", "answer": "e"},
-]
-# The share of the letter "e" among a completion's characters: about 0.08 for the
-# random model, and learnable (every token holding an "e" counts).
-SHARE_OF_E = '''
-def share_of_e(completions, **columns):
-    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-    return [t.lower().count("e") / max(len(t), 1) for t in texts]
-'''
+from tests.helpers import trainer_log
+from tests.tiny_data import PROMPTS, SHARE_OF_E
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -73,11 +55,6 @@ def grpo_config(tmp_path, data, rewards, *overrides,
     ])
 
 
-def log_entries(output_dir):
-    lines = (output_dir / "trainer_log.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
 def write_reward(folder, name, source):
     path = folder / name
     path.write_text(textwrap.dedent(source))
@@ -99,7 +76,7 @@ def test_grpo_raises_a_learnable_file_reward(tmp_path, prompts_file, session):
     )
     train(config, session)
     output = tmp_path / "run"
-    means = [e["rewards/share_of_e/mean"] for e in log_entries(output)
+    means = [e["rewards/share_of_e/mean"] for e in trainer_log(output)
              if "rewards/share_of_e/mean" in e]
     assert len(means) == 24
     first, last = sum(means[:5]) / 5, sum(means[-5:]) / 5

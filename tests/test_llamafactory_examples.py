@@ -15,9 +15,14 @@ from click.testing import CliRunner
 from plugtune import ConfigError, load_config
 from plugtune.cli import cli
 from plugtune.sdk.cli import CliState
-from tests.conftest import FIXTURES, needs_fixtures
+from tests.conftest import (
+    FIXTURES,
+    LLAMAFACTORY_EXAMPLES,
+    LLAMAFACTORY_EXAMPLES_V093,
+    needs_fixtures,
+)
 
-NEW, OLD = "llamafactory_examples", "llamafactory_examples_v0.9.3"
+NEW, OLD = LLAMAFACTORY_EXAMPLES, LLAMAFACTORY_EXAMPLES_V093
 EXAMPLES = sorted(
     path.relative_to(FIXTURES).as_posix()
     for folder in (NEW, OLD)

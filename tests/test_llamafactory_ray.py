@@ -13,7 +13,8 @@ from plugtune import ConfigError, load_config
 from plugtune.core.config import RayConfig
 from plugtune.plugins.config_readers.llamafactory.conversion import convert_llamafactory
 from tests.conftest import FIXTURES, REPO, needs_fixtures
-from tests.test_llamafactory_examples import NEW, OLD
+from tests.conftest import LLAMAFACTORY_EXAMPLES as NEW
+from tests.conftest import LLAMAFACTORY_EXAMPLES_V093 as OLD
 
 EXAMPLES = {
     f"{NEW}/train_lora/qwen3_lora_sft_ray.yaml":

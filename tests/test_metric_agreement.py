@@ -223,9 +223,7 @@ def test_rouge_agrees_with_rouge_score(language, use_stemmer):
 @pytest.fixture(scope="module")
 def wordnet_folder(tmp_path_factory):
     """WordNet as tests/test_metrics.py finds it: Debian's files, set up by plugtune."""
-    from tests.test_metrics import _debian_wordnet
-
-    source = _debian_wordnet()
+    source = wordnet.debian_wordnet_source()
     if source is None:
         pytest.skip("no Debian WordNet here: apt-get install (or download) wordnet-base")
     folder = wordnet.setup_wordnet(source, tmp_path_factory.mktemp("nltk") / "wordnet")

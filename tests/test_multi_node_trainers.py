@@ -14,17 +14,16 @@ import pytest
 import torch
 
 from tests.conftest import write_jsonl
-from tests.test_alignment_trainers import PAIRS
-from tests.test_grpo import PROMPTS, SHARE_OF_E
-from tests.test_training_distributed import (
+from tests.helpers import free_port
+from tests.launching import (
     BIN,
     adapter_weights,
-    free_port,
     launch,
     launch_env,
     node_commands,
     write_config,
 )
+from tests.tiny_data import PAIRS, PROMPTS, SHARE_OF_E
 
 STEPS = 2
 

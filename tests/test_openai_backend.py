@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
-import uvicorn
 
 from plugtune import Session
 from plugtune.core.config import GenerationConfig, RunConfig
@@ -19,15 +14,10 @@ from plugtune.core.records import Conversation, Message
 from plugtune.inference import load_backend
 from plugtune.inference.server import create_app
 from plugtune.plugins.backends.openai_http import OpenAIBackend
+from tests.helpers import free_port, threaded_server
 
 MODEL = "tiny-qwen2"
 PROMPTS = ["hi", "Translate to Chinese: cat", "2+2", "Tell me a story about a dragon"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ask(text: str, system: str | None = None) -> Conversation:
@@ -43,18 +33,8 @@ def local():
 
 @pytest.fixture(scope="module")
 def base_url(local):
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(local, MODEL), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with threaded_server(create_app(local, MODEL)) as url:
+        yield f"{url}/v1"
 
 
 def remote(base_url: str, **options) -> OpenAIBackend:

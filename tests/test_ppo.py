@@ -3,7 +3,6 @@ tiny model (online and offline batches, its outputs, its guards)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -13,7 +12,8 @@ from plugtune import ConfigError, Session, load_config
 from plugtune.plugins.trainers.ppo import math as ppo_math
 from plugtune.training import train
 from tests.conftest import write_jsonl
-from tests.test_grpo import PROMPTS, SHARE_OF_E
+from tests.helpers import trainer_log
+from tests.tiny_data import PROMPTS, SHARE_OF_E
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -147,11 +147,6 @@ def ppo_config(tmp_path, data, trainer, *overrides):
     ])
 
 
-def log_entries(output_dir):
-    lines = (output_dir / "trainer_log.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
-
-
 def test_ppo_raises_a_learnable_reward_and_writes_its_outputs(tmp_path, prompts_file, session):
     # kl_coef 0: the per-token k1 estimate is noisy enough at this scale to drown the
     # reward (measured: kl_coef 0.01 stays near 0.09 after 24 steps).
@@ -164,7 +159,7 @@ def test_ppo_raises_a_learnable_reward_and_writes_its_outputs(tmp_path, prompts_
     metrics = train(ppo_config(tmp_path, prompts_file, trainer, "training.max_steps=30",
                                "training.learning_rate=5e-3"), session)
     output = tmp_path / "run"
-    entries = log_entries(output)
+    entries = trainer_log(output)
     assert [e["step"] for e in entries] == list(range(1, 31))
     means = [e["rewards/share_of_e/mean"] for e in entries]
     first, last = sum(means[:5]) / 5, sum(means[-5:]) / 5
@@ -190,7 +185,7 @@ def test_offline_batches_take_the_gold_answers(tmp_path, prompts_file, session):
     trainer = "{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, " \
               "online_ratio: 0}"
     train(ppo_config(tmp_path, prompts_file, trainer, "training.max_steps=2"), session)
-    entries = log_entries(tmp_path / "run")
+    entries = trainer_log(tmp_path / "run")
     assert [e["online"] for e in entries] == [0.0, 0.0]
     # the gold answers ("blue", "4", …) plus the end-of-turn token: a few tokens each
     assert all(1 < e["completions/mean_length"] < 8 for e in entries)
@@ -201,7 +196,7 @@ def test_kl_target_adapts_the_coefficient_each_step(tmp_path, prompts_file, sess
     trainer = ("{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, "
                "kl_coef: 0.1, kl_target: 1000.0, kl_horizon: 80}")
     train(ppo_config(tmp_path, prompts_file, trainer, "training.max_steps=3"), session)
-    coefs = [e["kl_coef"] for e in log_entries(tmp_path / "run")]
+    coefs = [e["kl_coef"] for e in trainer_log(tmp_path / "run")]
     # KL far below the target: the error clips to −0.2 and each step of 8 sequences
     # scales the coefficient by 1 − 0.2 · 8/80 = 0.98.
     assert coefs == pytest.approx([0.1, 0.098, 0.09604])
@@ -292,7 +287,7 @@ def test_ppo_with_a_reward_model_and_no_reward_plugins(tmp_path, prompts_file, s
                f"reward_model: {reward_model_dir}, reward_model_weight: 2.0}}")
     metrics = train(ppo_config(tmp_path, prompts_file, trainer, "training.max_steps=2",
                                "rewards=[]"), session)
-    entries = log_entries(tmp_path / "run")
+    entries = trainer_log(tmp_path / "run")
     assert [e["step"] for e in entries] == [1, 2]
     for entry in entries:
         assert math.isfinite(entry["rewards/reward_model/mean"])
@@ -310,7 +305,7 @@ def test_ppo_adds_the_reward_model_to_the_reward_plugins(tmp_path, prompts_file,
     trainer = (f"{{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, "
                f"online_ratio: 0, reward_model: {reward_model_dir}}}")
     train(ppo_config(tmp_path, prompts_file, trainer, "training.max_steps=1"), session)
-    [entry] = log_entries(tmp_path / "run")
+    [entry] = trainer_log(tmp_path / "run")
     assert entry["reward"] == pytest.approx(
         entry["rewards/share_of_e/mean"] + entry["rewards/reward_model/mean"], abs=1e-5)
 

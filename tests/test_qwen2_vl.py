@@ -29,7 +29,7 @@ from plugtune.training import train, trainable_model
 from plugtune.training.export import export_model
 from plugtune.training.image_rows import ImageCollator, image_processor_for, with_image_tokens
 from tests.conftest import FIXTURES, needs_fixtures
-from tests.test_vlm_training import image_chat, last_logits
+from tests.helpers import image_chat, last_logits
 
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
 MODEL = "tiny://qwen2-vl"

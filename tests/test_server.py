@@ -14,6 +14,7 @@ from plugtune.core.config import GenerationConfig, RunConfig
 from plugtune.core.records import Conversation, Message
 from plugtune.inference import load_backend
 from plugtune.inference.server import create_app
+from tests.helpers import threaded_server
 
 MODEL = "tiny-qwen2"
 
@@ -238,29 +239,14 @@ PROMPTS = ["hi", "Translate to Chinese: cat", "2+2", "Tell me a story about a dr
 
 
 def test_concurrent_requests_are_batched_over_real_http(backend):
-    import socket
-    import threading
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     httpx = pytest.importorskip("httpx")
-    import uvicorn
 
     counting = Counting(backend)
     app = create_app(counting, MODEL, batch_window_s=0.05)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    try:
+    with threaded_server(app) as base:
+        url = f"{base}/v1/chat/completions"
         def ask(prompt, **fields):
             body = chat(messages=[{"role": "user", "content": prompt}], **fields)
             response = httpx.post(url, json=body, timeout=60)
@@ -282,6 +268,3 @@ def test_concurrent_requests_are_batched_over_real_http(backend):
         assert len(counting.sizes) >= 2 and sum(counting.sizes) == 4
         for i, answer in enumerate(mixed):
             assert answer == ask(PROMPTS[i], max_tokens=2 + i % 2)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -225,7 +225,8 @@ def test_streaming_on_two_processes_shares_each_global_batch(tmp_path, session):
     from plugtune.core.interfaces import TrainingRun
     from plugtune.plugins.trainers.sft import supervised_records
     from plugtune.training.rows import encode_rows
-    from tests.test_training_distributed import BIN, free_port, launch
+    from tests.helpers import free_port
+    from tests.launching import BIN, launch
 
     settings = [f"data.train=[{ALPACA}]", "data.cutoff_len=48", "data.streaming=true",
                 "data.buffer_size=0", "training.max_steps=5", f"output.dir={tmp_path / 'out'}",

@@ -10,6 +10,7 @@ from plugtune import Session, load_config
 from plugtune.core.errors import ConfigError, PlugtuneError
 from plugtune.training import train
 from tests.conftest import REPO, needs_fixtures, write_jsonl
+from tests.helpers import log_values
 
 ANSWERS = {
     "name a color": "blue",
@@ -40,11 +41,6 @@ def config_for(tmp_path, data, *overrides):
         "training.save_strategy=no",
         *overrides,
     ])
-
-
-def log_losses(output_dir):
-    lines = (output_dir / "trainer_log.jsonl").read_text().splitlines()
-    return [entry["loss"] for entry in map(json.loads, lines) if "loss" in entry]
 
 
 def greedy_answer(model, tokenizer, question):
@@ -92,7 +88,7 @@ def lora_run(tmp_path_factory, session):
 
 def test_lora_loss_falls(lora_run):
     output, _ = lora_run
-    losses = log_losses(output)
+    losses = log_values(output, "loss")
     assert len(losses) == 6  # 30 steps, a log every 5
     # Measured here: 9.0 -> 7.6 over 30 steps at lr 2e-3 on 9 records.
     assert losses[-1] < losses[0] - 1.0
@@ -123,7 +119,7 @@ def test_qlora_trains_a_quantized_model(tmp_path, answers_file, session, bits):
     config = config_for(tmp_path, answers_file, "peft.type=qlora", f"quantization.bits={bits}",
                         "training.max_steps=20", "training.learning_rate=3e-3")
     train(config, session)
-    losses = log_losses(tmp_path / "run")
+    losses = log_values(tmp_path / "run", "loss")
     assert losses[-1] < losses[0] - 0.5
     adapter = json.loads((tmp_path / "run" / "adapter_config.json").read_text())
     assert adapter["r"] == 8
@@ -165,7 +161,7 @@ def test_pt_trains_on_raw_text_blocks(tmp_path, session):
                         "data.max_samples=40", "training.max_steps=20",
                         "training.learning_rate=2e-3")
     metrics = train(config, session)
-    losses = log_losses(tmp_path / "run")
+    losses = log_values(tmp_path / "run", "loss")
     assert losses[-1] < losses[0] - 0.5
     assert metrics["num_input_tokens_seen"] == 20 * 4 * 64  # full blocks, no padding
 

@@ -4,54 +4,21 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-
-BIN = Path(sys.executable).parent
-ALPACA = REPO / "examples" / "data" / "tiny_alpaca.jsonl"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def write_config(tmp_path, prepared=None, **training):
-    settings = {"max_steps": 4, "logging_steps": 1, "per_device_train_batch_size": 2,
-                "save_strategy": "no", **training}
-    data = {"train": [str(ALPACA)], **({"prepared": str(prepared)} if prepared else {})}
-    path = tmp_path / "run.yaml"
-    path.write_text(textwrap.dedent(f"""
-        data: {json.dumps(data)}
-        training: {json.dumps(settings)}
-        output: {{dir: {tmp_path / "out"}}}
-    """))
-    return path
-
-
-def launch_env() -> dict[str, str]:
-    """The environment of launched runs: one thread per process everywhere. torchrun
-    sets that itself for several processes per node, not for one per node, and a
-    different thread count splits the CPU kernels' sums differently (2e-6 apart after
-    four steps), so one node and two must not differ in it to train the same weights."""
-    return {**os.environ, "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions"),
-            "OMP_NUM_THREADS": "1"}
-
-
-def launch(command, tmp_path):
-    done = subprocess.run(command, cwd=tmp_path, env=launch_env(), capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+from tests.helpers import free_port
+from tests.launching import (
+    BIN,
+    adapter_weights,
+    launch,
+    launch_env,
+    node_commands,
+    write_config,
+)
 
 
 def test_ddp_on_two_cpu_processes(tmp_path):
@@ -83,7 +50,7 @@ def test_deepspeed_zero2_through_accelerate_launch(tmp_path):
 
 def test_ppo_on_two_cpu_processes(tmp_path):
     from tests.conftest import write_jsonl
-    from tests.test_grpo import PROMPTS, SHARE_OF_E
+    from tests.tiny_data import PROMPTS, SHARE_OF_E
 
     reward = tmp_path / "count_e.py"
     reward.write_text(SHARE_OF_E)
@@ -110,12 +77,6 @@ def test_ppo_on_two_cpu_processes(tmp_path):
     assert results["epoch"] == round(12 / len(PROMPTS), 4)
 
 
-def adapter_weights(folder):
-    from safetensors.torch import load_file
-
-    return load_file(folder / "adapter_model.safetensors")
-
-
 @pytest.fixture(scope="module")
 def one_node_weights(tmp_path_factory):
     """The adapter one torchrun agent with two processes trains."""
@@ -123,20 +84,6 @@ def one_node_weights(tmp_path_factory):
     launch([str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(free_port()),
             "-m", "plugtune", "train", str(write_config(folder))], folder)
     return adapter_weights(folder / "out")
-
-
-def node_commands(launcher, config, port):
-    """One launcher command per simulated machine, both meeting on 127.0.0.1:port."""
-    command = ["-m", "plugtune", "train", str(config)]
-    if launcher == "torchrun":  # c10d rendezvous: the agents agree on the ranks
-        agent = [str(BIN / "torchrun"), "--nnodes", "2", "--nproc-per-node", "1",
-                 "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
-                 "--rdzv-id", "plugtune-test", *command]
-        return [agent, agent]
-    return [[str(BIN / "accelerate"), "launch", "--num_machines", "2", "--machine_rank",
-             str(rank), "--num_processes", "2", "--multi_gpu", "--main_process_ip",
-             "127.0.0.1", "--main_process_port", str(port), "--mixed_precision", "no",
-             "--dynamo_backend", "no", *command] for rank in (0, 1)]
 
 
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])

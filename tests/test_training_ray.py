@@ -25,7 +25,8 @@ from plugtune.sdk.cli import CliState
 from plugtune.training.checkpoints import MARKER
 from plugtune.training.ray_launch import scaling_config, train_on_ray, with_ray_options
 from tests.conftest import needs
-from tests.test_training_distributed import BIN, adapter_weights, free_port, launch, write_config
+from tests.helpers import free_port, log_values, trainer_log
+from tests.launching import BIN, adapter_weights, launch, write_config
 
 needs_ray = needs(importlib.util.find_spec("ray") is not None, "ray: pip install 'plugtune[ray]'")
 # Both runs: 4 steps of 2 rows per process, checkpoints at steps 2 and 4.
@@ -78,20 +79,13 @@ def ray_output(tmp_path_factory, ray_address):
     return ray_train(folder, ray_address)
 
 
-def log_lines(output: Path) -> list[dict]:
-    return [json.loads(line) for line in (output / "trainer_log.jsonl").read_text().splitlines()]
-
-
-def losses(output: Path) -> list[float]:
-    return [entry["loss"] for entry in log_lines(output) if "loss" in entry]
-
-
 @needs_ray
 def test_two_ray_workers_train_as_two_torchrun_processes(ray_output, torchrun_output):
     import torch
 
-    assert losses(ray_output) == pytest.approx(losses(torchrun_output), rel=0, abs=1e-6)
-    assert len(losses(ray_output)) == 4  # one line per step: rank 0 alone logs
+    assert log_values(ray_output, "loss") == pytest.approx(log_values(torchrun_output, "loss"),
+                                                           rel=0, abs=1e-6)
+    assert len(log_values(ray_output, "loss")) == 4  # one line per step: rank 0 alone logs
     got, expected = adapter_weights(ray_output), adapter_weights(torchrun_output)
     assert got.keys() == expected.keys()
     for name, tensor in expected.items():
@@ -122,7 +116,7 @@ def test_a_ray_run_resumes_from_its_newest_complete_checkpoint(ray_output, ray_a
     got, expected = adapter_weights(output), adapter_weights(ray_output)
     for name, tensor in expected.items():
         torch.testing.assert_close(got[name], tensor, rtol=0, atol=1e-6, msg=name)
-    resumed = [entry["step"] for entry in log_lines(output) if "loss" in entry]
+    resumed = [entry["step"] for entry in trainer_log(output) if "loss" in entry]
     assert resumed == [1, 2, 3, 4, 3, 4]  # the resumed run logs steps 3 and 4 once more
 
 

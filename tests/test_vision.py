@@ -20,6 +20,7 @@ from plugtune.inference import load_backend
 from plugtune.inference.predictor import Predictor
 from plugtune.tiny import build_tiny_model, tiny_model_path
 from tests.conftest import FIXTURES, needs_fixtures, write_image_dataset
+from tests.helpers import last_logits
 
 GREEDY = GenerationConfig(max_new_tokens=6)
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
@@ -55,12 +56,6 @@ def images(tmp_path_factory) -> dict[str, str]:
 def ask(text: str, *pictures: str) -> Conversation:
     meta = {"images": list(pictures)} if pictures else {}
     return Conversation((Message("user", text),), meta=meta, origin=f"test:{text[:10]}")
-
-
-def last_logits(backend, conversation: Conversation) -> torch.Tensor:
-    inputs = backend._encode([backend._prompt(conversation)])
-    with torch.inference_mode():
-        return backend._model(**inputs).logits[0, -1]
 
 
 def test_the_tiny_vlm_builds_deterministically_and_loads_with_auto_processor(tmp_path):

@@ -4,7 +4,6 @@ trained adapter answers, serves and exports with images."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from plugtune.data.encoding import IGNORE_INDEX, encode_conversations
 from plugtune.data.templates import resolve_template
 from plugtune.data.tokenizer import load_tokenizer
 from plugtune.inference import load_backend, predict
-from plugtune.sdk.backends.adapters import adapter_scope
 from plugtune.sdk.backends.vision import load_image
 from plugtune.training import train, trainable_model
 from plugtune.training.export import export_model
@@ -33,6 +31,7 @@ from plugtune.training.image_rows import (
     with_image_tokens,
 )
 from tests.conftest import FIXTURES, needs_fixtures, write_image_dataset
+from tests.helpers import image_chat, last_logits, log_values
 
 LLAMAFACTORY = FIXTURES / "llamafactory_data"
 IMAGE_RUN = 4  # tokens per image: (28 // 14) ** 2 patches, the CLS token dropped
@@ -50,11 +49,6 @@ def vlm_config(output: Path, *overrides: str) -> RunConfig:
         "training.save_strategy=no",
         *overrides,
     ])
-
-
-def log_losses(output: Path) -> list[float]:
-    lines = (output / "trainer_log.jsonl").read_text().splitlines()
-    return [entry["loss"] for entry in map(json.loads, lines) if "loss" in entry]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +81,7 @@ def mllm_demo() -> list[Conversation]:
 def test_mllm_demo_trains_tiny_llava_and_the_loss_falls(trained: Path) -> None:
     from safetensors import safe_open
 
-    losses = log_losses(trained)
+    losses = log_values(trained, "loss")
     assert len(losses) == 6 and losses[-1] < losses[0] - 0.5, losses
     assert losses == sorted(losses, reverse=True), losses  # falling at every step
     assert (trained / "processor_config.json").is_file()  # the run's folder takes images
@@ -203,21 +197,6 @@ def answering_config(adapter: Path, output: Path) -> RunConfig:
         "generation": {"max_new_tokens": 6},
         "output": {"dir": str(output)},
     })
-
-
-def image_chat(path: Path) -> dict[str, Any]:
-    url = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
-    parts = [{"type": "image_url", "image_url": {"url": url}},
-             {"type": "text", "text": "Who are they?"}]
-    return {"messages": [{"role": "user", "content": parts}], "max_tokens": 6}
-
-
-def last_logits(backend: Any, conversation: Conversation, adapter: str | None = "default"
-                ) -> torch.Tensor:
-    """The next-token logits after the prompt, with the named adapter (None: without)."""
-    inputs = backend._encode([backend._prompt(conversation)])
-    with torch.inference_mode(), adapter_scope(backend.model, adapter):
-        return backend.model(**inputs).logits[0, -1]
 
 
 @needs_fixtures

@@ -18,7 +18,8 @@ from plugtune.webui.forms import check_config, form_spec, located_errors, read_y
 from plugtune.webui.processes import Job
 from plugtune.webui.runs import RunStore
 from plugtune.webui.tailing import last_lines, read_from
-from tests.webui_helpers import kill_jobs, logged_steps, tiny_config, wait_for
+from tests.helpers import wait_for
+from tests.webui_helpers import kill_jobs, logged_steps, tiny_config
 
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402

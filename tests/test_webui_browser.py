@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,13 +21,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, converter_present, needs
-from tests.webui_helpers import (
-    TINY_DATA,
-    kill_jobs,
-    logged_steps,
-    rag_store,
-    wait_for,
-)
+from tests.helpers import threaded_server, wait_for
+from tests.webui_helpers import TINY_DATA, kill_jobs, logged_steps, rag_store
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 pytestmark = needs(CHROMIUM.exists() and DRIVER.exists(),
@@ -39,25 +32,14 @@ pytestmark = needs(CHROMIUM.exists() and DRIVER.exists(),
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """The web UI on a free local port, in a thread; its runs killed afterwards."""
-    import uvicorn
-
     from plugtune.webui.app import create_app
 
     runs = tmp_path / "runs"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(runs), host="127.0.0.1", port=port, log_level="warning")
-    uvicorn_server = uvicorn.Server(config)
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: uvicorn_server.started, 30, "the server to start")
     try:
-        yield f"http://127.0.0.1:{port}"
+        with threaded_server(create_app(runs)) as url:
+            yield url
     finally:
         kill_jobs(runs)
-        uvicorn_server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

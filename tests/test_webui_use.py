@@ -13,12 +13,8 @@ import yaml
 
 from plugtune import Session, hookimpl
 from tests.conftest import converter_present, needs_gguf_converter
-from tests.webui_helpers import (
-    kill_jobs,
-    rag_store,
-    tiny_config,
-    wait_for,
-)
+from tests.helpers import wait_for
+from tests.webui_helpers import kill_jobs, rag_store, tiny_config
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient

@@ -1,6 +1,6 @@
 """What the web UI tests share: a config that trains tiny://qwen2 in seconds, a small
-RAG store, waiting on a condition with a deadline, and killing whatever processes a
-test's runs left."""
+RAG store, and killing whatever processes a test's runs left (waiting on a condition:
+:func:`tests.helpers.wait_for`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,19 +55,6 @@ def logged_steps(run: Path) -> list[int]:
 
     return [entry["step"] for entry in read_from(run / "trainer_log.jsonl").entries
             if "loss" in entry]
-
-
-def wait_for(condition: Callable[[], T], timeout: float = 120.0, what: str = "") -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout``
-    seconds (generous: the machine may be busy), never sleep as a correctness check."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def kill_jobs(runs_dir: Path) -> None:
