@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,9 @@ from typing import Any
 
 import httpx
 
+from tests.helpers import HUNG_S, free_port
+
 START_TIMEOUT_S = 120
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:
@@ -38,6 +33,16 @@ class ServerProcess:
     def batch_sizes(self) -> list[int]:
         """The batches the server's scheduler logged (at debug level, -vv)."""
         return [int(size) for size in re.findall(r"batch of (\d+) request", self.output())]
+
+    def answered(self) -> list[tuple[int, str]]:
+        """``(tokens, finish reason)`` of each request the scheduler answered, in order
+        (logged at debug level, -vv)."""
+        return [(int(tokens), reason) for tokens, reason in
+                re.findall(r"answered (\d+) token\(s\) \((\w+)\)", self.output())]
+
+    def health(self) -> dict[str, Any]:
+        """What ``GET /health`` says now (``status``, ``waiting``)."""
+        return httpx.get(f"{self.url}/health", timeout=HUNG_S).json()
 
     def rss_kib(self) -> int:
         """The process's resident memory now (Linux)."""

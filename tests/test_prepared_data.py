@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -160,6 +159,7 @@ def never(records):
 def test_other_ranks_wait_for_rank_0s_folder(tmp_path, session, monkeypatch):
     from plugtune.core.interfaces import TrainingRun
     from plugtune.plugins.trainers.sft import supervised_records
+    from plugtune.training import prepared_rows
     from plugtune.training.prepared_rows import rows_in_folder, write_folder
     from plugtune.training.row_streams import RowStreams
     from plugtune.training.rows import encode_rows
@@ -170,12 +170,19 @@ def test_other_ranks_wait_for_rank_0s_folder(tmp_path, session, monkeypatch):
     encoded = encode_rows(run, supervised_records)
     streams = RowStreams.of(run, supervised_records, packing=False, block_size=None)
     monkeypatch.setenv("RANK", "1")
-    rank_0 = threading.Timer(1.0, write_folder, (folder, streams))
-    rank_0.start()
-    started = time.monotonic()
+    waited = []
+    wait_for_file = prepared_rows.wait_for_file
+
+    def rank_0_writes_while_rank_1_waits(path, timeout_s, why):
+        waited.append(path.exists())
+        rank_0 = threading.Thread(target=write_folder, args=(folder, streams))
+        rank_0.start()
+        wait_for_file(path, timeout_s, why)
+        rank_0.join()
+
+    monkeypatch.setattr(prepared_rows, "wait_for_file", rank_0_writes_while_rank_1_waits)
     rows = rows_in_folder(run, never, packing=False, block_size=None)
-    rank_0.join()
-    assert time.monotonic() - started >= 1.0  # it waited for the manifest
+    assert waited == [False]  # it waited for a manifest that was not there yet
     assert list(rows.rows["train"]) == encoded.rows["train"]
 
 

@@ -1,7 +1,9 @@
 """The server's limits in-process: context length, body size and content, the bounded
 queue, deadlines, stopped requests, and the scheduler that batches streamed and whole
-requests together. A scripted backend (one token per step, honouring should_stop)
-stands in where only timing matters; the tiny model where answers matter."""
+requests together. A scripted backend (one token per step, honouring should_stop, held
+at its next step while a test says so) stands in where only the order of events
+matters; the tiny model where answers matter. No test bounds how long something takes:
+each waits for the event it needs, with a deadline only a hung test reaches."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from plugtune.inference.scheduler import QueueFull, Scheduler
 from plugtune.inference.server import create_app
 from plugtune.sdk.backends.decoding import Answer
 from plugtune.sdk.backends.requests import GenerationRequest
+from tests.helpers import HUNG_S, wait_for
 
 MODEL = "tiny://qwen2"
 
@@ -40,7 +43,9 @@ def conversation(text: str) -> Conversation:
 class Scripted:
     """A backend that generates one ``x`` per step, ``step_s`` apart, streams it, and
     stops a row whose request should stop, as a real backend must; its prompts count
-    one token per word, in a 64-token context."""
+    one token per word, in a 64-token context. Clearing ``go`` holds every row at its
+    next step until it is set again; ``events`` lists each batch's start and end
+    (``start:a,b`` / ``end:a,b``, by prompt)."""
 
     batch_size = 4
     context_length = 64
@@ -48,7 +53,10 @@ class Scripted:
     def __init__(self, step_s: float = 0.02) -> None:
         self.step_s, self.generation = step_s, GenerationConfig(max_new_tokens=4)
         self.batches: list[int] = []
+        self.events: list[str] = []
         self.running = threading.Event()
+        self.go = threading.Event()
+        self.go.set()
 
     def prompt_tokens(self, request: GenerationRequest) -> int:
         text = request.prompt if request.prompt is not None else \
@@ -58,10 +66,13 @@ class Scripted:
     def answer_requests(self, requests, params=None):
         params = params or self.generation
         self.batches.append(len(requests))
+        names = ",".join(r.conversation.messages[-1].content for r in requests)
+        self.events.append(f"start:{names}")
         self.running.set()
         stopped: dict[int, int] = {}
         for step in range(params.max_new_tokens):
-            time.sleep(self.step_s)
+            assert self.go.wait(HUNG_S), "the test never let the backend go on"
+            time.sleep(self.step_s)  # the model's pace, not a wait for anything
             for row, request in enumerate(requests):
                 if row in stopped:
                     continue
@@ -71,6 +82,7 @@ class Scripted:
                     request.on_piece(Answer("x", 1))
             if len(stopped) == len(requests):
                 break
+        self.events.append(f"end:{names}")
         return [Answer("x" * stopped[row], stopped[row], "abort") if row in stopped
                 else Answer("x" * params.max_new_tokens, params.max_new_tokens, "length")
                 for row in range(len(requests))]
@@ -97,14 +109,16 @@ def client(backend):
     return TestClient(create_app(backend, MODEL, max_body_bytes=4096))
 
 
-def test_a_huge_max_tokens_is_refused_at_once_with_the_numbers(client):
-    started = time.monotonic()
+def test_a_huge_max_tokens_is_refused_at_once_with_the_numbers(client, backend, monkeypatch):
+    def generated(*args, **kwargs):
+        raise AssertionError("the request reached the model")
+
+    monkeypatch.setattr(backend, "answer_requests", generated)
     response = client.post("/v1/chat/completions", json=chat(max_tokens=10**12))
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == "max_tokens" and error["code"] == "context_length_exceeded"
     assert "context length 2048" in error["message"] and "1000000000000" in error["message"]
-    assert time.monotonic() - started < 2
 
 
 def test_a_prompt_longer_than_the_context_is_refused(backend):
@@ -159,51 +173,51 @@ def test_a_body_larger_than_the_limit_is_refused_while_it_streams(client):
 
 
 def test_a_full_queue_answers_429_with_retry_after():
-    scripted = Scripted(step_s=0.05)
+    scripted = Scripted(step_s=0)
+    scripted.go.clear()  # the first request holds the backend until the third is refused
     client = TestClient(create_app(scripted, "s", max_queue=1, batch_window_s=0))
     scripted.batch_size = 1
     app_scheduler = client.app.state.scheduler
     app_scheduler.max_batch = 1
     with ThreadPoolExecutor(2) as pool:
-        running = pool.submit(client.post, "/v1/chat/completions", json=chat(max_tokens=20))
-        assert scripted.running.wait(5)
+        running = pool.submit(client.post, "/v1/chat/completions", json=chat(max_tokens=2))
+        assert scripted.running.wait(HUNG_S)
         waiting = pool.submit(client.post, "/v1/chat/completions", json=chat(max_tokens=2))
-        deadline = time.monotonic() + 5
-        while app_scheduler.waiting < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: app_scheduler.waiting == 1, what="the second request to queue")
         refused = client.post("/v1/chat/completions", json=chat(max_tokens=2))
         assert refused.status_code == 429, refused.text
         assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "queue_full"
+        scripted.go.set()
         assert running.result().status_code == 200 and waiting.result().status_code == 200
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_choices_past_the_queue_limit_refuse_the_request_and_stop_the_queued_ones(stream):
-    scripted = Scripted(step_s=0.05)
+    scripted = Scripted(step_s=0)
+    scripted.go.clear()  # the first request holds the backend while the choices queue
     client = TestClient(create_app(scripted, "s", max_queue=2, batch_window_s=0))
     scheduler = client.app.state.scheduler
     scheduler.max_batch = 1
     with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(client.post, "/v1/chat/completions", json=chat(max_tokens=20))
-        assert scripted.running.wait(5)
+        running = pool.submit(client.post, "/v1/chat/completions", json=chat(max_tokens=2))
+        assert scripted.running.wait(HUNG_S)
         refused = client.post("/v1/chat/completions", json=chat(n=3, stream=stream))
         assert refused.status_code == 429, refused.text
+        scripted.go.set()
         assert running.result().status_code == 200
     # The two choices that found room were stopped: never generated.
-    deadline = time.monotonic() + 5
-    while scheduler.waiting and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: scheduler.waiting == 0, what="the stopped choices to leave the queue")
     assert scripted.batches == [1]
 
 
 def test_a_request_past_its_deadline_is_stopped_and_answered_408():
+    # 10,000 steps of 0.05 s: answered only if the deadline stops it at the next step.
     scripted = Scripted(step_s=0.05)
+    scripted.context_length = 20_000
     client = TestClient(create_app(scripted, "s", request_timeout_s=0.3))
-    started = time.monotonic()
-    response = client.post("/v1/chat/completions", json=chat(max_tokens=60))
+    response = client.post("/v1/chat/completions", json=chat(max_tokens=10_000))
     assert response.status_code == 408, response.text
-    assert time.monotonic() - started < 1.5  # stopped at the next step, not after 60
     assert client.post("/v1/chat/completions", json=chat(max_tokens=2)).status_code == 200
 
 
@@ -220,13 +234,13 @@ def test_health_reports_ok_then_shutting_down():
 def test_closing_the_scheduler_stops_running_requests_after_the_grace():
     scripted = Scripted(step_s=0.05)
     scheduler = Scheduler(scripted, window_s=0)
-    job = scheduler.submit(GenerationRequest(conversation("a")),
-                           GenerationConfig(max_new_tokens=100))
-    assert scripted.running.wait(5)
+    job = scheduler.submit(GenerationRequest(conversation("a")),  # 500 s unless stopped
+                           GenerationConfig(max_new_tokens=10_000))
+    assert scripted.running.wait(HUNG_S)
     started = time.monotonic()
     scheduler.close(grace_s=0.2)
-    assert job.done.wait(5)
-    assert 0.15 < time.monotonic() - started < 1.5
+    assert job.done.wait(HUNG_S)
+    assert time.monotonic() - started >= 0.2  # a lower bound: a busy machine only adds
     assert job.answer.finish_reason == "abort"
     with pytest.raises(PlugtuneError, match="shutting down"):
         scheduler.submit(GenerationRequest(conversation("b")), GenerationConfig())
@@ -237,7 +251,7 @@ def test_the_queue_limit_counts_waiting_requests_only():
     scheduler = Scheduler(scripted, window_s=0, max_batch=1, max_queue=1)
     params = GenerationConfig(max_new_tokens=10)
     first = scheduler.submit(GenerationRequest(conversation("a")), params)
-    assert scripted.running.wait(5)
+    assert scripted.running.wait(HUNG_S)
     scheduler.submit(GenerationRequest(conversation("b")), params)
     with pytest.raises(QueueFull):
         scheduler.submit(GenerationRequest(conversation("c")), params)
@@ -270,14 +284,16 @@ def test_a_failing_request_does_not_fail_its_batch():
 
 
 def test_a_request_stopped_while_it_waited_is_never_generated():
-    scripted = Scripted(step_s=0.05)
+    scripted = Scripted(step_s=0)
+    scripted.go.clear()  # the first holds the backend until the second is cancelled
     scheduler = Scheduler(scripted, window_s=0, max_batch=1)
     params = GenerationConfig(max_new_tokens=6)
     first = scheduler.submit(GenerationRequest(conversation("a")), params)
-    assert scripted.running.wait(5)
+    assert scripted.running.wait(HUNG_S)
     second = scheduler.submit(GenerationRequest(conversation("b")), params)
     second.request.cancel("the client disconnected")
-    assert first.done.wait(5) and second.done.wait(5)
+    scripted.go.set()
+    assert first.done.wait(HUNG_S) and second.done.wait(HUNG_S)
     assert second.answer.finish_reason == "abort" and scripted.batches == [1]
 
 
@@ -322,28 +338,30 @@ def test_a_request_arriving_during_a_long_one_waits_only_without_a_free_lane(lan
     scripted = Scripted(step_s=0.02)
     scripted.answers_concurrently = concurrent
     scheduler = Scheduler(scripted, window_s=0, max_batch=1, lanes=lanes)
-    long = scheduler.submit(GenerationRequest(conversation("long")),
-                            GenerationConfig(max_new_tokens=100))
-    assert scripted.running.wait(5)
+    long = scheduler.submit(GenerationRequest(conversation("long")),  # ends when cancelled
+                            GenerationConfig(max_new_tokens=100_000))
+    assert scripted.running.wait(HUNG_S)
     short = scheduler.submit(GenerationRequest(conversation("short")),
                              GenerationConfig(max_new_tokens=2))
-    assert short.done.wait(10)
     waited = lanes == 1 and not concurrent
-    assert long.done.is_set() is waited
+    if not waited:  # answered while the long one runs
+        assert short.done.wait(HUNG_S) and not long.done.is_set()
     long.request.cancel("test")
-    assert long.done.wait(10) and short.answer == "xx"
+    assert long.done.wait(HUNG_S) and short.done.wait(HUNG_S) and short.answer == "xx"
+    short_started = scripted.events.index("start:short")
+    assert (short_started > scripted.events.index("end:long")) is waited, scripted.events
 
 
 def test_two_lanes_answer_a_short_request_beside_a_long_one_on_the_tiny_model(backend):
     scheduler = Scheduler(backend, window_s=0, max_batch=1, lanes=2)
     long = scheduler.submit(GenerationRequest(conversation("Tell me a long story")),
                             GenerationConfig(max_new_tokens=2000))
-    time.sleep(0.2)
+    wait_for(lambda: scheduler.waiting == 0, what="the long request to start")
     short = scheduler.submit(GenerationRequest(conversation("hi")),
                              GenerationConfig(max_new_tokens=4))
-    assert short.done.wait(30)
+    assert short.done.wait(HUNG_S)
     assert not long.done.is_set()
     assert short.answer == backend.generate([conversation("hi")],
                                             GenerationConfig(max_new_tokens=4))[0]
     long.request.cancel("test")
-    assert long.done.wait(30) and long.answer.finish_reason == "abort"
+    assert long.done.wait(HUNG_S) and long.answer.finish_reason == "abort"

@@ -1,6 +1,8 @@
 """``plugtune serve`` as a real process under what a public endpoint meets: impossible
 requests, clients that leave, 64 clients at once, hundreds of malformed and hostile
-requests, a full queue, and SIGTERM in the middle of a generation."""
+requests, a full queue, and SIGTERM in the middle of a generation. What the server did
+is read from its -vv log (each batch, each answer's tokens and finish reason) and its
+/health, never from how long something took."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import json
 import random
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,10 +19,12 @@ import pytest
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
+from tests.helpers import HUNG_S, wait_for  # noqa: E402
 from tests.serving import ServerProcess, serving  # noqa: E402
 
 CHAT = "/v1/chat/completions"
-# A greedy tiny://qwen2 answer runs to any length (no end-of-turn): about 150 tokens/s here.
+# A greedy tiny://qwen2 answer runs to any length (no end-of-turn): about 150 tokens/s
+# here, so a request for LONG tokens that was not stopped would hold the model ~10 s.
 LONG = 1500
 
 
@@ -37,40 +40,46 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield running
 
 
-def post(server: ServerProcess, body: Any, timeout: float = 60, **kwargs: Any) -> httpx.Response:
+def post(server: ServerProcess, body: Any, timeout: float = HUNG_S,
+         **kwargs: Any) -> httpx.Response:
     return httpx.post(server.url + CHAT, json=body, timeout=timeout, **kwargs)
 
 
-def quick_answer_within(server: ServerProcess, seconds: float) -> None:
-    """A 2-token request is answered within ``seconds``: nothing holds the model."""
-    started = time.monotonic()
+def nothing_holds_the_model(server: ServerProcess, before: int) -> list[tuple[int, str]]:
+    """A short request is answered, and no request answered since the first ``before``
+    ran to LONG tokens: the server has one lane, so the short one is answered only after
+    whatever was still generating, and a request that was not stopped would be logged
+    with its LONG tokens by then. Returns those requests' ``(tokens, finish reason)``."""
     response = post(server, chat("ping", max_tokens=2))
     assert response.status_code == 200, response.text
-    elapsed = time.monotonic() - started
-    assert elapsed < seconds, f"a short request waited {elapsed:.1f} s"
+    answered = server.answered()[before:]
+    assert all(tokens < LONG for tokens, _ in answered), answered
+    return answered
 
 
 def test_a_huge_max_tokens_is_refused_at_once(server):
-    started = time.monotonic()
+    batches = len(server.batch_sizes())
     response = post(server, chat(max_tokens=10**12))
     assert response.status_code == 400
     assert "exceeds the model's context length 2048" in response.json()["error"]["message"]
-    assert time.monotonic() - started < 1
+    assert len(server.batch_sizes()) == batches  # refused before the queue: never generated
 
 
 def test_a_stream_whose_client_leaves_stops_generating(server):
-    with httpx.stream("POST", server.url + CHAT, timeout=60,
+    before = len(server.answered())
+    with httpx.stream("POST", server.url + CHAT, timeout=HUNG_S,
                       json=chat("Tell me a long story", max_tokens=LONG, stream=True)) as stream:
         lines = stream.iter_lines()
         received = [line for _, line in zip(range(6), lines, strict=False)]
         assert any(line.startswith("data: ") for line in received)
-    quick_answer_within(server, 2.5)  # LONG tokens would take about 10 s
+    assert any(reason == "abort" for _, reason in nothing_holds_the_model(server, before))
 
 
 def test_a_whole_request_whose_client_leaves_stops_generating(server):
+    before = len(server.answered())
     with pytest.raises(httpx.ReadTimeout):
         post(server, chat("Tell me a long story", max_tokens=LONG), timeout=0.5)
-    quick_answer_within(server, 2.5)
+    nothing_holds_the_model(server, before)
 
 
 def test_sixty_four_clients_at_once(server):
@@ -79,6 +88,7 @@ def test_sixty_four_clients_at_once(server):
                 ["choices"][0]["message"]["content"] for prompt in prompts}
     post(server, chat(max_tokens=6))  # warm: the first batches allocate
     baseline = server.rss_kib()
+    before = len(server.answered())
     statuses: list[int] = []
     lock = threading.Lock()
 
@@ -88,7 +98,7 @@ def test_sixty_four_clients_at_once(server):
         if kind in (0, 1, 2, 3):  # half stream
             stream_and_check(server, prompt, expected[prompt], leave=kind == 3)
         elif kind == 4:  # a quarter leave early (with kind 3)
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(httpx.ReadTimeout):  # a whole LONG answer takes seconds
                 post(server, chat(prompt, max_tokens=LONG), timeout=0.3)
         elif kind == 5:  # malformed
             response = post(server, {"messages": [{"role": "user", "content": 5}]})
@@ -105,8 +115,7 @@ def test_sixty_four_clients_at_once(server):
         for future in [pool.submit(client, index) for index in range(64)]:
             future.result()
     assert statuses and all(status < 500 for status in statuses)
-    quick_answer_within(server, 2.5)
-    time.sleep(0.5)
+    nothing_holds_the_model(server, before)
     grown = server.rss_kib() - baseline
     assert grown < 96 * 1024, f"the server kept {grown / 1024:.0f} MiB after the burst"
 
@@ -182,18 +191,18 @@ def hostile_requests(count: int, seed: int = 0) -> Iterator[tuple[str, str, dict
                                  "headers": {"content-type": "application/json"}}
 
 
-def test_hundreds_of_hostile_requests_get_4xx_quickly_and_the_server_goes_on(server):
-    slowest, statuses = 0.0, []
-    with httpx.Client(base_url=server.url, timeout=10) as client:
+def test_hundreds_of_hostile_requests_get_4xx_and_the_server_goes_on(server):
+    statuses = []
+    before = len(server.answered())
+    with httpx.Client(base_url=server.url, timeout=HUNG_S) as client:
         for method, path, kwargs in hostile_requests(320):
-            started = time.monotonic()
             response = client.request(method, path, **kwargs)  # a dropped connection raises
-            slowest = max(slowest, time.monotonic() - started)
             assert response.status_code < 500, (method, path, kwargs, response.text)
             statuses.append(response.status_code)
-    assert slowest < 1.0, f"the slowest hostile request took {slowest:.2f} s"
     assert sum(400 <= status < 500 for status in statuses) >= 300
-    quick_answer_within(server, 2.5)
+    # The few accepted ones ask for at most 2 tokens: none held the model.
+    assert all(tokens <= 2 for tokens, _ in server.answered()[before:]), server.answered()
+    assert post(server, chat("ping", max_tokens=2)).status_code == 200
 
 
 def test_a_full_queue_is_429_and_sigterm_ends_generation_within_the_grace(tmp_path):
@@ -203,17 +212,15 @@ def test_a_full_queue_is_429_and_sigterm_ends_generation_within_the_grace(tmp_pa
                  "--batch-window-ms", "0") as server, ThreadPoolExecutor(3) as pool:
         running = [pool.submit(post, server, chat(f"story {index}", max_tokens=LONG))
                    for index in range(3)]  # one generating, two waiting
-        deadline = time.monotonic() + 20
-        while "batch of 1 request" not in server.output():
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.05)
-        time.sleep(0.3)
+        wait_for(lambda: "batch of 1 request" in server.output()
+                 and server.health()["waiting"] == 2, what=f"one generating, two waiting\n"
+                 f"{server.output()[-3000:]}")
         refused = post(server, chat(max_tokens=2))
         assert refused.status_code == 429, refused.text
         assert refused.headers["retry-after"] == "1"
-        started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=10) == 0, server.output()
-        assert time.monotonic() - started < 1 + 3
+        # Within the grace, or LONG tokens later: the generating request was stopped.
+        assert server.process.wait(timeout=HUNG_S) == 0, server.output()
         statuses = [future.result().status_code for future in running]
+        assert all(reason == "abort" for _, reason in server.answered()), server.output()
     assert statuses == [503, 503, 503], statuses

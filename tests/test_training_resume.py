@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -17,23 +16,28 @@ from plugtune.core.errors import ConfigError
 from plugtune.training import train
 from plugtune.training.checkpoints import MARKER, resume_checkpoint
 from tests.conftest import REPO
+from tests.helpers import wait_for
+from tests.launching import adapter_weights
 
-SLOW_PLUGIN = """
+# Holds the run once checkpoint-8 is saved, until the test kills it: the kill lands
+# after that checkpoint and before the run's end however busy the machine is.
+HOLD_PLUGIN = """
     import time
     from plugtune import hookimpl
 
-    def slow_steps():
+    def hold_after_step_8():
         from transformers import TrainerCallback
 
-        class SlowSteps(TrainerCallback):
-            def on_step_end(self, args, state, control, **kwargs):
-                time.sleep(0.3)
+        class HoldAfterStep8(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):
+                if state.global_step == 8:
+                    time.sleep(600)  # killed long before; only a hung test gets here
 
-        return SlowSteps()
+        return HoldAfterStep8()
 
     @hookimpl
     def register_callbacks(register):
-        register("slow_steps", slow_steps)
+        register("hold_after_step_8", hold_after_step_8)
 """
 
 
@@ -47,26 +51,18 @@ def write_config(path, output):
     return path
 
 
-def adapter_weights(folder):
-    from safetensors.torch import load_file
-
-    return load_file(folder / "adapter_model.safetensors")
-
-
 def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     plugin = tmp_path / "slow.py"
-    plugin.write_text(textwrap.dedent(SLOW_PLUGIN))
+    plugin.write_text(textwrap.dedent(HOLD_PLUGIN))
     killed = tmp_path / "killed"
     config = write_config(tmp_path / "run.yaml", killed)
     command = [sys.executable, "-m", "plugtune", "--plugin", str(plugin), "train", str(config),
-               "--callback", "slow_steps"]
+               "--callback", "hold_after_step_8"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env={**os.environ, "PYTHONPATH": str(REPO)})
     marker = killed / "checkpoint-8" / MARKER
-    deadline = time.monotonic() + 120
-    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), process.stderr.read().decode()[-2000:] if process.poll() else "slow"
+    wait_for(lambda: marker.exists() or process.poll() is not None, what="checkpoint-8")
+    assert marker.exists(), process.stderr.read().decode()[-2000:]
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / "adapter_model.safetensors").exists()  # it really died mid-run
