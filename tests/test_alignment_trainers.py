@@ -5,6 +5,7 @@ kind are refused by name, and LLaMA-Factory's dpo and kto examples train."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from click.testing import CliRunner
@@ -16,7 +17,7 @@ from plugtune.core.records import Conversation, Message, Preference
 from plugtune.sdk.cli import CliState
 from plugtune.training import train
 from tests.conftest import FIXTURES, needs_fixtures, write_jsonl
-from tests.helpers import log_values, trainer_log
+from tests.helpers import assert_adapter_changes_predictions, log_values, trainer_log
 from tests.tiny_data import PAIRS
 
 
@@ -68,7 +69,7 @@ def test_a_new_adapters_reference_is_the_base_model_to_the_last_bit(tmp_path, se
     """A new LoRA adapter adds exactly 0.0 at first, so dpo takes its reference with the
     adapter disabled instead of running TRL's frozen copy of it: the same losses and
     rewards at every step as with the copy."""
-    from plugtune.training import trl_runs
+    from plugtune.plugins.trainers.preference import trl_runs
 
     def logged(folder, keep_copy):
         monkeypatch.setattr(trl_runs, "base_is_reference", lambda run, model: not keep_copy)
@@ -89,7 +90,7 @@ def test_dpo_rows_are_rendered_by_the_runs_template(session):
     from plugtune.core.config import ModelConfig
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.training.preference_rows import pair_rows
+    from plugtune.plugins.trainers.preference.preference_rows import pair_rows
 
     config = load_config(None, ["model.path=tiny://llama"])
     tokenizer = load_tokenizer(ModelConfig(path="tiny://llama"))
@@ -112,7 +113,7 @@ def test_with_train_suffix_pair_rows_are_trls_chat_template_tokens(session):
     from plugtune.core.records import LabeledCompletion
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.training.preference_rows import completion_rows, pair_rows
+    from plugtune.plugins.trainers.preference.preference_rows import completion_rows, pair_rows
 
     tokenizer = load_tokenizer(ModelConfig(path="tiny://qwen2"))
     template = resolve_template(session, None, tokenizer)
@@ -137,7 +138,10 @@ def test_with_train_suffix_pair_rows_are_trls_chat_template_tokens(session):
 
 def test_gold_bad_records_pair_every_answer(tmp_path, session):
     from plugtune.data.datasets import load_dataset
-    from plugtune.training.preference_examples import labeled_completions, preference_pairs
+    from plugtune.plugins.trainers.preference.preference_examples import (
+        labeled_completions,
+        preference_pairs,
+    )
 
     path = write_jsonl(tmp_path / "gold_bad.jsonl", [{
         "conversations": [{"role": "user", "content": "name a color"}],
@@ -159,11 +163,16 @@ def test_dpo_trains_on_gold_bad_records(tmp_path, session):
          "gold_answers": [chosen], "bad_answers": [rejected, "no idea"]}
         for prompt, chosen, rejected in PAIRS[:4]
     ])
-    metrics = train(config_for(tmp_path, path, "dpo", "training.logging_steps=1"), session)
+    # Each step the same batch: the 8 (gold, bad) pairs of the 4 records.
+    train(config_for(tmp_path, path, "dpo", "training.logging_steps=1", "training.max_steps=8",
+                     "training.learning_rate=5e-3"), session)
     out = tmp_path / "run"
-    assert (out / "adapter_model.safetensors").is_file()
-    assert metrics["train_loss"] > 0
-    assert len(log_values(out, "rewards/margins")) == 2
+    margins = log_values(out, "rewards/margins")
+    assert len(margins) == 8
+    assert margins[-1] > margins[0] + 1.0, margins  # the gold answers gain on the bad ones
+    assert log_values(out, "rewards/accuracies")[-1] == 1.0
+    losses = log_values(out, "loss")
+    assert losses[-1] < losses[0], losses
 
 
 @pytest.fixture
@@ -206,13 +215,15 @@ def test_kto_trains_and_saves(tmp_path, session):
         for answer, label in ((chosen, True), (rejected, False))
     ])
     config = config_for(tmp_path, path, "{name: kto, desirable_weight: 1.5}",
-                        "training.per_device_train_batch_size=4", "training.max_steps=4",
-                        "training.learning_rate=5e-3")
-    metrics = train(config, session)
+                        "training.per_device_train_batch_size=4", "training.max_steps=8",
+                        "training.learning_rate=5e-3", "training.logging_steps=1")
+    train(config, session)
     out = tmp_path / "run"
-    assert (out / "adapter_model.safetensors").is_file()
-    assert metrics["train_loss"] > 0
-    assert log_values(out, "rewards/margins") and log_values(out, "kl")
+    # The desirable answers' reward rises above the undesirable ones'.
+    margins = log_values(out, "rewards/margins")
+    assert len(margins) == 8 and log_values(out, "kl")
+    assert sum(margins[-2:]) / 2 > sum(margins[:2]) / 2 + 0.5, margins
+    assert_adapter_changes_predictions(out)
     assert (out / "training_rewards.png").is_file()
 
 
@@ -224,9 +235,9 @@ def test_rm_ranks_chosen_answers_first(tmp_path, session, pairs_file):
     from plugtune.data.datasets import load_dataset
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
+    from plugtune.plugins.trainers.preference.preference_examples import preference_pairs
+    from plugtune.plugins.trainers.preference.preference_rows import pair_rows
     from plugtune.training.finetuning import load_reward_model
-    from plugtune.training.preference_examples import preference_pairs
-    from plugtune.training.preference_rows import pair_rows
 
     config = config_for(tmp_path, pairs_file, "rm", "training.max_steps=10",
                         "training.learning_rate=5e-3")
@@ -300,7 +311,8 @@ def test_llamafactory_preference_examples_train(tmp_path, monkeypatch, example, 
     config.write_text("\n".join(lines))
     (tmp_path / "data").symlink_to(FIXTURES / "llamafactory_data")
     monkeypatch.chdir(tmp_path)
-    settings = ["training.max_steps=2", "data.cutoff_len=256", "data.max_samples=64", *overrides]
+    settings = ["training.max_steps=2", "data.cutoff_len=256", "data.max_samples=64",
+                "training.logging_steps=1", *overrides]
     result = CliRunner().invoke(
         cli, ["train", str(config), *(arg for s in settings for arg in ("--set", s))],
         obj=CliState(),
@@ -309,5 +321,6 @@ def test_llamafactory_preference_examples_train(tmp_path, monkeypatch, example, 
     output_dir = tmp_path / next(
         line.split(":", 1)[1].strip() for line in lines if line.startswith("output_dir:")
     )
-    assert (output_dir / "adapter_model.safetensors").is_file()
-    assert json.loads((output_dir / "all_results.json").read_text())["train_loss"] > 0
+    losses = log_values(output_dir, "loss")
+    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses), losses
+    assert_adapter_changes_predictions(output_dir)  # it trained, and saved what it did

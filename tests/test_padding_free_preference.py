@@ -13,9 +13,9 @@ import torch
 from plugtune import Session, load_config
 from plugtune.core.config import ModelConfig
 from plugtune.models import load_causal_lm
-from plugtune.training import flat_fused_calls as flat_module
+from plugtune.plugins.trainers.preference import flat_fused_calls as flat_module
+from plugtune.plugins.trainers.preference.flat_fused_calls import flat_call, flat_fused_calls
 from plugtune.training import train
-from plugtune.training.flat_fused_calls import flat_call, flat_fused_calls
 from plugtune.training.padding_free import flat_row_attention
 from tests.conftest import write_jsonl
 

@@ -269,7 +269,7 @@ def test_reward_model_scorer_tokenizes_as_the_rm_trained(reward_model_dir, sessi
     """The scored ids are the rm's training sequence: prompt + answer + end-of-turn."""
     from plugtune.core.records import Conversation, Message, Preference
     from plugtune.plugins.trainers.ppo.reward_model import load_reward_scorer
-    from plugtune.training.preference_rows import pair_rows
+    from plugtune.plugins.trainers.preference.preference_rows import pair_rows
 
     config = load_config(None, [])
     scorer = load_reward_scorer(str(reward_model_dir), config, session)

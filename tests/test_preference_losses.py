@@ -42,7 +42,7 @@ def tiny(session):
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
     from plugtune.models import load_causal_lm
-    from plugtune.training.preference_rows import pair_rows
+    from plugtune.plugins.trainers.preference.preference_rows import pair_rows
 
     tokenizer = load_tokenizer(ModelConfig(path="tiny://qwen2"))
     template = resolve_template(session, None, tokenizer)
@@ -77,7 +77,7 @@ def batch_loss(trainer, rows) -> float:
 def old_style_trainer(trainer_class, config_class, model, tokenizer, rows, tmp_path, **options):
     from datasets import Dataset
 
-    from plugtune.training.pair_sequences import pair_sequences
+    from plugtune.plugins.trainers.preference.pair_sequences import pair_sequences
 
     sequences = pair_sequences(rows)
     args = config_class(output_dir=str(tmp_path), use_cpu=True, report_to=[], bf16=False,
@@ -95,7 +95,7 @@ def nll(chosen: list[torch.Tensor]) -> float:
 def test_orpo_loss(tiny, tmp_path):
     from trl.experimental.orpo import ORPOConfig
 
-    from plugtune.plugins.trainers.orpo.trainer import orpo_trainer_class
+    from plugtune.plugins.trainers.preference.orpo import orpo_trainer_class
 
     model, tokenizer, rows = tiny
     beta = 0.25
@@ -116,7 +116,7 @@ def test_orpo_loss(tiny, tmp_path):
 def test_cpo_losses(tiny, tmp_path, loss_type, cpo_alpha):
     from trl.experimental.cpo import CPOConfig, CPOTrainer
 
-    from plugtune.training.pair_sequences import tokenized_pairs
+    from plugtune.plugins.trainers.preference.pair_sequences import tokenized_pairs
 
     model, tokenizer, rows = tiny
     beta = 0.2
@@ -139,7 +139,7 @@ def test_cpo_losses(tiny, tmp_path, loss_type, cpo_alpha):
 def test_simpo_loss(tiny, tmp_path):
     from trl.experimental.cpo import CPOConfig, CPOTrainer
 
-    from plugtune.training.pair_sequences import tokenized_pairs
+    from plugtune.plugins.trainers.preference.pair_sequences import tokenized_pairs
 
     model, tokenizer, rows = tiny
     beta, gamma = 2.0, 0.8
@@ -163,7 +163,7 @@ def test_dpo_hinge_and_ipo_losses(tiny, tmp_path, loss_type):
     from trl import DPOConfig, DPOTrainer
 
     from plugtune.models import load_causal_lm
-    from plugtune.training.trl_runs import pretokenized
+    from plugtune.plugins.trainers.preference.trl_runs import pretokenized
 
     _, tokenizer, rows = tiny
     torch.manual_seed(1)
@@ -214,8 +214,8 @@ def real_tokens(config, session) -> int:
     """Every pair's prompt twice and both answers: the 2 batches of 2 pairs, once."""
     from plugtune.data.datasets import load_datasets
     from plugtune.data.templates import tokenizer_and_template
-    from plugtune.training.preference_examples import preference_pairs
-    from plugtune.training.preference_rows import pair_rows
+    from plugtune.plugins.trainers.preference.preference_examples import preference_pairs
+    from plugtune.plugins.trainers.preference.preference_rows import pair_rows
 
     tokenizer, template = tokenizer_and_template(config, session)
     pairs = preference_pairs(load_datasets(config.data, session).train, "dpo")

@@ -18,7 +18,7 @@ from plugtune.data.encoding import (
 )
 from plugtune.data.templates import tokenizer_and_template
 from plugtune.data.turn_truncation import cut_turns, turn_budget, turns
-from plugtune.training.preference_rows import Budget
+from plugtune.plugins.trainers.preference.preference_rows import Budget
 
 P = IGNORE_INDEX
 

@@ -18,10 +18,10 @@ from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.data.encoding import IGNORE_INDEX
 from plugtune.inference import load_backend
+from plugtune.plugins.trainers.preference.image_pairs import image_pair_collator
+from plugtune.plugins.trainers.preference.trl_runs import pair_rows_by_split
 from plugtune.sdk.backends.adapters import adapter_scope
 from plugtune.training import train
-from plugtune.training.image_pairs import image_pair_collator
-from plugtune.training.trl_runs import pair_rows_by_split
 from tests.conftest import FIXTURES, needs_fixtures
 
 IMAGES = FIXTURES / "llamafactory_data" / "mllm_demo_data"

@@ -1,28 +1,33 @@
 """Built-in trainers: supervised fine-tuning, continued pretraining, GRPO, PPO, the
 preference trainers dpo, kto and rm, and the reference-free orpo, cpo and simpo. One
-algorithm, one place: ``sft.py`` and ``pt.py`` are one module each; ``grpo/``, ``ppo/``,
-``preference/``, ``orpo/``, ``cpo/`` and ``simpo/`` hold their options, trainers and
-private helpers; what several share is the library's (``plugtune.training``)."""
+algorithm, one place: ``sft.py`` and ``pt.py`` are one module each; ``grpo/`` and
+``ppo/`` hold their options, trainers and private helpers; ``preference/`` is the
+preference family's home (dpo, kto, rm, orpo, cpo, simpo and the rows, pair sequences,
+image pairs and TRL run glue they share); what every trainer shares is the library's
+(``plugtune.training``)."""
 
 from __future__ import annotations
 
 from plugtune.core.hookspecs import hookimpl
 from plugtune.core.interfaces import Register
-from plugtune.plugins.trainers.cpo import ContrastivePreferenceOptimization, CPOOptions
 from plugtune.plugins.trainers.grpo import GroupRelativePolicyOptimization, GRPOOptions
-from plugtune.plugins.trainers.orpo import OddsRatioPreferenceOptimization, ORPOOptions
 from plugtune.plugins.trainers.ppo import PPOOptions, ProximalPolicyOptimization
 from plugtune.plugins.trainers.preference import (
+    ContrastivePreferenceOptimization,
+    CPOOptions,
     DirectPreferenceOptimization,
     DPOOptions,
     KahnemanTverskyOptimization,
     KTOOptions,
+    OddsRatioPreferenceOptimization,
+    ORPOOptions,
     RewardModeling,
     RewardOptions,
+    SimplePreferenceOptimization,
+    SimPOOptions,
 )
 from plugtune.plugins.trainers.pt import Pretraining, PretrainingOptions
 from plugtune.plugins.trainers.sft import SupervisedFineTuning
-from plugtune.plugins.trainers.simpo import SimplePreferenceOptimization, SimPOOptions
 
 
 @hookimpl

@@ -2,11 +2,11 @@
 
 The policy learns to prefer each pair's chosen answer over its rejected one, held
 near a frozen reference (``beta``). The pairs come from preference records or from
-gold_bad records (:mod:`plugtune.training.preference_examples`); the model from the ``peft``
+gold_bad records (:mod:`.preference_examples`); the model from the ``peft``
 section, so ``model.adapter`` continues an SFT adapter (the reference is then that
 SFT adapter as loaded). The IPO, hinge, robust, EXO, NCA, BCO, SPPO, AOT, APO,
 DiscoPOP and length-normalised losses are TRL's, by ``loss_type``. Pairs whose prompts
-have images train a vision-language model (:mod:`plugtune.training.image_pairs`).
+have images train a vision-language model (:mod:`.image_pairs`).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class DirectPreferenceOptimization:
     """Prefer the chosen answer of each pair over the rejected one, near a frozen
     reference (TRL's DPOTrainer on plugtune's rows, model and callbacks)."""
 
-    #: Its batches may be padding-free (``data.padding_free``; training/flat_fused_calls).
+    #: Its batches may be padding-free (``data.padding_free``; flat_fused_calls.py).
     takes_flat_batches = True
 
     def __init__(self, **options: Any) -> None:
@@ -94,15 +94,15 @@ class DirectPreferenceOptimization:
         from transformers import set_seed
         from trl import DPOConfig, DPOTrainer
 
-        from plugtune.training.finetuning import trainable_model
-        from plugtune.training.image_pairs import image_pair_collator
-        from plugtune.training.trl_runs import (
+        from plugtune.plugins.trainers.preference.image_pairs import image_pair_collator
+        from plugtune.plugins.trainers.preference.trl_runs import (
             pair_rows_by_split,
             pretokenized,
             reference_model,
             train_with_trl,
             trl_arguments,
         )
+        from plugtune.training.finetuning import trainable_model
 
         config = run.config
         pairs = pair_rows_by_split(run, "dpo", images=True)

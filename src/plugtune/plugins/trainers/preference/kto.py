@@ -3,7 +3,7 @@
 
 Unlike dpo it needs no pairs: each example is one answer with a label (kto records;
 the answers of preference pairs and of gold_bad records, labelled by their side, see
-:mod:`plugtune.training.preference_examples`). The KL term is estimated from mismatched
+:mod:`.preference_examples`). The KL term is estimated from mismatched
 prompt/answer pairs inside each batch, so a batch holds at least two examples.
 """
 
@@ -44,7 +44,7 @@ class KahnemanTverskyOptimization:
     """Raise the likelihood of desirable answers and lower that of undesirable ones,
     relative to a frozen reference (TRL's KTOTrainer on plugtune's rows)."""
 
-    #: Its batches may be padding-free (``data.padding_free``; training/flat_fused_calls).
+    #: Its batches may be padding-free (``data.padding_free``; flat_fused_calls.py).
     takes_flat_batches = True
 
     def __init__(self, **options: Any) -> None:
@@ -54,15 +54,15 @@ class KahnemanTverskyOptimization:
         from transformers import set_seed
         from trl import KTOConfig, KTOTrainer
 
-        from plugtune.training.finetuning import trainable_model
-        from plugtune.training.preference_examples import labeled_completions
-        from plugtune.training.preference_rows import completion_rows
-        from plugtune.training.trl_runs import (
+        from plugtune.plugins.trainers.preference.preference_examples import labeled_completions
+        from plugtune.plugins.trainers.preference.preference_rows import completion_rows
+        from plugtune.plugins.trainers.preference.trl_runs import (
             loaded_records,
             reference_model,
             train_with_trl,
             trl_arguments,
         )
+        from plugtune.training.finetuning import trainable_model
 
         config = run.config
         if self.options.loss_type == "kto" and config.training.per_device_train_batch_size < 2:

@@ -42,12 +42,12 @@ class RewardModeling:
         from transformers import set_seed
         from trl import RewardConfig, RewardTrainer
 
-        from plugtune.training.finetuning import trainable_model
-        from plugtune.training.trl_runs import (
+        from plugtune.plugins.trainers.preference.trl_runs import (
             pair_rows_by_split,
             train_with_trl,
             trl_arguments,
         )
+        from plugtune.training.finetuning import trainable_model
 
         config = run.config
         pairs = pair_rows_by_split(run, "rm", whole=True)

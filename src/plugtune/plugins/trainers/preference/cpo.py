@@ -5,7 +5,7 @@ The loss is DPO's with the reference left out, on the policy's summed answer
 log-probabilities (``sigmoid``: ``-log σ(β (log π(chosen) - log π(rejected)))``; ``hinge``;
 ``ipo`` on per-token averages), plus ``cpo_alpha`` times the chosen answer's negative
 log-likelihood over its tokens (TRL's labels keep the prompt out). The pairs are those
-dpo learns from (:mod:`plugtune.training.preference_examples`); ``simpo`` is the same
+dpo learns from (:mod:`.preference_examples`); ``simpo`` is the same
 trainer with SimPO's loss.
 """
 
@@ -45,7 +45,10 @@ class ContrastivePreferenceOptimization:
     def train(self, run: TrainingRun) -> dict[str, float]:
         from trl.experimental.cpo import CPOConfig, CPOTrainer
 
-        from plugtune.training.pair_sequences import tokenized_pairs, train_on_pair_sequences
+        from plugtune.plugins.trainers.preference.pair_sequences import (
+            tokenized_pairs,
+            train_on_pair_sequences,
+        )
 
         return train_on_pair_sequences(run, "cpo", tokenized_pairs(CPOTrainer), CPOConfig,
                                        self.options.model_dump())

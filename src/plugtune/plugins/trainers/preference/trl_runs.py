@@ -104,13 +104,13 @@ def train_with_trl(
     ``plot_keys`` into ``training_rewards.png``; return the metrics of training (and of
     a final evaluation). ``fused_log_probs``: the trainer scores its sequences through
     TRL's fused LM head (dpo, kto), and those calls are made padding-free where
-    ``data.padding_free`` allows (:mod:`plugtune.training.flat_fused_calls`)."""
+    ``data.padding_free`` allows (:mod:`.flat_fused_calls`)."""
     from datasets import Dataset
     from peft import PeftModel
     from transformers import PrinterCallback
 
+    from plugtune.plugins.trainers.preference.flat_fused_calls import flat_fused_calls
     from plugtune.training.causal_lm import run_callbacks, train_and_save
-    from plugtune.training.flat_fused_calls import flat_fused_calls
     from plugtune.training.padding_free import flat_row_attention, padding_free_wanted
     from plugtune.training.plots import plot_rewards
 
@@ -208,10 +208,10 @@ def pair_rows_by_split(run: TrainingRun, trainer: str, *, whole: bool = False,
     """The run's preference pairs as token rows (what dpo, rm, orpo, cpo and simpo train
     on; ``whole``: see ``pair_rows``). ``images``: prompts may have images (dpo); their
     placeholders are written as the processor's image prompt and each row names its
-    images (:mod:`plugtune.training.image_pairs` batches them)."""
+    images (:mod:`.image_pairs` batches them)."""
+    from plugtune.plugins.trainers.preference.preference_examples import preference_pairs
+    from plugtune.plugins.trainers.preference.preference_rows import pair_rows
     from plugtune.training.image_rows import image_processor_for, with_image_tokens
-    from plugtune.training.preference_examples import preference_pairs
-    from plugtune.training.preference_rows import pair_rows
 
     train, evaluation, tokenizer, template = loaded_records(run, images=images)
     policy = run.config.data.on_bad_record

@@ -5,7 +5,7 @@ Those trainers take rows in TRL's older format, one whole sequence per answer:
 ``chosen_input_ids`` (prompt and answer), its ``chosen_attention_mask`` and
 ``chosen_labels`` (the prompt at -100, out of the loss), the same for the rejected
 answer, and the prompt alone (read only to generate during evaluation). The rows are
-plugtune's own (:func:`~plugtune.training.trl_runs.pair_rows_by_split`: rendered by the
+plugtune's own (:func:`~.trl_runs.pair_rows_by_split`: rendered by the
 run's template, cut to ``data.cutoff_len``, counted), so the trainers' own text
 preparation (the tokenizer's chat template, a BOS and EOS added) is skipped, and each
 batch's real tokens are counted into ``num_input_tokens_seen`` (transformers' count
@@ -66,8 +66,12 @@ def train_on_pair_sequences(run: TrainingRun, name: str, trainer_class: type,
     curves as for dpo."""
     from transformers import set_seed
 
+    from plugtune.plugins.trainers.preference.trl_runs import (
+        pair_rows_by_split,
+        train_with_trl,
+        trl_arguments,
+    )
     from plugtune.training.finetuning import trainable_model
-    from plugtune.training.trl_runs import pair_rows_by_split, train_with_trl, trl_arguments
 
     pairs = pair_rows_by_split(run, name)
     rows, tokenizer = pairs.rows, pairs.tokenizer

@@ -5,7 +5,7 @@ The reward of an answer is ``beta`` times its log-probability averaged over its 
 the loss is ``-log σ(β (avg log π(chosen) - avg log π(rejected)) - γ)`` with the target
 margin ``simpo_gamma``, plus ``cpo_alpha`` times the chosen answer's NLL (0 by default:
 SimPO as published, and as LLaMA-Factory's ``pref_loss: simpo`` runs it). The pairs are
-those dpo learns from (:mod:`plugtune.training.preference_examples`).
+those dpo learns from (:mod:`.preference_examples`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ class SimplePreferenceOptimization:
     def train(self, run: TrainingRun) -> dict[str, float]:
         from trl.experimental.cpo import CPOConfig, CPOTrainer
 
-        from plugtune.training.pair_sequences import tokenized_pairs, train_on_pair_sequences
+        from plugtune.plugins.trainers.preference.pair_sequences import (
+            tokenized_pairs,
+            train_on_pair_sequences,
+        )
 
         options = {**self.options.model_dump(), "loss_type": "simpo"}
         return train_on_pair_sequences(run, "simpo", tokenized_pairs(CPOTrainer), CPOConfig,

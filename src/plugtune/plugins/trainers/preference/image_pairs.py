@@ -1,6 +1,6 @@
 """Preference pairs with images, batched for TRL's ``DPOTrainer``.
 
-The rows are plugtune's own pair rows (:func:`~plugtune.training.trl_runs.pair_rows_by_split`
+The rows are plugtune's own pair rows (:func:`~.trl_runs.pair_rows_by_split`
 with ``images``): the run's template, its cutoff and overflow rules, each prompt's
 ``<image>`` placeholders written as the processor's image prompt (one image token per
 image at this stage, as for sft), and each row naming its image files. This collator
@@ -21,8 +21,8 @@ from typing import Any
 
 from plugtune.core.config import DataConfig
 from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
+from plugtune.plugins.trainers.preference.trl_runs import PairRows
 from plugtune.training.image_rows import ImageCollator, checked_collator
-from plugtune.training.trl_runs import PairRows
 
 #: The two answers of a pair, in the order TRL's DPOTrainer expects its batch halves.
 ANSWERS = ("chosen_ids", "rejected_ids")

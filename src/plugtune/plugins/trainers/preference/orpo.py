@@ -7,7 +7,7 @@ each answer's log-probability averaged over its tokens. One deliberate differenc
 TRL's trainer: TRL's SFT term covers the prompt tokens too; plugtune's covers the answer
 tokens only, as LLaMA-Factory's ORPO does and as every plugtune trainer keeps the prompt
 out of the loss. The pairs are those dpo learns from
-(:mod:`plugtune.training.preference_examples`).
+(:mod:`.preference_examples`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def orpo_trainer_class() -> type:
     from trl.experimental.utils import pad_to_length
 
     from plugtune.compat.trl import with_chosen_nll
-    from plugtune.training.pair_sequences import IGNORE, tokenized_pairs
+    from plugtune.plugins.trainers.preference.pair_sequences import IGNORE, tokenized_pairs
 
     def answer_nll(chosen_logits: Any, batch: dict[str, Any]) -> Any:
         labels = pad_to_length(batch["chosen_labels"], chosen_logits.shape[1] + 1, IGNORE)
@@ -56,7 +56,7 @@ class OddsRatioPreferenceOptimization:
     def train(self, run: TrainingRun) -> dict[str, float]:
         from trl.experimental.orpo import ORPOConfig
 
-        from plugtune.training.pair_sequences import train_on_pair_sequences
+        from plugtune.plugins.trainers.preference.pair_sequences import train_on_pair_sequences
 
         return train_on_pair_sequences(run, "orpo", orpo_trainer_class(), ORPOConfig,
                                        self.options.model_dump())
