@@ -134,7 +134,7 @@ def test_export_and_the_run_folder_carry_the_default_system():
     front, and that renders what the template trained on."""
     from plugtune.core.config import ModelConfig
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.training.export import run_chat_template, template_mismatch
+    from plugtune.deploy.export import run_chat_template, template_mismatch
 
     tokenizer = load_tokenizer(ModelConfig(path="tiny://qwen2"))
     template = resolve_template(SESSION, {"name": "qwen2", "default_system": SYSTEM}, tokenizer)

@@ -26,10 +26,10 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.records import Conversation, Message
 from plugtune.data.templates import resolve_template, stop_token_ids
 from plugtune.data.tokenizer import load_tokenizer
+from plugtune.deploy.export import export_model
 from plugtune.models import load_causal_lm
 from plugtune.models.sources import resolve_model_path
 from plugtune.sdk.cli import CliState
-from plugtune.training.export import export_model
 from tests.adapters import random_lora
 
 PROMPT = Conversation((Message("system", "Be brief."), Message("user", "Say something nice.")))
@@ -278,7 +278,7 @@ def test_cli_without_an_adapter_says_where_it_looked(base_dir: Path, tmp_path: P
 
 
 def test_the_adapter_a_run_trained_wins_over_the_one_it_started_from(tmp_path):
-    from plugtune.training.export import find_adapter
+    from plugtune.deploy.export import find_adapter
 
     started, run = tmp_path / "started", tmp_path / "run"
     for folder in (started, run):

@@ -22,11 +22,11 @@ from plugtune import Session
 from plugtune.cli import cli
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError, PlugtuneError
+from plugtune.deploy.export import export_model
 from plugtune.deploy.gguf import convert_model
 from plugtune.deploy.gguf_export import GGUFRequest, export_gguf
 from plugtune.models.sources import resolve_model_path
 from plugtune.sdk.cli import CliState
-from plugtune.training.export import export_model
 from tests.adapters import random_lora
 from tests.conftest import needs_gguf_converter
 

@@ -22,10 +22,10 @@ from plugtune.cli import cli
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import Conversation, Message
+from plugtune.deploy.export import export_model
 from plugtune.deploy.gguf_export import GGUFRequest, export_gguf
 from plugtune.sdk.backends.requests import GenerationRequest
 from plugtune.sdk.cli import CliState
-from plugtune.training.export import export_model
 from tests.adapters import random_lora
 from tests.conftest import REPO, needs
 from tests.serving import serving

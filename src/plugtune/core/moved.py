@@ -27,6 +27,10 @@ MOVED: dict[str, tuple[str, tuple[str, ...]]] = {
     "plugtune.plugins.templates.slots": (
         "plugtune.sdk.templates.slots", ("CHATML_SLOTS", "SlotTemplate", "Slots", "fill")),
     "plugtune.testing": ("plugtune.sdk.testing", ("check_chat_template",)),
+    "plugtune.training.export": (
+        "plugtune.deploy.export",
+        ("ShippedTokenizer", "export_model", "export_quantization", "find_adapter",
+         "run_chat_template", "run_tokenizer", "set_stop_token_ids", "template_mismatch")),
 }
 REMOVED_IN = "0.3.0"
 

@@ -5,7 +5,7 @@ The steps, and why:
 1. Everything checkable is checked first (quant type and its runtime, the converter,
    the target folder, the adapter, the template's Ollama form), so a mistake costs
    seconds, not a merge.
-2. The adapter is merged with :func:`plugtune.training.export.export_model` into a
+2. The adapter is merged with :func:`plugtune.deploy.export.export_model` into a
    staging folder: the same merge, tokenizer and chat template as a safetensors export,
    so the GGUF carries exactly the template the run trained with.
 3. llama.cpp's converter writes the GGUF (f32/f16/bf16/q8_0 itself; other types are
@@ -30,11 +30,11 @@ from plugtune.core.config import ModelConfig, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import ChatTemplate
 from plugtune.core.session import Session
+from plugtune.deploy.export import ADAPTER_CONFIG, ShippedTokenizer
 from plugtune.deploy.gguf import convert_lora, convert_model
 from plugtune.deploy.llamacpp_source import converter_dir
 from plugtune.deploy.ollama import MODELFILE, check_slots, modelfile
 from plugtune.deploy.quantize import CONVERTER_TYPES, check_quant, quantize
-from plugtune.training.export import ADAPTER_CONFIG, ShippedTokenizer
 
 EXPORT_RECORD = "export.json"
 #: A whole model's files besides its weights and tokenizer (the tokenizer is written anew).
@@ -55,7 +55,7 @@ class GGUFRequest:
 def export_gguf(config: RunConfig, session: Session, request: GGUFRequest, *,
                 adapter: str | None = None, to: Path | None = None) -> Path:
     """Write the run's model (or its adapter) as GGUF into ``to``; return the folder."""
-    from plugtune.training.export import find_adapter, run_tokenizer
+    from plugtune.deploy.export import find_adapter, run_tokenizer
 
     quant = check_request(request)
     trained = _whole_model(config) if adapter is None and not request.lora else None
@@ -121,7 +121,7 @@ def _check_target(config: RunConfig, to: Path | None) -> Path:
 
 def _merged(config: RunConfig, session: Session, request: GGUFRequest, adapter: str,
             work: Path) -> Path:
-    from plugtune.training.export import export_model
+    from plugtune.deploy.export import export_model
 
     return export_model(config, session, adapter=adapter, to=work / "merged",
                         keep_tokenizer_template=request.keep_tokenizer_template)

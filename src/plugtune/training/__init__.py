@@ -25,14 +25,15 @@ from importlib import import_module
 from typing import Any
 
 # Imported on first use: a plugin module that imports one helper (``prompts``, say)
-# must not pull in the whole training stack at ``plugtune --help``.
+# must not pull in the whole training stack at ``plugtune --help``. A name is a module of
+# plugtune.training's, or a whole module path.
 _EXPORTS = {
     "CausalLMData": "causal_lm",
     "PreparesRows": "run",
     "RewardColumns": "prompts",
     "checkpointing_enabled": "arguments",
     "encoded_rows": "rows",
-    "find_adapter": "export",
+    "find_adapter": "plugtune.deploy.export",
     "prompt_rows": "prompts",
     "run_callbacks": "causal_lm",
     "train": "run",
@@ -46,4 +47,6 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'plugtune.training' has no attribute {name!r}")
-    return getattr(import_module(f"plugtune.training.{_EXPORTS[name]}"), name)
+    module = _EXPORTS[name]
+    return getattr(import_module(module if "." in module else f"plugtune.training.{module}"),
+                   name)

@@ -2,7 +2,7 @@
 at a time, never a list of the corpus.
 
 What ``plugtune data prepare`` writes to disk (:mod:`plugtune.training.prepared_rows`)
-and what ``data.streaming`` trains on (:mod:`plugtune.training.streamed_rows`). The
+and what ``data.streaming`` trains on (:mod:`plugtune.training.streaming`). The
 rows are those :func:`plugtune.training.rows.encode_rows` lists for the same config, in
 the same order: both run :func:`plugtune.data.example_stream.encoded_examples`.
 """

@@ -5,7 +5,7 @@ run's template (conversations) or into blocks (text), and packs conversation row
 asked. Nothing is cut or dropped without the encoding report saying so. With
 ``data.prepared`` the rows come from (or are saved to) a folder on disk instead
 (:mod:`plugtune.training.prepared_rows`); with ``data.streaming`` they are encoded while
-the model trains (:mod:`plugtune.training.streamed_rows`).
+the model trains (:mod:`plugtune.training.streaming`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def encoded_rows(
 
         encoded = rows_in_folder(run, select, packing=packing, block_size=block_size)
     elif data.streaming:
-        from plugtune.training.streamed_rows import streamed_splits
+        from plugtune.training.streaming import streamed_splits
 
         streams = RowStreams.of(run, select, packing=packing, block_size=block_size)
         encoded = EncodedRows(streamed_splits(streams), streams.tokenizer, packed=packing)

@@ -90,7 +90,7 @@ def train(
     check_reads_prepared(trainer, config)
     check_padding_free(trainer, config)
     if config.data.streaming:
-        from plugtune.training.streamed_rows import check_streaming
+        from plugtune.training.streaming import check_streaming
 
         check_streaming(config)
     resuming = (resume or config.training.resume_from_checkpoint) is not None
@@ -132,7 +132,7 @@ def write_chat_template(config: RunConfig, session: Session, output_dir: Path) -
     if config.template is None or config.template.name == AUTO_TEMPLATE:
         return None
     from plugtune.data.templates import tokenizer_and_template
-    from plugtune.training.export import run_chat_template
+    from plugtune.deploy.export import run_chat_template
 
     tokenizer, template = tokenizer_and_template(config, session)
     jinja = run_chat_template(template, tokenizer)

@@ -115,8 +115,8 @@ def test_a_lora_run_with_the_bracket_template_exports_its_jinja(
         example_session: Session, tmp_path: Path, qa_file: Path) -> None:
     from transformers import AutoTokenizer, GenerationConfig
 
+    from plugtune.deploy.export import export_model
     from plugtune.training import train
-    from plugtune.training.export import export_model
 
     config = run_config(tmp_path, qa_file, "peft={type: lora, r: 4}")
     train(config, example_session)

@@ -1,5 +1,5 @@
 """The ``safetensors`` export: the adapter merged into its base, saved as shards (see
-:func:`plugtune.training.export.export_model`)."""
+:func:`plugtune.deploy.export.export_model`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class SafetensorsExporter:
 
     def export(self, config: RunConfig, session: Session, *, adapter: str | None,
                to: Path | None) -> Path:
-        from plugtune.training.export import export_model
+        from plugtune.deploy.export import export_model
 
         return export_model(config, session, adapter=adapter, to=to,
                             max_shard_size=self.options.max_shard_size,
