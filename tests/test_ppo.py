@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from plugtune import ConfigError, Session, load_config
-from plugtune.plugins.trainers.ppo import math as ppo_math
+from plugtune.plugins.trainers.ppo import ppo_math
 from plugtune.training import train
 from tests.conftest import write_jsonl
 from tests.helpers import trainer_log

@@ -19,7 +19,7 @@ Under ``accelerate launch`` or ``torchrun`` every process rolls out its own shar
 prompts and accelerate's DDP averages the gradients; all processes draw the same batch
 order and online/offline choices (one seed), and rank 0 alone logs and saves, with the
 metrics of every process averaged. With ``kl_target`` set, the KL coefficient adapts
-after each step (:func:`~plugtune.plugins.trainers.ppo.math.adaptive_kl_coef`).
+after each step (:func:`~plugtune.plugins.trainers.ppo.ppo_math.adaptive_kl_coef`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
 from plugtune.core.records import prompt_and_reference
-from plugtune.plugins.trainers.ppo import math as ppo_math
+from plugtune.plugins.trainers.ppo import ppo_math
 from plugtune.plugins.trainers.ppo.policy import PolicyWithValue
 from plugtune.plugins.trainers.ppo.rollout import RolloutMaker, gold_completion
 from plugtune.plugins.trainers.ppo.settings import Settings, training_settings

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from plugtune.plugins.trainers.ppo import math as ppo_math
+from plugtune.plugins.trainers.ppo import ppo_math
 from plugtune.plugins.trainers.ppo.rollout import Rollout
 from plugtune.plugins.trainers.ppo.value_head import ValueHead
 
