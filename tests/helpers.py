@@ -97,3 +97,21 @@ def last_logits(backend: Any, conversation: Any, adapter: str | None = "default"
     inputs = backend._encode([backend._prompt(conversation)])
     with torch.inference_mode(), adapter_scope(backend.model, adapter):
         return backend.model(**inputs).logits[0, -1]
+
+
+def assert_adapter_changes_predictions(adapter: Path, model: str = "tiny://qwen2") -> None:
+    """Fail unless the LoRA adapter saved in ``adapter`` changes ``model``'s logits: LoRA's
+    B starts at zero, so an adapter that nothing trained (or that was saved before any
+    update) leaves every logit exactly as the base model's."""
+    import torch
+    from peft import PeftModel
+
+    from plugtune.core.config import ModelConfig
+    from plugtune.models import load_causal_lm
+
+    base = load_causal_lm(ModelConfig(path=model))
+    ids = torch.arange(1, 33).unsqueeze(0)
+    with torch.inference_mode():
+        before = base(input_ids=ids).logits
+        after = PeftModel.from_pretrained(base, adapter)(input_ids=ids).logits
+    assert not torch.equal(before, after), f"{adapter}: the saved adapter changes nothing"

@@ -5,6 +5,7 @@ trainers."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from plugtune.cli import cli
 from plugtune.sdk.cli import CliState
 from tests.conftest import FIXTURES, needs_fixtures
+from tests.helpers import assert_adapter_changes_predictions, log_values
 
 # LLaMA-Factory's own example configs and data, from ../shared.
 pytestmark = needs_fixtures
@@ -34,13 +36,15 @@ def test_llamafactory_example_trains(tmp_path, monkeypatch, example, model):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, [
         "train", str(config), "--set", "training.max_steps=2", "--set", "data.cutoff_len=256",
+        "--set", "training.logging_steps=1",
     ], obj=CliState())
     assert result.exit_code == 0, result.output
     output_dir = tmp_path / next(
         line.split(":", 1)[1].strip() for line in lines if line.startswith("output_dir:")
     )
-    assert (output_dir / "adapter_model.safetensors").is_file()
-    assert json.loads((output_dir / "all_results.json").read_text())["train_loss"] > 0
+    losses = log_values(output_dir, "loss")
+    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses), losses
+    assert_adapter_changes_predictions(output_dir, model)  # it trained, and saved what it did
 
 
 def test_the_preprocess_example_prepares_its_tokenized_path_then_trains_from_it(
