@@ -18,8 +18,9 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "plugtune.core.interfaces": (
         "AnswerLoss", "AnswerScorer", "Backend", "BenchmarkLayout", "ChatTemplate",
         "ConfigReader", "Exporter", "Loader", "Metric", "MetricScores", "ModelMetric",
-        "PeftMethod", "ReadConfig", "Register", "Retriever", "Reward", "SampleMetric",
-        "ScoringBackend", "Segment", "Trainer", "TrainingRun", "WritesJinja"),
+        "PeftMethod", "PreparesRows", "ReadConfig", "Register", "Retriever", "Reward",
+        "SampleMetric", "ScoringBackend", "Segment", "TakesFlatBatches", "Trainer",
+        "TrainingRun", "WritesJinja"),
     "plugtune.core.records": (
         "Conversation", "LabeledCompletion", "Message", "Passage", "Preference",
         "RecordError", "Text", "ToolCall", "prompt_and_reference"),

@@ -91,6 +91,25 @@ class Trainer(Protocol):
 
 
 @runtime_checkable
+class PreparesRows(Protocol):
+    """A trainer whose rows can be prepared once on disk (``data.prepared``, ``plugtune
+    data prepare``), streamed (``data.streaming``) and batched flat
+    (``data.padding_free``): ``rows`` returns them batched, and the tokenizer, the way
+    ``train`` uses them (:func:`plugtune.training.encoded_rows`). sft and pt are such
+    trainers."""
+
+    def rows(self, run: TrainingRun) -> tuple[Any, Any]: ...
+
+
+@runtime_checkable
+class TakesFlatBatches(Protocol):
+    """A trainer of its own rows whose batches may still be flat (``data.padding_free``:
+    dpo and kto, whose TRL calls the library flattens): ``takes_flat_batches`` is True."""
+
+    takes_flat_batches: bool
+
+
+@runtime_checkable
 class PeftMethod(Protocol):
     """What trains (``peft.type``). ``adapter``: a PEFT adapter trains (an alignment run's
     reference is the model with it disabled; a quantized base is allowed). ``quantization``:

@@ -29,7 +29,7 @@ from typing import Any
 # plugtune.training's, or a whole module path.
 _EXPORTS = {
     "CausalLMData": "causal_lm",
-    "PreparesRows": "run",
+    "PreparesRows": "plugtune.core.interfaces",
     "RewardColumns": "prompts",
     "checkpointing_enabled": "arguments",
     "encoded_rows": "rows",

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from plugtune.core.config import AUTO_TEMPLATE, ComponentRef, RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.core.interfaces import Trainer, TrainingRun
+from plugtune.core.interfaces import PreparesRows, TakesFlatBatches, Trainer, TrainingRun
 from plugtune.core.session import Session
 from plugtune.folder_lock import hold_folder
 from plugtune.training.distributed import is_main_process
@@ -34,15 +34,6 @@ DEFAULT_TRAINER = "sft"
 LOSS_PLOT = "training_loss.png"
 # Where transformers 5 keeps a tokenizer's chat template (AutoTokenizer reads it).
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
-
-
-@runtime_checkable
-class PreparesRows(Protocol):
-    """A trainer whose rows can be prepared once on disk (``data.prepared``, ``plugtune
-    data prepare``): ``rows`` returns them batched, and the tokenizer, the way ``train``
-    uses them (:func:`plugtune.training.encoded_rows`). sft and pt are such trainers."""
-
-    def rows(self, run: TrainingRun) -> tuple[Any, Any]: ...
 
 
 def check_reads_prepared(trainer: Trainer, config: RunConfig) -> None:
@@ -65,11 +56,11 @@ def check_reads_prepared(trainer: Trainer, config: RunConfig) -> None:
 
 def check_padding_free(trainer: Trainer, config: RunConfig) -> None:
     """``data.padding_free: true`` needs a trainer whose batches can be flat: sft and pt
-    (plugtune's rows) and those that say so (``takes_flat_batches``: dpo, kto); any
+    (plugtune's rows) and those that say so (:class:`TakesFlatBatches`: dpo, kto); any
     other would pad them anyway, silently."""
     if not config.data.padding_free or isinstance(trainer, PreparesRows):
         return
-    if not getattr(trainer, "takes_flat_batches", False):
+    if not (isinstance(trainer, TakesFlatBatches) and trainer.takes_flat_batches):
         name = config.trainer.name if config.trainer else DEFAULT_TRAINER
         raise ConfigError(
             f"data.padding_free: trainer {name!r} pads its batches (sft, pt, dpo and kto "

@@ -77,16 +77,18 @@ def _under(name: str, prefix: str | None) -> bool:
     return prefix is not None and (name == prefix or name.startswith(f"{prefix}."))
 
 
-def vision_parts(model: Any, options: VisionTuningOptions, method: str) -> VisionParts:
+def vision_parts(model: Any, options: VisionTuningOptions, method: str, *,
+                 trains_in_full: bool = False) -> VisionParts:
     """The parts of ``model`` (not yet wrapped by PEFT), checked against ``options`` for
-    the ``method`` (``peft.type``): a part asked to train must exist, and
-    ``train_mm_proj_only`` is for full fine-tuning only."""
+    the ``method`` (``peft.type``, named in errors): a part asked to train must exist, and
+    ``train_mm_proj_only`` is for a method that trains the weights in full
+    (``trains_in_full``) only."""
     names = [name for name, _ in model.named_modules()]
     parts = VisionParts(
         tower=next((n for n in names if n.rsplit(".", 1)[-1] in TOWER_NAMES), None),
         projector=next((n for n in names if n.rsplit(".", 1)[-1] in PROJECTOR_NAMES), None),
     )
-    if options.train_mm_proj_only and method != "full":
+    if options.train_mm_proj_only and not trains_in_full:
         raise ConfigError(
             f"peft.train_mm_proj_only: trains the projector in full; peft.type {method!r} "
             "cannot (use peft.type full, as LLaMA-Factory requires)"

@@ -29,5 +29,6 @@ class Full:
         return configured  # refused by the library: quantized weights cannot train
 
     def prepare(self, model: Any, config: RunConfig, task: str) -> Any:
-        freeze_parts(model, vision_parts(model, self.options, self.name), self.options)
+        parts = vision_parts(model, self.options, self.name, trains_in_full=True)
+        freeze_parts(model, parts, self.options)
         return model
