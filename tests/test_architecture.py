@@ -30,14 +30,15 @@ from tests.conftest import REPO
 SRC = REPO / "src"
 PACKAGE = SRC / "plugtune"
 LIBRARY = {"data", "training", "inference", "evaluation", "rag", "models", "rewards", "tiny",
-           "deploy", "environment", "webui", "folder_lock", "folder_cache"}
+           "deploy", "environment", "webui", "folder_lock", "folder_cache", "agents"}
 APPLICATION = {"cli", "__main__", ""}
 OLD_SDK_PATHS = {"testing"}  # plugtune.testing: plugtune.sdk.testing until 0.2.0 (core.moved)
 RANK = {"core": 0, "compat": 1, "sdk": 2, "library": 3, "plugins": 4, "application": 5}
 #: The libraries whose internals only plugtune.compat may touch.
 UPSTREAMS = ("transformers", "trl", "peft", "accelerate", "gguf", "sacrebleu", "conversion")
-CORE_LINE_BUDGET = 1630  # 1,500 until exporters became the 13th kind of plugin, 1,550
-# until the public names were listed (core.PUBLIC) and moved ones forwarded (core.moved)
+CORE_LINE_BUDGET = 1700  # 1,500 until exporters became the 13th kind of plugin, 1,550
+# until the public names were listed (core.PUBLIC) and moved ones forwarded (core.moved),
+# 1,630 until environments became the 14th (its Protocols and the agent section)
 MODULE_LINE_LIMIT = 400
 FUNCTION_LINE_LIMIT = 60
 

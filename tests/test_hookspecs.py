@@ -70,6 +70,10 @@ class EveryKind:
         register("marker", Marker("rewards"))
 
     @hookspecs.hookimpl
+    def register_environments(self, register):
+        register("marker", Marker("environments"))
+
+    @hookspecs.hookimpl
     def register_backends(self, register):
         register("marker", Marker("backends"))
 

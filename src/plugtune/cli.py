@@ -124,6 +124,12 @@ KNOWN_NOISE: tuple[LoggedNoise | WarnedNoise, ...] = (
             "trained output layer, which is what keeps the merged model right.",
     ),
     WarnedNoise(
+        UserWarning, "trl", r"You are using '(rollout_func|environment_factory)'",
+        why="agentic GRPO (an environment or tools) plays its episodes through these two "
+            "experimental GRPOTrainer hooks on purpose; plugtune pins the TRL version and "
+            "its tests check the hooks behave as it relies on.",
+    ),
+    WarnedNoise(
         FutureWarning, "transformers", r"`is_gradient_checkpointing` is deprecated",
         why="PEFT's PeftModel and TRL still read the old property name; transformers "
             "answers it, and plugtune pins the versions that do.",

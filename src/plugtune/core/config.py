@@ -271,6 +271,21 @@ class RayConfig(Section):
     init_kwargs: dict[str, Any] = Field(default_factory=dict, description="For ray.init.")
 
 
+class AgentConfig(Section):
+    """Episodes with tools (docs/agents.md): the tools a model may call, in agentic GRPO
+    and in ``predict``/``chat`` with the same config, so a trained agent is used the
+    way it was trained. A record's ``environment`` column picks its own environment."""
+
+    environment: ComponentRef | None = Field(
+        None, description="The environment of every record without an `environment` column: "
+                          "a name, or {name: …, options…}.")
+    tools: list[str] = Field(
+        default_factory=list, description="Stateless tools every episode gets: file.py:fn, "
+                                          "module:fn.")
+    max_tool_calls: int = Field(4, ge=0, description="Tool calls an episode may make.")
+    tool_timeout: float = Field(10.0, gt=0, description="Seconds a tool call may take.")
+
+
 class RunConfig(Section):
     """One run: what to load, how to train, generate and evaluate, and where to write."""
 
@@ -290,6 +305,7 @@ class RunConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     ray: RayConfig | None = Field(None, description="Train under Ray Train; None: not.")
+    agent: AgentConfig | None = Field(None, description="Tools and environments; None: none.")
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
 
     def component_refs(self) -> Iterator[tuple[str, str, ComponentRef]]:
@@ -304,6 +320,7 @@ class RunConfig(Section):
             ("trainer", "trainers", self.trainer),
             ("backend", "backends", self.backend),
             ("retriever", "retrievers", self.retriever),
+            ("agent.environment", "environments", self.agent and self.agent.environment),
             *((f"rewards[{i}]", "rewards", ref) for i, ref in enumerate(self.rewards)),
             *((f"callbacks[{i}]", "callbacks", ref) for i, ref in enumerate(self.callbacks)),
             *((f"evaluation.metrics[{i}]", "metrics", ref)

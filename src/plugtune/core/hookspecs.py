@@ -48,6 +48,12 @@ def register_rewards(register: Register) -> None:
 
 
 @hookspec
+def register_environments(register: Register) -> None:
+    """Agentic RL: an :class:`Environment` (a factory, one instance per episode) whose
+    public methods are the tools the model may call."""
+
+
+@hookspec
 def register_backends(register: Register) -> None:
     """Inference engines: a :class:`Backend` loads the run's model and answers."""
 

@@ -132,6 +132,29 @@ class Reward(Protocol):
                  **columns: Any) -> Sequence[float | None]: ...
 
 
+@runtime_checkable
+class Environment(Protocol):
+    """A world an agent acts in for one episode (agentic GRPO, ``predict --tools``).
+
+    A new instance (or a reused one, reset) per episode. ``reset`` receives the record's
+    columns (``answer``, the record's own fields, …) and may return text appended to the
+    last user message. Every other public method is a tool: its name, type hints and
+    Google-style docstring become the JSON schema the template renders, and its return
+    value (text, or anything JSON can write) is the tool's message. An environment may
+    also own a reward: ``get_reward() -> float``, called once when its episode ends.
+    The same shape as TRL's ``environment_factory`` classes, so one class serves both.
+    """
+
+    def reset(self, **columns: Any) -> str | None: ...
+
+
+@runtime_checkable
+class OwnsReward(Protocol):
+    """An :class:`Environment` that scores its own episode from its state."""
+
+    def get_reward(self) -> float: ...
+
+
 class Metric(Protocol):
     """Corpus scores of predictions against references (a string, or a list of
     acceptable strings, each)."""

@@ -25,8 +25,9 @@ from plugtune.core.validation import did_you_mean, validate_model
 
 # One per hook of :mod:`plugtune.core.hookspecs`, in the order listings show them.
 KINDS = (
-    "loaders", "templates", "trainers", "peft", "rewards", "backends", "metrics",
-    "benchmarks", "retrievers", "callbacks", "commands", "exporters", "config_readers",
+    "loaders", "templates", "trainers", "peft", "rewards", "environments", "backends",
+    "metrics", "benchmarks", "retrievers", "callbacks", "commands", "exporters",
+    "config_readers",
 )
 
 # Components of these kinds are factories: building one calls it (with its options).

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plugtune.agents.environments import Episodes
+from plugtune.agents.playing import backend_episodes, play
 from plugtune.core.config import ComponentRef, RunConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import AnswerScorer, Backend, ScoringBackend
@@ -51,6 +53,7 @@ class Prediction:
     prediction: str
     reference: Reference | None
     context: Context = None
+    episode: dict[str, Any] | None = None  # with tools: the episode's turns and calls
 
     def to_json(self) -> dict[str, Any]:
         """One line of ``generated_predictions.jsonl``: the record's own prompt, and
@@ -63,6 +66,8 @@ class Prediction:
         }
         if self.context is not None:
             line["context"] = self.context
+        if self.episode is not None:
+            line["episode"] = self.episode
         return line
 
 
@@ -146,20 +151,17 @@ def predict(
         _require_references(records, asked.references, metrics)
     answers = _answered_before(out, overwrite, asked, progress)
     resumed = len(answers)
-    contexts: list[Context] = [None] * resumed
+    answered = [_Answered(answer) for answer in answers]
     started = time.perf_counter()
     if resumed < len(asked.prompts):
         backend = backend or load_backend(config, session)
-        generated, contexts_now = _answer(config, session, backend, asked, resumed, out,
-                                          progress)
-        answers += generated
-        contexts += contexts_now
+        answered += _answer(config, session, backend, asked, resumed, out, progress)
+    answers = [a.text for a in answered]
     runtime = time.perf_counter() - started
     predictions = [
-        Prediction(origin, prompt, answer, reference, context)
-        for origin, prompt, answer, reference, context in zip(
-            asked.origins, asked.prompts, answers, asked.references, contexts, strict=True
-        )
+        Prediction(origin, prompt, a.text, reference, a.context, a.episode)
+        for origin, prompt, a, reference in zip(
+            asked.origins, asked.prompts, answered, asked.references, strict=True)
     ]
     scores = score_metrics(
         metrics, answers, asked.references, asked.prompts,
@@ -189,6 +191,15 @@ def _answered_before(out: Path | None, overwrite: bool, asked: _Asked,
 
 
 @dataclass(frozen=True)
+class _Answered:
+    """One record's answer, the passages it saw and, with tools, its episode."""
+
+    text: str
+    context: Context = None
+    episode: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class _Asked:
     """A split's records as prompts, with their references and origins."""
 
@@ -196,22 +207,24 @@ class _Asked:
     prompts: list[Conversation]
     references: list[Reference | None]
 
+    records: list[Record]
+
     @classmethod
     def of(cls, records: Sequence[Record]) -> _Asked:
         pairs = [prompt_and_reference(record) for record in records]
         return cls([record.origin for record in records], [prompt for prompt, _ in pairs],
-                   [reference for _, reference in pairs])
+                   [reference for _, reference in pairs], list(records))
 
 
 def _answer(
     config: RunConfig, session: Session, backend: Backend, asked: _Asked, first: int,
     out: Path | None, progress: Progress | None,
-) -> tuple[list[str], list[Context]]:
+) -> list[_Answered]:
     """Answer the prompts from ``first`` on, a chunk of batches per ``generate`` call,
     each chunk's lines appended to ``out`` as soon as it is answered."""
     injector = _context_injector(config, session)
-    answers: list[str] = []
-    contexts: list[Context] = []
+    episodes = backend_episodes(config, session, backend)
+    answered: list[_Answered] = []
     total = len(asked.prompts)
     sink = out.open("a", encoding="utf-8") if out is not None else None
     try:
@@ -219,22 +232,40 @@ def _answer(
         for start in range(first, total, chunk):
             stop = min(start + chunk, total)
             prompts, context = _with_context(injector, asked.prompts[start:stop])
-            batch = backend.generate(prompts, config.generation)
+            if episodes is None:
+                batch = [_Answered(answer, passages) for answer, passages in zip(
+                    backend.generate(prompts, config.generation), context, strict=True)]
+            else:
+                batch = _played(episodes, backend, config, prompts,
+                                asked.records[start:stop], context)
             if sink is not None:
                 sink.write("".join(
-                    _line(Prediction(asked.origins[i], asked.prompts[i], answer,
-                                     asked.references[i], context[i - start]))
-                    for i, answer in zip(range(start, stop), batch, strict=True)
+                    _line(Prediction(asked.origins[i], asked.prompts[i], a.text,
+                                     asked.references[i], a.context, a.episode))
+                    for i, a in zip(range(start, stop), batch, strict=True)
                 ))
                 sink.flush()
-            answers += batch
-            contexts += context
+            answered += batch
             if progress is not None:
-                progress(first + len(answers), total)
+                progress(first + len(answered), total)
     finally:
         if sink is not None:
             sink.close()
-    return answers, contexts
+    return answered
+
+
+def _played(episodes: Episodes, backend: Backend, config: RunConfig,
+            prompts: Sequence[Conversation], records: Sequence[Record],
+            context: Sequence[Context]) -> list[_Answered]:
+    """The records answered as episodes with the run's tools; each answer is its
+    episode's final one."""
+    from plugtune.training.prompts import reward_columns
+
+    played = [episodes.start(prompt, reward_columns(record))
+              for prompt, record in zip(prompts, records, strict=True)]
+    play(played, lambda batch: backend.generate(batch, config.generation))
+    return [_Answered(e.answer, passages, e.summary())
+            for e, passages in zip(played, context, strict=True)]
 
 
 def load_backend(config: RunConfig, session: Session) -> Backend:

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from plugtune.core.records import ToolCall
 from plugtune.sdk.templates.replies import CallReader, ReplyDelta, held_back
@@ -49,6 +49,15 @@ def read_call_json(body: str, arguments_keys: tuple[str, ...] = ("arguments",)) 
     return call_from_json(value, arguments_keys)
 
 
+@runtime_checkable
+class SpotsCalls(Protocol):
+    """A call format that can tell a reply *meant* a call: content it left as text
+    although it starts like a call is a malformed call (agentic rewards and logs count
+    them)."""
+
+    def starts_call(self, content: str) -> bool: ...
+
+
 def _calls(items: list[ToolCall]) -> list[ReplyDelta]:
     return [ReplyDelta(tool_call=call) for call in items]
 
@@ -67,6 +76,9 @@ class TaggedCalls:
 
     def reader(self) -> CallReader:
         return _TaggedReader(self)
+
+    def starts_call(self, content: str) -> bool:
+        return self.open in content
 
 
 class _Steps:
@@ -164,6 +176,10 @@ class JsonCalls:
 
     def reader(self) -> CallReader:
         return _WholeReplyReader(self.could_be, self.read)
+
+    def starts_call(self, content: str) -> bool:
+        text = content.lstrip()
+        return text.startswith(self.prefix) or text.startswith('{"name"')
 
     def could_be(self, start: str) -> bool:
         text = start.lstrip()

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class GRPOOptions(BaseModel):
-    """The GRPO knobs; any other ``GRPOConfig`` field may go in ``training`` by name."""
+    """The GRPO knobs; any other ``GRPOConfig`` field may go in ``training`` by name.
+    With the run's ``agent`` section, each completion is an episode with tool calls
+    (:mod:`.agentic`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -36,7 +38,13 @@ class GRPOOptions(BaseModel):
     vllm_server_host: str = "0.0.0.0"
     vllm_server_port: int = 8000
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+    environment_weight: float = Field(
+        1.0, description="Weight of the reward an environment owns (get_reward), if any.")
     warn_truncated_above: float = Field(
         0.8, ge=0.0, le=1.0,
         description="Warn when more than this share of completions is cut off (1: never).",
     )
+
+
+# Options plugtune reads itself; the rest are GRPOConfig fields.
+NOT_GRPO_CONFIG = frozenset({"environment_weight", "warn_truncated_above"})

@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from plugtune.core.config import AgentConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
-from plugtune.plugins.trainers.grpo.options import GRPOOptions
+from plugtune.plugins.trainers.grpo.options import NOT_GRPO_CONFIG, GRPOOptions
 from plugtune.training.prompts import ROW, RewardColumns
 
 
@@ -47,27 +48,24 @@ class GroupRelativePolicyOptimization:
         from plugtune.data.templates import tokenizer_and_template
         from plugtune.plugins.trainers.grpo.checks import (
             TruncationWarning,
-            check_rewards,
             check_vllm,
             grpo_arguments,
         )
-        from plugtune.rewards import load_rewards, trl_reward_functions
         from plugtune.training.causal_lm import run_callbacks, train_and_save
         from plugtune.training.finetuning import trainable_model
         from plugtune.training.plots import plot_rewards
 
         config, options = run.config, self.options
-        rewards = load_rewards(config.rewards, run.session)
-        check_rewards(rewards)
         check_vllm(options.use_vllm)
         loaded = load_datasets(config.data, run.session)
-        reward_funcs, weights = trl_reward_functions(rewards)
-        args = grpo_arguments(  # checks the batch sizes, before the model loads
-            config, run.output_dir, options.model_dump(exclude={"warn_truncated_above"}),
-            has_eval=bool(loaded.eval), reward_weights=weights,
-        )
         tokenizer, template = tokenizer_and_template(config, run.session)
         prompts = _prompts(loaded.train, loaded.eval, template, tokenizer)
+        reward_funcs, weights, agentic = self._rewards(
+            run, template, tokenizer, [*loaded.train, *loaded.eval], prompts.columns)
+        args = grpo_arguments(  # checks the batch sizes, before the model loads
+            config, run.output_dir, options.model_dump(exclude=NOT_GRPO_CONFIG),
+            has_eval=bool(loaded.eval), reward_weights=weights,
+        )
         set_seed(config.training.seed)  # before the adapter is initialised: runs repeat
         model = trainable_model(config, run.session)
         _stop_at_end_of_turn(model, template, tokenizer)
@@ -78,21 +76,67 @@ class GroupRelativePolicyOptimization:
             tokenizer.padding_side = padding_side
         trainer = GRPOTrainer(
             model=model,
-            reward_funcs=[with_columns(f, prompts.columns) for f in reward_funcs],
+            reward_funcs=reward_funcs,
             args=args,
             train_dataset=prompts.train,
             eval_dataset=prompts.eval,
             processing_class=tokenizer,
             callbacks=[*run_callbacks(run), TruncationWarning(
                 options.max_completion_length, options.warn_truncated_above)],
+            **agentic,
         )
         trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
         metrics = train_and_save(run, trainer, evaluate=prompts.eval is not None,
                                  before_save=saved_as_loaded)
-        keys = ("reward", *(f"rewards/{reward.name}/mean" for reward in rewards))
+        keys = ("reward", *(f"rewards/{f.__name__}/mean" for f in reward_funcs))
         if config.output.plot and trainer.is_world_process_zero():
             plot_rewards(run.output_dir, keys)
         return metrics
+
+    def _rewards(
+        self, run: TrainingRun, template: Any, tokenizer: Any, records: Sequence[Any],
+        columns: RewardColumns,
+    ) -> tuple[list[Callable[..., Sequence[Any]]], list[float], dict[str, Any]]:
+        """TRL's reward functions and weights for the run's rewards, each given its
+        record's columns; with an ``agent`` section, judging episodes (and the
+        GRPOTrainer arguments that play them)."""
+        from plugtune.plugins.trainers.grpo.checks import check_rewards
+        from plugtune.rewards import load_rewards, trl_reward_functions
+
+        config = run.config
+        rewards = load_rewards(config.rewards, run.session)
+        if config.agent is None:  # with one, the environment may own the reward
+            check_rewards(rewards)
+        functions, weights = trl_reward_functions(rewards)
+        functions = [with_columns(f, columns) for f in functions]
+        if config.agent is None:
+            return functions, weights, {}
+        return _agentic(run, config.agent, self.options, template, tokenizer, records,
+                        functions, weights)
+
+
+def _agentic(
+    run: TrainingRun, agent: AgentConfig, options: GRPOOptions, template: Any, tokenizer: Any,
+    records: Sequence[Any], reward_funcs: list[Callable[..., Sequence[Any]]], weights: list[float],
+) -> tuple[list[Callable[..., Sequence[Any]]], list[float], dict[str, Any]]:
+    """The rewards, weights and GRPOTrainer arguments that make completions episodes."""
+    from plugtune.agents.environments import Episodes
+    from plugtune.plugins.trainers.grpo import agentic
+    from plugtune.plugins.trainers.grpo.checks import check_rewards
+
+    agentic.check_agentic(options.use_vllm)
+    episodes = Episodes(agent, run.session, template)
+    log_path = run.output_dir / agentic.EPISODE_LOG
+    rollouts = agentic.AgenticRollouts(episodes, records, tokenizer,
+                                       options.max_completion_length, log_path)
+    judged = [agentic.judging_answers(f) for f in reward_funcs]
+    if agentic.owns_reward(episodes, records):
+        judged.append(agentic.environment_reward)
+        weights = [*weights, options.environment_weight]
+    elif not judged:
+        check_rewards([])  # no reward plugin, and no environment that scores itself
+    judged[0] = agentic.logging_episodes(judged[0])
+    return judged, weights, {"rollout_func": rollouts, "environment_factory": agentic.EpisodeSlot}
 
 
 def _prompts(train: Sequence[Any], evaluation: Sequence[Any], template: Any,
