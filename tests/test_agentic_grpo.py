@@ -169,3 +169,26 @@ def test_a_tiny_run_logs_its_episodes(tmp_path):
     assert len(episodes) == 16 and {e["step"] for e in episodes} == {0, 1}
     assert all(e["stopped"] in ("answer", "length", "max_tool_calls") for e in episodes)
     assert (run / "adapter_model.safetensors").is_file()
+
+
+def test_a_reward_rises_through_episodes(tmp_path):
+    """Learning goes through the episode path (rollout_func, env_mask, rewards judging the
+    final answer): the tiny model raises the share of 'e' in its answers, as plain GRPO
+    does (test_grpo), with a tool offered in every episode."""
+    from tests.helpers import trainer_log
+    from tests.tiny_data import SHARE_OF_E
+
+    reward = tmp_path / "count_e.py"
+    reward.write_text(SHARE_OF_E)
+    tools = tmp_path / "tools.py"
+    tools.write_text('def echo(text: str) -> str:\n    """Echo.\n\n    Args:\n'
+                     '        text: Anything.\n    """\n    return text\n')
+    config = agentic_config(
+        tmp_path, f"rewards=[{reward}:share_of_e]", f"agent={{tools: ['{tools}:echo']}}",
+        "peft.modules_to_save=[lm_head]", "training.max_steps=24",
+        "training.learning_rate=1e-2", "training.lr_scheduler_type=constant")
+    train(config, SESSION)
+    means = [e["rewards/share_of_e/mean"] for e in trainer_log(tmp_path / "run")
+             if "rewards/share_of_e/mean" in e]
+    assert len(means) == 24
+    assert sum(means[-5:]) / 5 > sum(means[:5]) / 5 + 0.1, means

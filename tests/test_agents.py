@@ -286,3 +286,61 @@ def test_an_agent_section_without_tools_is_an_error() -> None:
         Episodes(AgentConfig(), SESSION, QWEN2)
     with pytest.raises(ConfigError, match="names no function"):
         Episodes(AgentConfig(tools=["my_tools.py"]), SESSION, QWEN2)
+
+
+# The same episodes at inference: predict and chat with the config's tools
+
+
+class ScriptedBackend:
+    """A backend whose replies are scripted by the question: a call first, then, once
+    the tool has answered, the number the tool returned."""
+
+    batch_size = 4
+    template = QWEN2
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def generate(self, conversations, params=None) -> list[str]:  # type: ignore[no-untyped-def]
+        self.batches.append(len(conversations))
+        replies = []
+        for conversation in conversations:
+            last = conversation.messages[-1]
+            if last.role == "tool":
+                replies.append(last.content)
+            else:
+                expression = last.content.removeprefix("What is ").removesuffix("?")
+                replies.append(call(arguments=f'{{"expression": "{expression}"}}'))
+        return replies
+
+
+def test_predict_answers_each_record_as_an_episode(tmp_path: Path) -> None:
+    import json
+
+    from plugtune import load_config
+    from plugtune.inference.predict import predict
+    from tests.conftest import write_jsonl
+
+    data = write_jsonl(tmp_path / "q.jsonl", [
+        {"prompt": f"What is {a} * {b}?", "answer": str(a * b)} for a, b in [(347, 28), (12, 5)]])
+    config = load_config(None, [f"data.test=[{data}]", "evaluation.metrics=[exact_match]",
+                                "agent={environment: calculator}"])
+    backend = ScriptedBackend()
+    result = predict(config, SESSION, backend=backend, out=tmp_path / "p.jsonl")
+    assert result.metrics["exact_match"] == 1.0
+    assert backend.batches == [2, 2]  # both episodes' turns batched together
+    lines = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [x["predict"] for x in lines] == ["9716", "60"]
+    assert lines[0]["episode"]["calls"] == [{"name": "calculate", "arguments": {
+        "expression": "347 * 28"}, "result": "9716"}]
+
+
+def test_chat_shows_the_calls_and_keeps_them_in_the_history() -> None:
+    from plugtune.inference.chat import ChatSession
+
+    episodes = Episodes(AgentConfig(environment="calculator"), SESSION, QWEN2)
+    chat = ChatSession(ScriptedBackend(), episodes=episodes)
+    written: list[str] = []
+    assert chat.reply("What is 347 * 28?", written.append) == "9716"
+    assert "".join(written) == '[calculate({"expression": "347 * 28"}) -> 9716]\n9716'
+    assert [m.role for m in chat.history] == ["user", "assistant", "tool", "assistant"]

@@ -8,14 +8,19 @@ terminal, one line per turn from stdin otherwise (pipes, tests). Commands:
 - ``/system TEXT``: set the system prompt (``/system`` alone removes it);
 - ``/adapter NAME|none``: switch adapters, when the backend has ``use_adapter``;
 - ``/exit`` (or ``/quit``, end of input): leave.
+
+With the config's ``agent`` section, the model may call its tools in each turn
+(:mod:`plugtune.agents`): the calls and their results are shown before the answer.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from plugtune.agents.environments import Episodes
 from plugtune.core.errors import PlugtuneError
 from plugtune.core.records import Conversation, Message
 
@@ -33,6 +38,9 @@ class ChatSession:
     # RAG (``--rag``): adds retrieved passages to the prompt of each turn; the history
     # keeps the user's own words, so each turn gets fresh passages and no stale ones.
     augment: Callable[[Conversation], Conversation] | None = None
+    # Tools (the config's ``agent`` section): each turn is an episode; the calls and their
+    # results are written before the answer, and kept in the history.
+    episodes: Episodes | None = None
 
     def conversation(self) -> Conversation:
         system = (Message("system", self.system),) if self.system else ()
@@ -46,6 +54,8 @@ class ChatSession:
             conversation = self.conversation()
             if self.augment is not None:
                 conversation = self.augment(conversation)
+            if self.episodes is not None:
+                return self._episode(conversation, write)
             for piece in self.backend.stream(conversation, self.params):
                 pieces.append(piece)
                 write(piece)
@@ -55,6 +65,20 @@ class ChatSession:
         answer = "".join(pieces)
         self.history.append(Message("assistant", answer))
         return answer
+
+    def _episode(self, conversation: Conversation, write: Callable[[str], None]) -> str:
+        """One turn with tools: played to its answer (whole replies, not streamed: a
+        reply is a call or an answer only once it has ended)."""
+        from plugtune.agents.playing import play
+
+        episode = self.episodes.start(conversation, {})  # type: ignore[union-attr]
+        play([episode], lambda batch: self.backend.generate(batch, self.params))
+        for outcome in episode.outcomes:
+            write(f"[{outcome.call.name}({json.dumps(outcome.call.arguments)}) -> "
+                  f"{outcome.text}]\n")
+        write(episode.answer)
+        self.history += episode.turns
+        return episode.answer
 
     def command(self, line: str) -> str | None:
         """Run a ``/command``; returns what to tell the user, or None to leave."""

@@ -23,9 +23,11 @@ def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: st
     """Chat with the config's backend; replies stream as they are generated.
 
     Commands: /clear or /reset (forget the history), /system TEXT, /adapter NAME|none, /exit.
-    When stdin is not a terminal, each line of it is one turn."""
+    When stdin is not a terminal, each line of it is one turn. With the config's agent
+    section, the model may call its tools; the calls are shown before each answer."""
     from rich.console import Console
 
+    from plugtune.agents.playing import backend_episodes
     from plugtune.inference import load_backend
     from plugtune.inference.chat import ChatSession, run_chat
     from plugtune.models.adapters import describe_model, with_run_adapter
@@ -43,5 +45,6 @@ def chat(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: st
         click.echo(f"model: {describe_model(run_config)}", err=True)
     console = Console() if interactive else Console(file=sys.stdout, force_terminal=False,
                                                     width=10_000)
-    run_chat(ChatSession(backend, system=system, augment=augment),
+    episodes = backend_episodes(run_config, session, backend)
+    run_chat(ChatSession(backend, system=system, augment=augment, episodes=episodes),
              None if interactive else sys.stdin, console)
