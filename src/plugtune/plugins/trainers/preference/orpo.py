@@ -36,13 +36,14 @@ def orpo_trainer_class() -> type:
     from trl.experimental.utils import pad_to_length
 
     from plugtune.compat.trl import with_chosen_nll
-    from plugtune.plugins.trainers.preference.pair_sequences import IGNORE, tokenized_pairs
+    from plugtune.data.encoding import IGNORE_INDEX
+    from plugtune.plugins.trainers.preference.pair_sequences import tokenized_pairs
 
     def answer_nll(chosen_logits: Any, batch: dict[str, Any]) -> Any:
-        labels = pad_to_length(batch["chosen_labels"], chosen_logits.shape[1] + 1, IGNORE)
+        labels = pad_to_length(batch["chosen_labels"], chosen_logits.shape[1] + 1, IGNORE_INDEX)
         return functional.cross_entropy(chosen_logits.flatten(0, 1).float(),
                                         labels[:, 1:].flatten().to(chosen_logits.device),
-                                        ignore_index=IGNORE)
+                                        ignore_index=IGNORE_INDEX)
 
     return with_chosen_nll(tokenized_pairs(ORPOTrainer), answer_nll)
 

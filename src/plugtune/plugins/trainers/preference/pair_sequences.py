@@ -3,7 +3,7 @@
 
 Those trainers take rows in TRL's older format, one whole sequence per answer:
 ``chosen_input_ids`` (prompt and answer), its ``chosen_attention_mask`` and
-``chosen_labels`` (the prompt at -100, out of the loss), the same for the rejected
+``chosen_labels`` (the prompt at ``IGNORE_INDEX``, out of the loss), the same for the rejected
 answer, and the prompt alone (read only to generate during evaluation). The rows are
 plugtune's own (:func:`~.trl_runs.pair_rows_by_split`: rendered by the
 run's template, cut to ``data.cutoff_len``, counted), so the trainers' own text
@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from plugtune.core.interfaces import TrainingRun
+from plugtune.data.encoding import IGNORE_INDEX
 
-IGNORE = -100
 PLOT_KEYS = ("rewards/chosen", "rewards/rejected", "rewards/margins")
 
 
@@ -33,7 +33,7 @@ def pair_sequences(rows: Sequence[Mapping[str, list[int]]]) -> list[dict[str, li
             answer = list(row[f"{side}_ids"])
             item[f"{side}_input_ids"] = prompt + answer
             item[f"{side}_attention_mask"] = [1] * (len(prompt) + len(answer))
-            item[f"{side}_labels"] = [IGNORE] * len(prompt) + answer
+            item[f"{side}_labels"] = [IGNORE_INDEX] * len(prompt) + answer
         out.append(item)
     return out
 
