@@ -104,7 +104,7 @@ def run_plugtune(data: Path, steps: int, warmup: int, out: Path, packing: bool,
                  all_logits: bool = False, padding_free: bool = True) -> dict[str, Any]:
     from plugtune import Session, load_config
     from plugtune.training import train
-    from plugtune.training.hf_trainer import CountingTrainer
+    from plugtune.training.speed.hf_trainer import CountingTrainer
 
     CountingTrainer.trained_logits_only = not all_logits
 

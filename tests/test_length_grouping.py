@@ -12,7 +12,7 @@ from plugtune.core.config import ModelConfig
 from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
 from plugtune.models import load_causal_lm
 from plugtune.training.collators import PaddingCollator
-from plugtune.training.hf_trainer import CountingTrainer
+from plugtune.training.speed.hf_trainer import CountingTrainer
 
 
 def padded_width(strategy: str, tmp_path) -> int:

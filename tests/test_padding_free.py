@@ -29,7 +29,7 @@ from plugtune.data.packing import pack_examples
 from plugtune.models import load_causal_lm
 from plugtune.training import train
 from plugtune.training.collators import NUM_TOKENS, FlatCollator, PaddingCollator
-from plugtune.training.padding_free import (
+from plugtune.training.speed.padding_free import (
     ATTENTION,
     CHECKED_MODEL_TYPES,
     flat_row_attention,
@@ -282,7 +282,7 @@ def test_training_flat_keeps_the_padded_losses(tmp_path, monkeypatch, extra):
         calls.append(1)
         return segment_attention(*args, **kwargs)
 
-    monkeypatch.setattr("plugtune.training.padding_free.segment_attention", counted)
+    monkeypatch.setattr("plugtune.training.speed.padding_free.segment_attention", counted)
     padded, _ = trained(tmp_path, "padded", data, "data.padding_free=false",
                         "data.val_size=0.2", *extra)
     assert calls == []

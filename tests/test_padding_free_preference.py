@@ -16,7 +16,7 @@ from plugtune.models import load_causal_lm
 from plugtune.plugins.trainers.preference import flat_fused_calls as flat_module
 from plugtune.plugins.trainers.preference.flat_fused_calls import flat_call, flat_fused_calls
 from plugtune.training import train
-from plugtune.training.padding_free import flat_row_attention
+from plugtune.training.speed.padding_free import flat_row_attention
 from tests.conftest import write_jsonl
 
 

@@ -19,8 +19,8 @@ from plugtune.data.packing import pack_examples
 from plugtune.models import load_causal_lm
 from plugtune.training import train
 from plugtune.training.collators import NUM_TOKENS, PackedCollator, PaddingCollator
-from plugtune.training.hf_trainer import CountingTrainer
-from plugtune.training.trained_logits import trained_logits_loss
+from plugtune.training.speed.hf_trainer import CountingTrainer
+from plugtune.training.speed.trained_logits import trained_logits_loss
 from tests.conftest import write_jsonl
 
 PAD = 0
@@ -104,7 +104,7 @@ def test_the_trainer_takes_the_short_path_and_keeps_its_per_step_losses(tmp_path
         used.append(loss is not None)
         return loss
 
-    monkeypatch.setattr("plugtune.training.hf_trainer.trained_logits_loss", spied)
+    monkeypatch.setattr("plugtune.training.speed.hf_trainer.trained_logits_loss", spied)
 
     def run(name: str, lean: bool) -> list[float]:
         monkeypatch.setattr(CountingTrainer, "trained_logits_only", lean)

@@ -77,8 +77,8 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
     from transformers import PrinterCallback, set_seed
 
     from plugtune.training.collators import FlatCollator, PackedCollator, PaddingCollator
-    from plugtune.training.hf_trainer import CountingTrainer
-    from plugtune.training.padding_free import flat_row_attention, padding_free_wanted
+    from plugtune.training.speed.hf_trainer import CountingTrainer
+    from plugtune.training.speed.padding_free import flat_row_attention, padding_free_wanted
 
     config = run.config
     set_seed(config.training.seed)  # before the adapter is initialised: runs repeat

@@ -89,7 +89,7 @@ class FlatCollator:
     one after another in a single row, ``position_ids`` restarting at each, and their
     boundaries as flash-attention's varlen arguments (``cu_seq_lens_q/k``,
     ``max_length_q/k``), which transformers hands through the model to its attention
-    (:mod:`plugtune.training.padding_free`). No mask is built, nothing is padded.
+    (:mod:`plugtune.training.speed.padding_free`). No mask is built, nothing is padded.
 
     The first label of each example is ignored: the loss shifts labels along the row,
     and no example may learn to predict the next one's first token (a padded batch

@@ -28,8 +28,8 @@ from plugtune.data.encoding import EncodingReport
 from plugtune.data.report import LoadReport
 from plugtune.data.splits import shuffle_stream
 from plugtune.training.distributed import is_main_process
-from plugtune.training.hf_trainer import LENGTH_STRATEGIES
 from plugtune.training.row_streams import RowStreams, check_encoded
+from plugtune.training.speed.hf_trainer import LENGTH_STRATEGIES
 
 
 def check_streaming(config: RunConfig) -> None:

@@ -111,8 +111,8 @@ def train_with_trl(
 
     from plugtune.plugins.trainers.preference.flat_fused_calls import flat_fused_calls
     from plugtune.training.causal_lm import run_callbacks, train_and_save
-    from plugtune.training.padding_free import flat_row_attention, padding_free_wanted
     from plugtune.training.plots import plot_rewards
+    from plugtune.training.speed.padding_free import flat_row_attention, padding_free_wanted
 
     config = run.config
     flat = fused_log_probs and padding_free_wanted(config, model, text_rows=processor is None)

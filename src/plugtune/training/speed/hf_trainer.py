@@ -1,5 +1,5 @@
 """transformers' ``Trainer``, counting real tokens and computing the output layer only
-where the loss needs it (:mod:`plugtune.training.trained_logits`).
+where the loss needs it (:mod:`plugtune.training.speed.trained_logits`).
 
 plugtune's collators put each batch's non-pad token count in the batch; this pops it
 before the forward pass and adds it to ``state.num_input_tokens_seen``, which is saved
@@ -25,7 +25,7 @@ from plugtune.compat.transformers import (
     plain_causal_lm_loss,
 )
 from plugtune.training.collators import NUM_TOKENS
-from plugtune.training.trained_logits import trained_logits_loss
+from plugtune.training.speed.trained_logits import trained_logits_loss
 
 #: transformers' samplers that group rows by length.
 LENGTH_STRATEGIES = ("group_by_length", "batch_rebalance")
