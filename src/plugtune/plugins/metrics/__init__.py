@@ -27,3 +27,5 @@ def register_metrics(register: Any) -> None:
     # wraps a Hugging Face evaluate module from disk.
     register(Perplexity.name, Perplexity)
     register(EvaluateModule.name, EvaluateModule)
+    register("judge", "plugtune.plugins.metrics.judge:JudgeMetric",
+             doc="A model (any backend) grades each prediction against a rubric.")

@@ -1,4 +1,4 @@
-"""Built-in rewards for GRPO and PPO: length, format, accuracy and similarity.
+"""Built-in rewards for GRPO and PPO: length, format, accuracy, similarity and judge.
 
 Each is a factory (it has an options model) returning a function in TRL's shape,
 ``reward(prompts, completions, **columns) -> list[float | None]`` (docs/rewards.md).
@@ -21,3 +21,5 @@ def register_rewards(register: Any) -> None:
     register("format", format_reward, options=FormatOptions)
     register("accuracy", accuracy_reward, options=AccuracyOptions)
     register("similarity", similarity_reward, options=SimilarityOptions)
+    register("judge", "plugtune.plugins.rewards.judge:JudgeReward",
+             doc="A model (any backend) grades each completion against a rubric.")

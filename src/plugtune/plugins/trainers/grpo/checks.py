@@ -36,16 +36,19 @@ TRUNCATION_WARNING_EVERY = 10  # logs above the threshold between two repeats of
 
 def grpo_arguments(
     config: RunConfig, output_dir: Path, options: Mapping[str, Any], *, has_eval: bool,
-    reward_weights: Sequence[float],
+    reward_weights: Sequence[float], config_class: str = "GRPOConfig",
 ) -> Any:
-    """``trl.GRPOConfig`` for a run: plugtune's defaults, the ``training`` section (any
-    TrainingArguments or GRPOConfig field, checked by name) and the trainer's ``options``
-    (a key in both is refused), with the batch sizes checked before anything loads."""
-    from trl import GRPOConfig
+    """TRL's ``config_class`` (``GRPOConfig``, ``RLOOConfig``) for a run: plugtune's
+    defaults, the ``training`` section (any TrainingArguments or config field, checked by
+    name) and the trainer's ``options`` (a key in both is refused), with the batch sizes
+    checked before anything loads."""
+    import trl
+
+    arguments_class = getattr(trl, config_class)
 
     num_generations = options["num_generations"]
     values = training_argument_values(
-        config, output_dir, has_eval=has_eval, config_class=GRPOConfig,
+        config, output_dir, has_eval=has_eval, config_class=arguments_class,
         per_device_eval_batch_size=eval_batch_size(num_generations),
     )
     given = given_keys(config.training)
@@ -57,8 +60,8 @@ def grpo_arguments(
     clash = sorted(given & set(options))
     if clash:
         raise ConfigError(
-            f"training.{clash[0]}: a grpo option; set it as trainer: {{name: grpo, "
-            f"{clash[0]}: …}}"
+            f"training.{clash[0]}: a trainer option; set it as trainer: {{name: "
+            f"{config.trainer.name if config.trainer else 'grpo'}, {clash[0]}: …}}"
         )
     values.update(options, reward_weights=list(reward_weights))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -66,7 +69,7 @@ def grpo_arguments(
     if has_eval:
         check_eval_batch(values, num_generations, world_size)
     try:
-        return GRPOConfig(**values)
+        return arguments_class(**values)
     except ValueError as error:
         raise ConfigError(f"training: {error}") from None
 

@@ -1,4 +1,5 @@
-"""The ``grpo`` trainer's options (``trainer: {name: grpo, …}``)."""
+"""The options of ``grpo`` and ``rloo`` (``trainer: {name: grpo, …}``): what both sample
+and how (:class:`OnlineRLOptions`), and each one's own."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class GRPOOptions(BaseModel):
-    """The GRPO knobs; any other ``GRPOConfig`` field may go in ``training`` by name.
-    With the run's ``agent`` section, each completion is an episode with tool calls
-    (:mod:`.agentic`)."""
+class OnlineRLOptions(BaseModel):
+    """Sampling groups of completions per prompt: grpo's and rloo's shared knobs; any
+    other field of TRL's config may go in ``training`` by name."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -19,13 +19,6 @@ class GRPOOptions(BaseModel):
     temperature: float = Field(1.0, gt=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     beta: float = Field(0.0, ge=0.0, description="KL coefficient; 0 loads no reference model.")
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = (
-        "dapo"
-    )
-    importance_sampling_level: Literal["token", "sequence"] = Field(
-        "token", description="sequence: GSPO (and what luspo needs)."
-    )
-    scale_rewards: Literal["group", "batch", "none"] = "group"
     num_iterations: int = Field(1, gt=0, description="Updates per generated batch.")
     epsilon: float = Field(0.2, gt=0.0, description="Clipping range of the ratio.")
     mask_truncated_completions: bool = Field(
@@ -38,13 +31,36 @@ class GRPOOptions(BaseModel):
     vllm_server_host: str = "0.0.0.0"
     vllm_server_port: int = 8000
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
-    environment_weight: float = Field(
-        1.0, description="Weight of the reward an environment owns (get_reward), if any.")
     warn_truncated_above: float = Field(
         0.8, ge=0.0, le=1.0,
         description="Warn when more than this share of completions is cut off (1: never).",
     )
 
 
-# Options plugtune reads itself; the rest are GRPOConfig fields.
-NOT_GRPO_CONFIG = frozenset({"environment_weight", "warn_truncated_above"})
+class GRPOOptions(OnlineRLOptions):
+    """The GRPO knobs. With the run's ``agent`` section, each completion is an episode
+    with tool calls (:mod:`.agentic`)."""
+
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"] = (
+        "dapo"
+    )
+    importance_sampling_level: Literal["token", "sequence"] = Field(
+        "token", description="sequence: GSPO (and what luspo needs)."
+    )
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    environment_weight: float = Field(
+        1.0, description="Weight of the reward an environment owns (get_reward), if any.")
+
+
+class RLOOOptions(OnlineRLOptions):
+    """REINFORCE Leave-One-Out: each completion's baseline is the mean reward of the
+    other completions of its prompt; the KL to the reference model is in the reward."""
+
+    beta: float = Field(0.05, ge=0.0, description="KL coefficient (TRL's RLOO default).")
+    normalize_advantages: bool = False
+    reward_clip_range: tuple[float, float] | None = Field(
+        None, description="Clip each reward to [low, high] before the advantages.")
+
+
+# Options plugtune reads itself; the rest are fields of TRL's GRPOConfig / RLOOConfig.
+NOT_TRL_CONFIG = frozenset({"environment_weight", "warn_truncated_above"})

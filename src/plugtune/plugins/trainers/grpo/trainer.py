@@ -17,7 +17,7 @@ from typing import Any
 from plugtune.core.config import AgentConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
-from plugtune.plugins.trainers.grpo.options import NOT_GRPO_CONFIG, GRPOOptions
+from plugtune.plugins.trainers.grpo.options import NOT_TRL_CONFIG, GRPOOptions, OnlineRLOptions
 from plugtune.training.prompts import ROW, RewardColumns
 
 
@@ -35,14 +35,15 @@ class GroupRelativePolicyOptimization:
     """Sample groups of completions per prompt, score them with the run's rewards, and
     train the policy towards the better ones (TRL's GRPOTrainer)."""
 
-    Options = GRPOOptions
+    Options: type[OnlineRLOptions] = GRPOOptions
+    TRL_TRAINER, TRL_CONFIG = "GRPOTrainer", "GRPOConfig"  # trl's names
 
     def __init__(self, **options: Any) -> None:
-        self.options = GRPOOptions(**options)
+        self.options = self.Options(**options)
 
     def train(self, run: TrainingRun) -> dict[str, float]:
+        import trl
         from transformers import PrinterCallback, set_seed
-        from trl import GRPOTrainer
 
         from plugtune.data.datasets import load_datasets
         from plugtune.data.templates import tokenizer_and_template
@@ -63,8 +64,8 @@ class GroupRelativePolicyOptimization:
         reward_funcs, weights, agentic = self._rewards(
             run, template, tokenizer, [*loaded.train, *loaded.eval], prompts.columns)
         args = grpo_arguments(  # checks the batch sizes, before the model loads
-            config, run.output_dir, options.model_dump(exclude=NOT_GRPO_CONFIG),
-            has_eval=bool(loaded.eval), reward_weights=weights,
+            config, run.output_dir, options.model_dump(exclude=NOT_TRL_CONFIG),
+            has_eval=bool(loaded.eval), reward_weights=weights, config_class=self.TRL_CONFIG,
         )
         set_seed(config.training.seed)  # before the adapter is initialised: runs repeat
         model = trainable_model(config, run.session)
@@ -74,7 +75,7 @@ class GroupRelativePolicyOptimization:
 
         def saved_as_loaded() -> None:
             tokenizer.padding_side = padding_side
-        trainer = GRPOTrainer(
+        trainer = getattr(trl, self.TRL_TRAINER)(
             model=model,
             reward_funcs=reward_funcs,
             args=args,
@@ -111,6 +112,9 @@ class GroupRelativePolicyOptimization:
         functions = [with_columns(f, columns) for f in functions]
         if config.agent is None:
             return functions, weights, {}
+        if not isinstance(self.options, GRPOOptions):
+            raise ConfigError(f"agent: episodes with tools train with grpo; trainer "
+                              f"{run.config.trainer.name!r} samples single completions")
         return _agentic(run, config.agent, self.options, template, tokenizer, records,
                         functions, weights)
 
