@@ -72,7 +72,8 @@ def fake_trainer(tokenizer: Any, rows: list[int]) -> SimpleNamespace:
         slots.append(slot)
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     return SimpleNamespace(environments=slots, eos_token_ids=[end],
-                           state=SimpleNamespace(global_step=3))
+                           state=SimpleNamespace(global_step=3),
+                           accelerator=SimpleNamespace(process_index=0))
 
 
 def test_an_episode_trains_the_models_tokens_and_masks_the_tools(tokenizer, monkeypatch,

@@ -1,7 +1,8 @@
-"""dpo, grpo and ppo on two simulated machines (two torchrun agents with ``--nnodes 2``, a
-c10d rendezvous on 127.0.0.1, one process each, gloo) train to the weights of one machine
-with two processes, global rank 0 alone writing; and an sft run stopped at a checkpoint
-resumes on two machines to the weights of the run that did not stop."""
+"""dpo, grpo (with tool episodes too) and ppo on two simulated machines (two torchrun
+agents with ``--nnodes 2``, a c10d rendezvous on 127.0.0.1, one process each, gloo) train
+to the weights of one machine with two processes, global rank 0 alone writing; and an sft
+run stopped at a checkpoint resumes on two machines to the weights of the run that did not
+stop."""
 
 from __future__ import annotations
 
@@ -38,9 +39,12 @@ def trainer_config(folder: Path, trainer: str) -> Path:
         data = write_jsonl(folder / "prompts.jsonl", PROMPTS)
         (folder / "count_e.py").write_text(SHARE_OF_E)
         options = ("{name: grpo, max_completion_length: 8, num_generations: 2}"
-                   if trainer == "grpo" else
+                   if trainer in ("grpo", "agentic") else
                    "{name: ppo, max_new_tokens: 8, mini_batch_size: 2, num_ppo_epochs: 1}")
         extra = f"trainer: {options}\nrewards: [{folder / 'count_e.py'}:share_of_e]"
+        if trainer == "agentic":  # episodes with a tool, on a template that renders it
+            extra += ("\nagent: {environment: calculator, max_tool_calls: 1}"
+                      "\nmodel: {path: tiny://qwen2}\ntemplate: qwen2")
     path = folder / "run.yaml"
     path.write_text(textwrap.dedent(f"""
         data: {{train: [{data}]}}
@@ -77,7 +81,7 @@ def assert_same_weights(got: dict[str, torch.Tensor], expected: dict[str, torch.
         torch.testing.assert_close(got[name], tensor, rtol=0, atol=1e-6, msg=name)
 
 
-@pytest.mark.parametrize("trainer", ["dpo", "grpo", "ppo"])
+@pytest.mark.parametrize("trainer", ["dpo", "grpo", "agentic", "ppo"])
 def test_two_simulated_nodes_train_each_trainer_as_one_node(tmp_path: Path,
                                                             trainer: str) -> None:
     one, two = tmp_path / "one", tmp_path / "two"

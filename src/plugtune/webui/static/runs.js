@@ -20,6 +20,13 @@ function seriesOf(entries, key) {
   return entries.filter((e) => typeof e[key] === "number").map((e) => [e.step, e[key]]);
 }
 
+// Every logged key matching `test`, as one series each (GRPO's rewards, agentic
+// episodes' tool calls and parse failures): charts appear only for runs that log them.
+function seriesMatching(entries, test) {
+  const keys = [...new Set(entries.flatMap((e) => Object.keys(e)))].filter(test).sort();
+  return keys.map((key) => ({ name: key, points: seriesOf(entries, key) }));
+}
+
 function tokensPerSecond(entries) {
   const points = [];
   const timed = entries.filter((e) => typeof e.loss === "number" && typeof e.tokens === "number");
@@ -71,7 +78,9 @@ async function showRun(run) {
          el("div", { class: "progress" }, el("div", { id: "run-progress" })),
          el("div", { id: "run-progress-text", class: "hint" }), el("pre", { id: "run-lines", class: "log" })),
       el("div", { class: "charts" }, el("div", { class: "chart", id: "chart-loss" }),
-         el("div", { class: "chart", id: "chart-lr" }), el("div", { class: "chart", id: "chart-tps" })),
+         el("div", { class: "chart", id: "chart-lr" }), el("div", { class: "chart", id: "chart-tps" }),
+         el("div", { class: "chart", id: "chart-rewards" }),
+         el("div", { class: "chart", id: "chart-episodes" })),
       useCard(run.name));
   }
   const title = document.getElementById("run-title");
@@ -87,6 +96,17 @@ async function showRun(run) {
   drawChart(document.getElementById("chart-lr"), "learning rate",
             [{ name: "lr", points: seriesOf(entries, "learning_rate") }]);
   drawChart(document.getElementById("chart-tps"), "tokens / s", [{ name: "tps", points: tokensPerSecond(entries) }]);
+  const optional = [
+    ["chart-rewards", "rewards", (k) => k === "reward" || /^rewards\/.*\/mean$/.test(k)],
+    ["chart-episodes", "episodes (per episode)",
+     (k) => ["episodes/tool_calls", "episodes/tool_errors", "episodes/parse_failures"].includes(k)],
+  ];
+  for (const [id, title, test] of optional) {
+    const series = seriesMatching(entries, test);
+    const node = document.getElementById(id);
+    node.style.display = series.length ? "" : "none";
+    if (series.length) drawChart(node, title, series);
+  }
   refreshUse(run);
 }
 

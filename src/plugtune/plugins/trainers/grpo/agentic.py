@@ -113,10 +113,13 @@ class AgenticRollouts:
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     def _log(self, trainer: Any, slots: Sequence[EpisodeSlot]) -> None:
+        """Append the batch's episodes to ``episodes.jsonl`` (another process's to
+        ``episodes.rank<N>.jsonl``: each plays its own share of the batch)."""
         if self.log_path is None:
             return
-        step = trainer.state.global_step
-        with self.log_path.open("a", encoding="utf-8") as log:
+        step, rank = trainer.state.global_step, trainer.accelerator.process_index
+        path = self.log_path if rank == 0 else self.log_path.with_suffix(f".rank{rank}.jsonl")
+        with path.open("a", encoding="utf-8") as log:
             for slot in slots:
                 record = {"step": step, "row": slot.row, **slot.episode.summary()}  # type: ignore[union-attr]
                 log.write(json.dumps(record, default=str) + "\n")
