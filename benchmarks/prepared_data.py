@@ -37,7 +37,7 @@ from results_file import publish
 from plugtune import Session, hookimpl, load_config
 from plugtune.core.interfaces import TrainingRun
 from plugtune.training import encoded_rows, train
-from plugtune.training.prepared_rows import prepare_folder
+from plugtune.training.rows.prepared import prepare_folder
 
 
 class FirstStepClock:

@@ -11,7 +11,7 @@ from transformers import TrainingArguments
 from plugtune.core.config import ModelConfig
 from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
 from plugtune.models import load_causal_lm
-from plugtune.training.collators import PaddingCollator
+from plugtune.training.rows.collators import PaddingCollator
 from plugtune.training.speed.hf_trainer import CountingTrainer
 
 

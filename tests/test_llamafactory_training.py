@@ -65,7 +65,7 @@ def test_the_preprocess_example_prepares_its_tokenized_path_then_trains_from_it(
     def refuse(*args, **kwargs):
         raise AssertionError("the records were loaded again")
 
-    monkeypatch.setattr("plugtune.training.rows.load_datasets", refuse)
+    monkeypatch.setattr("plugtune.training.rows.encoded.load_datasets", refuse)
     again = CliRunner().invoke(cli, ["train", str(config), *steps], obj=CliState())
     assert again.exit_code == 0, again.output
     other = CliRunner().invoke(cli, ["train", str(config), "--set", "data.cutoff_len=512"],

@@ -28,7 +28,7 @@ from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
 from plugtune.data.packing import pack_examples
 from plugtune.models import load_causal_lm
 from plugtune.training import train
-from plugtune.training.collators import NUM_TOKENS, FlatCollator, PaddingCollator
+from plugtune.training.rows.collators import NUM_TOKENS, FlatCollator, PaddingCollator
 from plugtune.training.speed.padding_free import (
     ATTENTION,
     CHECKED_MODEL_TYPES,

@@ -14,7 +14,7 @@ from plugtune import Session, load_config
 from plugtune.cli import cli
 from plugtune.core.errors import ConfigError
 from plugtune.training import train
-from plugtune.training.prepared_rows import prepare_folder
+from plugtune.training.rows.prepared import prepare_folder
 from tests.conftest import REPO, write_jsonl
 
 ALPACA = REPO / "examples" / "data" / "tiny_alpaca.jsonl"
@@ -47,7 +47,7 @@ def no_reading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the records were loaded again")
 
-    monkeypatch.setattr("plugtune.training.rows.load_datasets", refuse)
+    monkeypatch.setattr("plugtune.training.rows.encoded.load_datasets", refuse)
 
 
 @pytest.mark.parametrize("packing", [False, True])
@@ -70,7 +70,7 @@ def test_a_prepared_folder_trains_as_encoding_would(tmp_path, session, monkeypat
 def test_rows_read_back_equal_the_encoded_rows_and_stay_on_disk(tmp_path, session):
     from plugtune.data.prepared import load_rows
     from plugtune.plugins.trainers.sft import supervised_records
-    from plugtune.training.rows import encode_rows
+    from plugtune.training.rows.encoded import encode_rows
 
     config = session.validate(data_config())
     prepare_folder(config, session, tmp_path / "prepared")
@@ -159,10 +159,10 @@ def never(records):
 def test_other_ranks_wait_for_rank_0s_folder(tmp_path, session, monkeypatch):
     from plugtune.core.interfaces import TrainingRun
     from plugtune.plugins.trainers.sft import supervised_records
-    from plugtune.training import prepared_rows
-    from plugtune.training.prepared_rows import rows_in_folder, write_folder
-    from plugtune.training.row_streams import RowStreams
-    from plugtune.training.rows import encode_rows
+    from plugtune.training.rows import prepared as prepared_rows
+    from plugtune.training.rows.encoded import encode_rows
+    from plugtune.training.rows.prepared import rows_in_folder, write_folder
+    from plugtune.training.rows.streams import RowStreams
 
     folder = tmp_path / "prepared"
     config = session.validate(data_config(f"data.prepared={folder}"))
@@ -188,7 +188,7 @@ def test_other_ranks_wait_for_rank_0s_folder(tmp_path, session, monkeypatch):
 
 def test_other_ranks_give_up_with_the_folder_named(tmp_path, session, monkeypatch):
     from plugtune.core.interfaces import TrainingRun
-    from plugtune.training.prepared_rows import rows_in_folder
+    from plugtune.training.rows.prepared import rows_in_folder
 
     monkeypatch.setenv("RANK", "1")
     config = session.validate(data_config(f"data.prepared={tmp_path / 'nowhere'}",

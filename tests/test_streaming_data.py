@@ -101,7 +101,7 @@ def test_prepare_peak_memory_does_not_grow_with_the_corpus(tmp_path):
 
 
 def test_a_prepared_text_folder_reports_truncation(tmp_path, session):
-    from plugtune.training.prepared_rows import prepare_folder
+    from plugtune.training.rows.prepared import prepare_folder
 
     texts, _, _ = write_corpus(tmp_path, 0.05)
     config = load_config(None, [f"data.train=[{texts}]", "trainer={name: pt, block_size: 64}"])
@@ -224,7 +224,7 @@ def test_streaming_on_two_processes_shares_each_global_batch(tmp_path, session):
     global batch of 4 rows; 5 steps are the 12 records once, then the first 8 again."""
     from plugtune.core.interfaces import TrainingRun
     from plugtune.plugins.trainers.sft import supervised_records
-    from plugtune.training.rows import encode_rows
+    from plugtune.training.rows.encoded import encode_rows
     from tests.helpers import free_port
     from tests.launching import BIN, launch
 

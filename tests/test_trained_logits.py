@@ -18,7 +18,7 @@ from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
 from plugtune.data.packing import pack_examples
 from plugtune.models import load_causal_lm
 from plugtune.training import train
-from plugtune.training.collators import NUM_TOKENS, PackedCollator, PaddingCollator
+from plugtune.training.rows.collators import NUM_TOKENS, PackedCollator, PaddingCollator
 from plugtune.training.speed.hf_trainer import CountingTrainer
 from plugtune.training.speed.trained_logits import trained_logits_loss
 from tests.conftest import write_jsonl

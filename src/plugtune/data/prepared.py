@@ -8,7 +8,7 @@ the template and a few settings. So they are saved once, a split per Arrow file
 features), written :data:`WRITE_BATCH` rows at a time as they are encoded, so preparing
 a corpus never holds it in memory; ``datasets.Dataset.from_file`` memory-maps them: a
 run reads the rows it batches, not a copy of the corpus in Python lists. Beside them,
-``manifest.json`` says what made them (see :mod:`plugtune.training.prepared_rows`, which
+``manifest.json`` says what made them (see :mod:`plugtune.training.rows.prepared`, which
 checks a run against it). This module is the format only: rows in and out, and the
 digests.
 """

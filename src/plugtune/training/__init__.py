@@ -32,7 +32,7 @@ _EXPORTS = {
     "PreparesRows": "plugtune.core.interfaces",
     "RewardColumns": "prompts",
     "checkpointing_enabled": "arguments",
-    "encoded_rows": "rows",
+    "encoded_rows": "plugtune.training.rows.encoded",
     "find_adapter": "plugtune.deploy.export",
     "prompt_rows": "prompts",
     "run_callbacks": "causal_lm",

@@ -76,7 +76,7 @@ def train_causal_lm(run: TrainingRun, data: CausalLMData, tokenizer: Any) -> dic
     output dir; return the metrics of training (and of a final evaluation)."""
     from transformers import PrinterCallback, set_seed
 
-    from plugtune.training.collators import FlatCollator, PackedCollator, PaddingCollator
+    from plugtune.training.rows.collators import FlatCollator, PackedCollator, PaddingCollator
     from plugtune.training.speed.hf_trainer import CountingTrainer
     from plugtune.training.speed.padding_free import flat_row_attention, padding_free_wanted
 

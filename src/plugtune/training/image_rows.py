@@ -40,7 +40,7 @@ from plugtune.sdk.backends.vision import (
     load_image_processor,
     with_placeholders,
 )
-from plugtune.training.collators import PaddingCollator
+from plugtune.training.rows.collators import PaddingCollator
 
 
 def text_only(record: Record, trainer: str) -> None:
@@ -190,7 +190,7 @@ def checked_collator(processor: Any, tokenizer: Any, template: ChatTemplate,
     checking its expansion of ``first`` (a conversation with images, its placeholders
     written) against the processor's own: before any step, for sft and dpo alike."""
     from plugtune.training.causal_lm import pad_multiple
-    from plugtune.training.collators import pad_id
+    from plugtune.training.rows.collators import pad_id
 
     collator = ImageCollator(processor, pad_id(tokenizer), pad_multiple(),
                              data.image_max_pixels, data.image_min_pixels)

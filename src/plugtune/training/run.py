@@ -81,7 +81,7 @@ def train(
     check_reads_prepared(trainer, config)
     check_padding_free(trainer, config)
     if config.data.streaming:
-        from plugtune.training.streaming import check_streaming
+        from plugtune.training.rows.streaming import check_streaming
 
         check_streaming(config)
     resuming = (resume or config.training.resume_from_checkpoint) is not None

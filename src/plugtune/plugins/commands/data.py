@@ -113,7 +113,7 @@ def prepare_rows(ctx: click.Context, path: Path, overrides: tuple[str, ...],
     data.prepared: DIR train from, without loading or encoding the data again."""
     from plugtune.core.errors import ConfigError
     from plugtune.folder_lock import hold_folder
-    from plugtune.training.prepared_rows import prepare_folder
+    from plugtune.training.rows.prepared import prepare_folder
 
     run_config, session = load_run(ctx, path, overrides)
     folder = out or (Path(run_config.data.prepared) if run_config.data.prepared else None)

@@ -24,7 +24,7 @@ from plugtune.compat.transformers import (
     loss_takes_item_count,
     plain_causal_lm_loss,
 )
-from plugtune.training.collators import NUM_TOKENS
+from plugtune.training.rows.collators import NUM_TOKENS
 from plugtune.training.speed.trained_logits import trained_logits_loss
 
 #: transformers' samplers that group rows by length.

@@ -2,7 +2,7 @@
 
 A right-padded batch of eight alpaca_en_demo examples is about 30% padding, and every
 linear layer, norm and attention runs on those positions for nothing.
-:class:`~plugtune.training.collators.FlatCollator` puts a batch's examples one after
+:class:`~plugtune.training.rows.collators.FlatCollator` puts a batch's examples one after
 another in a single row, ``position_ids`` restarting at each, and hands their
 boundaries (``cu_seq_lens_q``, flash-attention's varlen convention) to the model, which
 passes them on to its attention. Everything but attention works token by token and

@@ -8,7 +8,7 @@ hooks on the model make exactly that call padding-free (:func:`flat_fused_calls`
 
 - before it, the right-padded batch becomes one row of its sequences: ``position_ids``
   restarting at each, their boundaries for the attention (``cu_seq_lens_q/k``, as
-  :class:`~plugtune.training.collators.FlatCollator` gives them), and the labels shifted
+  :class:`~plugtune.training.rows.collators.FlatCollator` gives them), and the labels shifted
   within each sequence, handed over as ``shift_labels`` (TRL's fused head scores those
   as they are, so no sequence scores the next one's first token);
 - after it, every per-token output goes back to the padded batch's layout
@@ -26,7 +26,7 @@ from typing import Any
 
 from plugtune.compat.trl import FUSED_CALL, FUSED_CALL_SWITCH
 from plugtune.data.encoding import IGNORE_INDEX
-from plugtune.training.collators import varlen_boundaries
+from plugtune.training.rows.collators import varlen_boundaries
 
 
 @contextmanager

@@ -9,7 +9,7 @@ a ``ConfigError`` naming each field and both values. ``data`` keys the run leave
 are the folder's. Under a launcher rank 0 encodes and writes; the other ranks wait for
 the manifest and read the same files (the folder must be on a filesystem they all see).
 
-Preparing streams (:mod:`plugtune.training.row_streams`): records are read, encoded and
+Preparing streams (:mod:`plugtune.training.rows.streams`): records are read, encoded and
 written to Arrow a chunk at a time, so its memory does not grow with the corpus.
 """
 
@@ -40,7 +40,7 @@ from plugtune.data.prepared import (
 from plugtune.data.report import LoadReport
 from plugtune.training.causal_lm import EncodedRows
 from plugtune.training.distributed import is_main_process, wait_for_file
-from plugtune.training.row_streams import RowStreams, Select, check_encoded
+from plugtune.training.rows.streams import RowStreams, Select, check_encoded
 from plugtune.training.run import DEFAULT_TRAINER, check_reads_prepared
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ Loads the data, keeps what the trainer learns from (``select``), encodes it with
 run's template (conversations) or into blocks (text), and packs conversation rows when
 asked. Nothing is cut or dropped without the encoding report saying so. With
 ``data.prepared`` the rows come from (or are saved to) a folder on disk instead
-(:mod:`plugtune.training.prepared_rows`); with ``data.streaming`` they are encoded while
-the model trains (:mod:`plugtune.training.streaming`).
+(:mod:`plugtune.training.rows.prepared`); with ``data.streaming`` they are encoded while
+the model trains (:mod:`plugtune.training.rows.streaming`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from plugtune.training.image_rows import (
     image_processor_for,
     with_image_tokens,
 )
-from plugtune.training.row_streams import RowStreams, Select, check_encoded
+from plugtune.training.rows.streams import RowStreams, Select, check_encoded
 
 
 def encoded_rows(
@@ -43,11 +43,11 @@ def encoded_rows(
     """
     data = run.config.data
     if data.prepared is not None:
-        from plugtune.training.prepared_rows import rows_in_folder
+        from plugtune.training.rows.prepared import rows_in_folder
 
         encoded = rows_in_folder(run, select, packing=packing, block_size=block_size)
     elif data.streaming:
-        from plugtune.training.streaming import streamed_splits
+        from plugtune.training.rows.streaming import streamed_splits
 
         streams = RowStreams.of(run, select, packing=packing, block_size=block_size)
         encoded = EncodedRows(streamed_splits(streams), streams.tokenizer, packed=packing)
@@ -94,7 +94,7 @@ def encode_rows(
 def batched(encoded: EncodedRows, data: DataConfig) -> CausalLMData:
     """The rows with the collator that batches them: images expanded per batch (sized by
     ``data``'s pixel budget), packed rows kept apart, or right-padded examples."""
-    from plugtune.training.collators import PackedCollator, PaddingCollator, pad_id
+    from plugtune.training.rows.collators import PackedCollator, PaddingCollator, pad_id
 
     collator: Any
     if encoded.with_images is not None:

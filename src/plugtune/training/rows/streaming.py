@@ -2,7 +2,7 @@
 
 A corpus too large to encode before the first step (or to encode at all, on disk) is
 read as the DataLoader takes rows: a torch ``IterableDataset`` over
-:class:`~plugtune.training.row_streams.RowStreams`, so training starts at once and memory
+:class:`~plugtune.training.rows.streams.RowStreams`, so training starts at once and memory
 holds one chunk of records, the shuffle buffer (``data.buffer_size`` records, seeded by
 ``data.seed`` and the epoch) and one batch. A stream has no length: the run needs
 ``training.max_steps``; an epoch that ends early starts the stream again. Eval data is
@@ -28,7 +28,7 @@ from plugtune.data.encoding import EncodingReport
 from plugtune.data.report import LoadReport
 from plugtune.data.splits import shuffle_stream
 from plugtune.training.distributed import is_main_process
-from plugtune.training.row_streams import RowStreams, check_encoded
+from plugtune.training.rows.streams import RowStreams, check_encoded
 from plugtune.training.speed.hf_trainer import LENGTH_STRATEGIES
 
 

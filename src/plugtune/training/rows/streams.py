@@ -1,9 +1,9 @@
 """A run's sft/pt rows as streams: records read, selected, encoded (and packed) a chunk
 at a time, never a list of the corpus.
 
-What ``plugtune data prepare`` writes to disk (:mod:`plugtune.training.prepared_rows`)
-and what ``data.streaming`` trains on (:mod:`plugtune.training.streaming`). The
-rows are those :func:`plugtune.training.rows.encode_rows` lists for the same config, in
+What ``plugtune data prepare`` writes to disk (:mod:`plugtune.training.rows.prepared`)
+and what ``data.streaming`` trains on (:mod:`plugtune.training.rows.streaming`). The
+rows are those :func:`plugtune.training.rows.encoded.encode_rows` lists for the same config, in
 the same order: both run :func:`plugtune.data.example_stream.encoded_examples`.
 """
 
