@@ -14,7 +14,7 @@ from plugtune.core.records import Conversation, Message
 from plugtune.inference import load_backend
 from plugtune.inference.server import create_app
 from plugtune.plugins.backends.openai_http import OpenAIBackend
-from tests.helpers import free_port, threaded_server
+from tests.helpers import HUNG_S, free_port, threaded_server
 
 MODEL = "tiny-qwen2"
 PROMPTS = ["hi", "Translate to Chinese: cat", "2+2", "Tell me a story about a dragon"]
@@ -130,7 +130,7 @@ def test_the_official_openai_client_talks_to_the_server(base_url, local):
 
 
 def test_leaving_a_stream_early_frees_the_server_for_the_next_request(base_url, local):
-    backend = remote(base_url, timeout=10)
+    backend = remote(base_url, timeout=HUNG_S)
     params = GenerationConfig(max_new_tokens=200)
     for piece in backend.stream(ask("hi"), params):
         assert piece

@@ -162,7 +162,7 @@ def test_two_runs_may_not_write_one_folder(client, runs):
     busy = store.job("taken")
     busy.start(["http.server", "0", "--bind", "127.0.0.1"])  # stands for a training run
     (store.meta("taken") / "webui_config.yaml").write_text("{}")
-    wait_for(lambda: busy.status() == "running", 30, "the job to run")
+    wait_for(lambda: busy.status() == "running", what="the job to run")
     answer = client.post("/api/runs", json={"name": "taken", "config": tiny_config()})
     assert answer.status_code == 409 and "two runs may not write one folder" in answer.text
     (runs / "full").mkdir()
@@ -185,9 +185,9 @@ def test_several_processes_launch_through_accelerate(runs, monkeypatch):
 def test_stop_interrupts_the_job_and_says_so(runs):
     job = Job(runs / ".webui" / "x", "train")
     job.start(["http.server", "0", "--bind", "127.0.0.1"])
-    wait_for(lambda: "Serving HTTP" in job.log_path.read_text(), 30, "the job to start")
+    wait_for(lambda: "Serving HTTP" in job.log_path.read_text(), what="the job to start")
     assert job.stop()
-    assert wait_for(lambda: job.status() == "stopped", 30, "the job to stop")
+    assert wait_for(lambda: job.status() == "stopped", what="the job to stop")
     assert json.loads(job.record_path.read_text())["returncode"] is not None
     assert not job.stop()
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, converter_present, needs
-from tests.helpers import threaded_server, wait_for
+from tests.helpers import HUNG_S, threaded_server, wait_for
 from tests.webui_helpers import TINY_DATA, kill_jobs, logged_steps, rag_store
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -70,8 +70,8 @@ class Page:
         self.driver, self.by, self.shots = driver, By, shots
 
     def find(self, css: str) -> Any:
-        return wait_for(lambda: self.driver.find_elements(self.by.CSS_SELECTOR, css), 60,
-                        css)[0]
+        return wait_for(lambda: self.driver.find_elements(self.by.CSS_SELECTOR, css),
+                        what=css)[0]
 
     def attribute(self, css: str, name: str) -> str:
         """An attribute of the first match ("" if none); the page redraws every second,
@@ -97,7 +97,7 @@ class Page:
 
         Select(self.find(css)).select_by_value(value)
 
-    def wait_text(self, css: str, expected: str, timeout: float = 120) -> None:
+    def wait_text(self, css: str, expected: str, timeout: float = HUNG_S) -> None:
         wait_for(lambda: expected in self.text(css), timeout, f"{expected!r} in {css}")
 
     def points(self) -> int:
@@ -114,7 +114,7 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
     store = tmp_path / "store"
     browser.get(server)
     page.fill("training.learning_rate", "-1")
-    page.wait_text('[data-field="training.learning_rate"] .error', "greater than 0", 30)
+    page.wait_text('[data-field="training.learning_rate"] .error', "greater than 0")
     page.shot("1-invalid-field")
     for key, value in {"training.learning_rate": "1e-5", "data.train": TINY_DATA,
                        "data.test": TINY_DATA, "data.max_samples": "16",
@@ -125,8 +125,8 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
         page.fill(key, value)
     page.fill("training-extra", "save_steps = 100")  # the only checkpoint is Stop's
     page.find("#preview-data").click()
-    page.wait_text("#data-preview .trained", "LoRA trains", 120)
-    page.wait_text("#data-stats", "train", 10)
+    page.wait_text("#data-preview .trained", "LoRA trains")
+    page.wait_text("#data-stats", "train")
     page.shot("1-preview")
     pool = ThreadPoolExecutor(1)  # the store is built while the run trains (its own process)
     building = pool.submit(rag_store, store)
@@ -134,31 +134,31 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
         page.find(f'#f-evaluation-metrics input[value="{metric}"]').click()
     page.choose("#f-retriever", "chroma")
     page.fill("retriever.db", str(store))
-    page.wait_text("#yaml-preview", "- bleu", 30)
+    page.wait_text("#yaml-preview", "- bleu")
     page.choose("#f-data-padding_free", "false")  # a three-way field: unset, true, false
-    page.wait_text("#yaml-preview", "padding_free: false", 30)
+    page.wait_text("#yaml-preview", "padding_free: false")
     page.choose("#f-data-padding_free", "")
-    wait_for(lambda: "padding_free" not in page.text("#yaml-preview"), 30,
-             "data.padding_free unset again")
+    wait_for(lambda: "padding_free" not in page.text("#yaml-preview"),
+             what="data.padding_free unset again")
     assert "save_steps: 100" in page.text("#yaml-preview")
     assert "name: chroma" in page.text("#yaml-preview")
     assert not page.text('[data-field="training.learning_rate"] .error')
     page.find("#launch").click()
-    page.wait_text("#run-status", "running", 60)
+    page.wait_text("#run-status", "running")
     first = wait_for(page.points, 180, "the first point of the loss curve")
     wait_for(lambda: page.points() > first, 120, "the loss curve to grow")
     page.shot("2-running")
     page.find("#stop-run").click()
-    page.wait_text("#run-status", "stopped", 60)
+    page.wait_text("#run-status", "stopped")
     stopped_at = max(logged_steps(tmp_path / "runs" / "run-1"))
-    page.wait_text("#run-actions", f"checkpoints: checkpoint-{stopped_at}", 30)
+    page.wait_text("#run-actions", f"checkpoints: checkpoint-{stopped_at}")
     page.shot("3-stopped")
     page.find("#resume-run").click()
     page.wait_text("#run-status", "finished", 240)
     browser.refresh()  # nothing is lost: the run is found again from the runs folder
     page.find("#tab-runs").click()
     page.find('#run-list li[data-run="run-1"]').click()
-    page.wait_text("#run-progress-text", "step 10 / 10", 60)
+    page.wait_text("#run-progress-text", "step 10 / 10")
     steps = logged_steps(tmp_path / "runs" / "run-1")
     assert steps[stopped_at:] == list(range(stopped_at + 1, 11))  # resumed where it stopped
     building.result()
@@ -174,12 +174,12 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
         page.fill("export.quant", "q8_0")
         page.find("#export-run").click()  # beside predict: each is its own process
     else:
-        page.wait_text("#export-note", "needs llama.cpp's converter", 10)
+        page.wait_text("#export-note", "needs llama.cpp's converter")
     page.wait_text("#metric-table", "bleu-4", 180)
     if converter_present():
         page.wait_text("#export-state", "export: finished", 180)
         assert (tmp_path / "runs" / "run-1" / "gguf" / "model-q8_0.gguf").is_file()
-    page.wait_text("#predict-table", "per sample", 10)
+    page.wait_text("#predict-table", "per sample")
     used = page.shot("4-used")
     if os.environ.get("PLUGTUNE_SCREENSHOTS") == "1":
         shutil.copy(used, REPO / "docs" / "images" / "webui.png")
