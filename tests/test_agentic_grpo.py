@@ -46,7 +46,7 @@ class ScriptedPolicy:
         self.end = tokenizer.convert_tokens_to_ids("<|im_end|>")
         self.calls: list[int] = []
 
-    def __call__(self, trainer: Any, sequences: Sequence[list[int]],
+    def __call__(self, trainer: Any, state: Any, sequences: Sequence[list[int]],
                  max_new_tokens: int) -> list[list[int]]:
         self.calls.append(len(sequences))
         replies = []
@@ -71,7 +71,8 @@ def fake_trainer(tokenizer: Any, rows: list[int]) -> SimpleNamespace:
         slot.reset(prompt="ignored", plugtune_row=row)
         slots.append(slot)
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    return SimpleNamespace(environments=slots, eos_token_ids=[end],
+    return SimpleNamespace(environments=slots, eos_token_ids=[end], generation_config=None,
+                           generation_kwargs={},
                            state=SimpleNamespace(global_step=3),
                            accelerator=SimpleNamespace(process_index=0))
 

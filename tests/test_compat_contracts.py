@@ -177,6 +177,33 @@ def test_computes_kl():
           "KTOTrainer setting self.calculate_KL")
 
 
+def test_rollout_state():
+    """Agentic GRPO's rollout_func reads these GRPOTrainer attributes; TRL resets one
+    environment per rollout before it, passes them to the rewards, and reads env_mask."""
+    from trl import GRPOTrainer
+    from trl.models import unwrap_model_for_generation
+
+    from plugtune.compat.trl import ROLLOUT_ATTRIBUTES, ROLLOUT_MASK
+
+    entry = "trl.rollout_state"
+    missing = set(ROLLOUT_ATTRIBUTES) - assigned_attributes(GRPOTrainer)
+    holds(not missing, entry, f"GRPOTrainer setting self.{', self.'.join(sorted(missing))}")
+    holds({"rollout_func", "environment_factory"} <= set(parameters(GRPOTrainer.__init__)),
+          entry, "GRPOTrainer(rollout_func=…, environment_factory=…)")
+    generate = inspect.getsource(GRPOTrainer._generate)
+    holds(f'extra_fields.pop("{ROLLOUT_MASK}"' in generate, entry,
+          f"GRPOTrainer._generate taking rollout_func's {ROLLOUT_MASK!r} as its tool mask")
+    scoring = inspect.getsource(GRPOTrainer._generate_and_score_completions)
+    holds("environment.reset(**reset_kwargs)" in scoring, entry,
+          "each rollout's environment reset with its dataset row before generation")
+    holds('reward_kwargs["environments"] = self.environments'
+          in inspect.getsource(GRPOTrainer._calculate_rewards), entry,
+          "the rewards receiving the rollouts' environments as `environments`")
+    holds({"gather_deepspeed3_params", "generation_kwargs", "gradient_checkpointing_kwargs"}
+          <= set(parameters(unwrap_model_for_generation)), entry,
+          "trl.models.unwrap_model_for_generation's keywords")
+
+
 def test_concatenated_forward_layout():
     from trl.experimental.orpo import ORPOTrainer
 

@@ -6,6 +6,7 @@ Each entry names what it relies on; tests/test_compat_contracts.py pins each one
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 #: The name TRL's ``DPOTrainer`` and ``KTOTrainer`` give the frozen copy of a
@@ -71,3 +72,29 @@ def with_chosen_nll(trainer_class: type, nll: Callable[[Any, Any], Any]) -> type
 
     ChosenNLL.__name__ = ChosenNLL.__qualname__ = trainer_class.__name__
     return ChosenNLL
+
+
+#: What plugtune's agentic rollouts (GRPOTrainer's ``rollout_func``) read from TRL's
+#: ``GRPOTrainer``, none of it documented: ``environments``, the instances its
+#: ``environment_factory`` made, one per rollout in the order of the prompts, each reset
+#: with its dataset row before ``rollout_func`` runs (and handed to every reward as the
+#: ``environments`` keyword); ``eos_token_ids``, the ids that end a completion; and
+#: ``generation_config`` / ``generation_kwargs``, the sampling settings of its own
+#: transformers generation. The returned ``env_mask`` is TRL's tool mask (0: not trained).
+ROLLOUT_ATTRIBUTES = ("environments", "eos_token_ids", "generation_config", "generation_kwargs")
+ROLLOUT_MASK = "env_mask"
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """The :data:`ROLLOUT_ATTRIBUTES` of a ``GRPOTrainer`` during its ``rollout_func``."""
+
+    environments: list[Any]
+    stop_ids: list[int]
+    generation_config: Any
+    generation_kwargs: dict[str, Any]
+
+
+def rollout_state(trainer: Any) -> RolloutState:
+    return RolloutState(trainer.environments, list(trainer.eos_token_ids),
+                        trainer.generation_config, trainer.generation_kwargs)

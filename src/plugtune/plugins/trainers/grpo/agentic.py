@@ -29,6 +29,7 @@ from typing import Any
 
 from plugtune.agents.environments import Episodes
 from plugtune.agents.episode import STOP_REASONS, Episode
+from plugtune.compat.trl import ROLLOUT_MASK, RolloutState, rollout_state
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import OwnsReward
 from plugtune.core.records import Conversation, Record, prompt_and_reference
@@ -65,7 +66,8 @@ class AgenticRollouts:
         episodes.names(self.prompts)
 
     def __call__(self, prompts: Sequence[str], trainer: Any) -> dict[str, Any]:
-        slots: list[EpisodeSlot] = trainer.environments
+        state = rollout_state(trainer)
+        slots: list[EpisodeSlot] = state.environments
         for slot in slots:
             slot.episode = self.episodes.start(self.prompts[slot.row], self.columns[slot.row])
         played = [slot.episode for slot in slots]
@@ -73,11 +75,11 @@ class AgenticRollouts:
         prompt_ids = [encode(episode.prompt()) for episode in played]  # type: ignore[union-attr]
         completions: list[list[int]] = [[] for _ in played]
         masks: list[list[int]] = [[] for _ in played]
-        stops = set(trainer.eos_token_ids)
+        stops = set(state.stop_ids)
         active = list(range(len(played)))
         while active:
             budget = {i: self.max_length - len(completions[i]) for i in active}
-            generated = generate(trainer, [prompt_ids[i] + completions[i] for i in active],
+            generated = generate(trainer, state, [prompt_ids[i] + completions[i] for i in active],
                                  max(budget.values()))
             still = []
             for i, tokens in zip(active, generated, strict=True):
@@ -89,7 +91,7 @@ class AgenticRollouts:
             active = still
         self._log(trainer, slots)
         return {"prompt_ids": prompt_ids, "completion_ids": completions, "logprobs": None,
-                "env_mask": masks}
+                ROLLOUT_MASK: masks}
 
     def _next_turn(self, episode: Episode, tokens: list[int], stops: set[int],
                    completion: list[int], mask: list[int]) -> bool:
@@ -125,7 +127,8 @@ class AgenticRollouts:
                 log.write(json.dumps(record, default=str) + "\n")
 
 
-def generate(trainer: Any, sequences: Sequence[list[int]], max_new_tokens: int) -> list[list[int]]:
+def generate(trainer: Any, state: RolloutState, sequences: Sequence[list[int]],
+             max_new_tokens: int) -> list[list[int]]:
     """Sample one reply per sequence with the policy, as TRL's own generation does it
     (its sampling settings, the model unwrapped from DeepSpeed/DDP); left-padded."""
     import copy
@@ -140,12 +143,12 @@ def generate(trainer: Any, sequences: Sequence[list[int]], max_new_tokens: int) 
     mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences],
                         device=device)
     args = trainer.args
-    sampling = copy.copy(trainer.generation_config)
+    sampling = copy.copy(state.generation_config)
     sampling.max_new_tokens = max_new_tokens
     with unwrap_model_for_generation(
         trainer.model_wrapped, trainer.accelerator,
         gather_deepspeed3_params=args.ds3_gather_for_generation,
-        generation_kwargs=trainer.generation_kwargs,
+        generation_kwargs=state.generation_kwargs,
         gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
     ) as model, torch.no_grad():
         output = model.generate(input_ids=ids, attention_mask=mask,
