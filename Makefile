@@ -1,10 +1,11 @@
 # Two commands: `make quickstart` and `make test`. Both install first, into .venv.
+# While working, `make test-fast` runs the tests not marked slow (under 3 minutes).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install wordnet smollm2 quickstart test lint bench vllm-venv test-vllm gguf-converter llamacpp \
-	apt-packages
+.PHONY: install wordnet smollm2 quickstart test test-fast lint bench vllm-venv test-vllm \
+	gguf-converter llamacpp apt-packages
 
 # torch goes first, pinned: on machines with a local CPU wheel this takes it, and no
 # dependency can then pull a newer CUDA build. constraints.txt pins what CI tests.
@@ -76,6 +77,13 @@ lint: install
 test: lint gguf-converter llamacpp apt-packages
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-vllm
+
+# The loop while working: ruff, then every test not marked slow (none trains more than a
+# few steps or starts a process, server, browser, Ray, llama.cpp or the real model), in
+# under 3 minutes on 2 cores; --check-imports fails it if those tests no longer import
+# every module under src/plugtune. `make test` (what CI runs) runs every test.
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow" --check-imports
 
 bench: install
 	$(BIN)/python benchmarks/startup.py

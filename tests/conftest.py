@@ -78,6 +78,39 @@ def pytest_configure(config: pytest.Config) -> None:
     if not HAVE_FIXTURES and ON_CI:
         raise pytest.UsageError(f"CI=true and {MISSING_FIXTURES}")
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--check-imports", action="store_true",
+        help="after the run, name every module under src/plugtune that no test imported "
+             "(in the test process) and fail if there is one: `make test-fast` shows with it "
+             "that the fast selection still touches every module")
+
+
+def unimported_modules() -> list[str]:
+    """The modules under src/plugtune not in ``sys.modules`` now (``__main__`` aside: it
+    runs only as ``python -m plugtune``, in a process of its own)."""
+    src = REPO / "src"
+    names = (".".join(path.relative_to(src).with_suffix("").parts)
+             for path in (src / "plugtune").rglob("*.py") if path.stem != "__main__")
+    modules = (name.removesuffix(".__init__") for name in names)
+    return sorted(name for name in modules if name not in sys.modules)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With --check-imports, a module no selected test imported fails the run."""
+    if not session.config.getoption("--check-imports"):
+        return
+    missing = unimported_modules()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if missing:
+        reporter.write_line(f"{len(missing)} module(s) under src/plugtune that no selected test "
+                            f"imported: {', '.join(missing)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        reporter.write_line("every module under src/plugtune was imported by these tests",
+                            green=True)
+
 MakeDistribution = Callable[..., Path]
 
 

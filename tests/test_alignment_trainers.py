@@ -47,6 +47,7 @@ def config_for(tmp_path, data, trainer, *overrides):
     ])
 
 
+@pytest.mark.slow
 def test_dpo_raises_the_margin_of_its_pairs(tmp_path, session, pairs_file):
     config = config_for(tmp_path, pairs_file, "dpo", "training.max_steps=20",
                         "training.learning_rate=5e-3")
@@ -64,6 +65,7 @@ def test_dpo_raises_the_margin_of_its_pairs(tmp_path, session, pairs_file):
     assert list((out / "runs").rglob("events.out.tfevents.*"))  # TensorBoard
 
 
+@pytest.mark.slow
 def test_a_new_adapters_reference_is_the_base_model_to_the_last_bit(tmp_path, session,
                                                                   pairs_file, monkeypatch):
     """A new LoRA adapter adds exactly 0.0 at first, so dpo takes its reference with the
@@ -157,6 +159,7 @@ def test_gold_bad_records_pair_every_answer(tmp_path, session):
         ("blue", True), ("red", True), ("cheese", False), ("loud", False), ("seven", False)]
 
 
+@pytest.mark.slow
 def test_dpo_trains_on_gold_bad_records(tmp_path, session):
     path = write_jsonl(tmp_path / "gold_bad.jsonl", [
         {"conversations": [{"role": "user", "content": prompt}],
@@ -190,6 +193,7 @@ def sft_adapter(tmp_path):
     return tmp_path / "sft"
 
 
+@pytest.mark.slow
 def test_dpo_ipo_continues_an_sft_adapter_against_it(tmp_path, session, pairs_file, sft_adapter):
     """The reference is the SFT adapter as loaded, not the bare base: before the first
     update, policy and reference agree and every reward is 0."""
@@ -208,6 +212,7 @@ def test_dpo_ipo_continues_an_sft_adapter_against_it(tmp_path, session, pairs_fi
     assert any(not before[key].equal(after[key]) for key in before)
 
 
+@pytest.mark.slow
 def test_kto_trains_and_saves(tmp_path, session):
     path = write_jsonl(tmp_path / "kto.jsonl", [
         {"prompt": prompt, "completion": answer, "label": label}
@@ -227,6 +232,7 @@ def test_kto_trains_and_saves(tmp_path, session):
     assert (out / "training_rewards.png").is_file()
 
 
+@pytest.mark.slow
 def test_rm_ranks_chosen_answers_first(tmp_path, session, pairs_file):
     import torch
     from peft import PeftModel
@@ -303,6 +309,7 @@ LF_EXAMPLES = [
 
 @needs_fixtures
 @pytest.mark.parametrize(("example", "overrides"), LF_EXAMPLES, ids=[e for e, _ in LF_EXAMPLES])
+@pytest.mark.slow
 def test_llamafactory_preference_examples_train(tmp_path, monkeypatch, example, overrides):
     source = (FIXTURES / "llamafactory_examples/train_lora" / example).read_text()
     lines = ["model_name_or_path: tiny://qwen2" if line.startswith("model_name_or_path:")

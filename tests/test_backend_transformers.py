@@ -61,6 +61,7 @@ def test_the_builtin_is_a_backend_with_validated_options(session):
     assert isinstance(session.build("backends", "transformers"), Backend)
 
 
+@pytest.mark.slow
 def test_batched_greedy_equals_one_by_one(backend, one_by_one):
     """Left padding (and length sorting) leave each answer as it is alone."""
     conversations = [ask(question) for question in QUESTIONS]
@@ -125,6 +126,7 @@ def adapter_dir(tmp_path_factory):
                        alpha=32, std=0.5)
 
 
+@pytest.mark.slow
 def test_an_adapter_changes_the_answer_and_the_base_comes_back(session, adapter_dir, one_by_one):
     options = {"device": "cpu", "adapters": {"random": str(adapter_dir)}}
     backend = session.build("backends", {"name": "transformers", **options})

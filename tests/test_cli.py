@@ -142,6 +142,7 @@ LLAMAFACTORY_SFT = {
     ["config", "show", str(REPO / "examples/configs/dpo.yaml")],
     ["config", "show", "LLAMAFACTORY_SFT"], ["config", "convert", "LLAMAFACTORY_SFT"],
 ])
+@pytest.mark.slow
 def test_startup_commands_import_no_heavy_library(args, tmp_path):
     """What a newcomer runs first answers at once: reading a LLaMA-Factory config reads
     transformers' TrainingArguments from its source, not by importing torch."""
@@ -159,6 +160,7 @@ def test_startup_commands_import_no_heavy_library(args, tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.slow
 def test_the_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "plugtune", "version"], capture_output=True, text=True, check=True
@@ -166,6 +168,7 @@ def test_the_console_script_runs():
     assert result.stdout.strip() == installed_version("plugtune")
 
 
+@pytest.mark.slow
 def test_tiny_model_build_writes_a_loadable_model(tmp_path):
     out = tmp_path / "tiny-llama"
     assert run("tiny-model", "build", "llama", "--out", str(out)).stdout.strip() == str(out)
@@ -239,6 +242,7 @@ def register_commands(register):
 """
 
 
+@pytest.mark.slow
 def test_known_library_noise_shows_only_from_verbose_on(tmp_path):
     """Each line of plugtune.cli.KNOWN_NOISE, made by the libraries themselves: gone
     from a plain run, back with -v (where this machine makes it)."""

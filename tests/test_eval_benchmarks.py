@@ -267,6 +267,7 @@ def test_subjects_limit_and_unknown_subject(tokenizer: Any, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.slow
 def test_tiny_model_end_to_end(layout: str, tiny_model: Any, tokenizer: Any,
                                tmp_path: Path) -> None:
     config = config_for(layout, tmp_path, shots=1, chat=layout == "cmmlu")

@@ -32,6 +32,7 @@ CASES = [pytest.param(Setting(shots=1), 3, id="1-shot"),
 
 
 @pytest.mark.parametrize(("setting", "limit"), CASES)
+@pytest.mark.slow
 def test_multiple_choice_agrees_with_lm_eval_per_item(setting: Setting, limit: int,
                                                       tmp_path: Path) -> None:
     ours = run_plugtune(REAL_MODEL, setting, limit=limit)
@@ -81,6 +82,7 @@ def plain_loop_perplexity(folder: str) -> tuple[float, list[float]]:
     return math.exp(total_nll / total_tokens), each
 
 
+@pytest.mark.slow
 def test_perplexity_equals_a_plain_transformers_loop() -> None:
     backend = load_backend(RunConfig.model_validate({"model": {"path": REAL_MODEL}}), Session())
     scorer = backend.scorer()

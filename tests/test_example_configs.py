@@ -30,6 +30,7 @@ def test_the_examples_cover_each_kind_of_run():
             "grpo.yaml", "ppo.yaml", "rag.yaml", "eval.yaml"} <= names
 
 
+@pytest.mark.slow
 def test_the_tiny_quickstart_learns_its_records_and_predict_uses_its_adapter(
         tmp_path, monkeypatch):
     """The tiny quickstart: the loss falls, and `plugtune predict` with the same config

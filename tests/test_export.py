@@ -83,6 +83,7 @@ def greedy(model: Any, ids: torch.Tensor, count: int = NEW_TOKENS) -> list[int]:
     return out[0, ids.shape[1]:].tolist()
 
 
+@pytest.mark.slow
 def test_merged_model_generates_what_base_plus_adapter_generates(
     exported: Path, base_dir: Path, adapter_dir: Path
 ) -> None:
@@ -151,6 +152,7 @@ def test_a_template_the_tokenizer_does_not_render_is_refused(
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
+@pytest.mark.slow
 def test_keep_tokenizer_template_exports_despite_the_mismatch(
     base_dir: Path, adapter_dir: Path, tmp_path: Path
 ) -> None:
@@ -161,6 +163,7 @@ def test_keep_tokenizer_template_exports_despite_the_mismatch(
     assert record["chat_template"] == "tokenizer"
 
 
+@pytest.mark.slow
 def test_a_slot_template_exports_its_own_jinja(
     base_dir: Path, adapter_dir: Path, tmp_path: Path
 ) -> None:
@@ -200,6 +203,7 @@ def test_bad_options_are_refused_before_loading(
     assert not (tmp_path / "merged").exists()
 
 
+@pytest.mark.slow
 def test_quantized_export_reloads_4bit_and_generates(
     base_dir: Path, adapter_dir: Path, tmp_path: Path
 ) -> None:
@@ -228,6 +232,7 @@ def invoke(*args: str) -> Any:
     return CliRunner().invoke(cli, ["export", *args], obj=CliState())
 
 
+@pytest.mark.slow
 def test_cli_exports_the_adapter_train_left_in_output_dir(
     base_dir: Path, adapter_dir: Path, tmp_path: Path
 ) -> None:

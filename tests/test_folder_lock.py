@@ -155,6 +155,7 @@ def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_log_line(tmp_path,
     assert "which no longer runs" in caplog.text
 
 
+@pytest.mark.slow
 def test_a_second_plugtune_train_is_refused_and_the_first_one_finishes(tmp_path):
     plugin = tmp_path / "waiting.py"
     plugin.write_text(textwrap.dedent(WAITING_PLUGIN))

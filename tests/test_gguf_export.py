@@ -95,6 +95,7 @@ def merged_model(run: Run) -> Any:
 
 
 @pytest.mark.parametrize(("quant", "tolerance"), [("f32", 1e-6), ("f16", 1e-3), ("q8_0", None)])
+@pytest.mark.slow
 def test_gguf_reads_back_with_the_merged_weights(run: Run, merged_model: Any, quant: str,
                                                  tolerance: float | None) -> None:
     folder = run.export(quant)
@@ -114,6 +115,7 @@ def test_gguf_reads_back_with_the_merged_weights(run: Run, merged_model: Any, qu
         assert greedy(loaded, tokenizer) == greedy(model, tokenizer)
 
 
+@pytest.mark.slow
 def test_the_header_carries_the_runs_template_stop_token_and_provenance(
         run: Run, merged_model: Any) -> None:
     folder = run.export("f16")
@@ -132,6 +134,7 @@ def test_the_header_carries_the_runs_template_stop_token_and_provenance(
     assert record["files"] == ["model-f16.gguf"]
 
 
+@pytest.mark.slow
 def test_a_gguf_lora_holds_the_adapter_alone(run: Run) -> None:
     folder = run.export("f16", lora=True)
     fields = gguf_fields(folder / "adapter-f16.gguf")
@@ -147,6 +150,7 @@ def test_a_gguf_lora_holds_the_adapter_alone(run: Run) -> None:
     assert not list(folder.glob("model-*.gguf"))
 
 
+@pytest.mark.slow
 def test_the_cli_writes_a_gguf_and_a_modelfile(tmp_path: Path) -> None:
     run_dir = random_lora("tiny://qwen2", tmp_path / "run")
     config = tmp_path / "run.yaml"
@@ -178,6 +182,7 @@ def test_the_cli_writes_a_gguf_and_a_modelfile(tmp_path: Path) -> None:
     ({"quant": "f16", "lora": True, "ollama": True}, "--ollama with --lora-gguf"),
     ({"quant": "bf16", "lora": True}, "a GGUF LoRA is f32, f16 or q8_0"),
 ])
+@pytest.mark.slow
 def test_bad_requests_fail_before_any_work(tmp_path: Path, options: dict[str, Any],
                                            message: str) -> None:
     run_dir = random_lora("tiny://qwen2", tmp_path / "run")
@@ -199,6 +204,7 @@ def test_a_template_without_a_go_form_is_refused_for_ollama(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == [run_dir]
 
 
+@pytest.mark.slow
 def test_an_architecture_the_converter_lacks_names_it_and_leaves_no_file(
         tmp_path: Path) -> None:
     model = tmp_path / "model"
@@ -214,6 +220,7 @@ def test_an_architecture_the_converter_lacks_names_it_and_leaves_no_file(
     assert not (tmp_path / "out.gguf").exists()
 
 
+@pytest.mark.slow
 def test_a_run_that_trained_the_whole_model_converts_without_a_merge(tmp_path: Path) -> None:
     import shutil
 
@@ -235,3 +242,30 @@ def test_a_run_that_trained_the_whole_model_converts_without_a_merge(tmp_path: P
     for name, tensor in load_causal_lm(ModelConfig(path=str(run_dir))).state_dict().items():
         assert torch.equal(loaded[name], tensor), name
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
+def test_the_header_hook_adds_its_keys_to_every_file_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """compat.llamacpp.add_header_metadata, in this process on gguf-py's writer (the
+    converter's process runs it on the vendored copy of the same writer)."""
+    import gguf
+    import numpy as np
+
+    from plugtune.compat.llamacpp import add_header_metadata
+
+    # Put the writer back after the test: the hook replaces a method of the class.
+    monkeypatch.setattr(gguf.GGUFWriter, "write_header_to_file",
+                        gguf.GGUFWriter.write_header_to_file)
+    add_header_metadata({"plugtune.template": "chatml", "plugtune.steps": 3,
+                         "plugtune.merged": True})
+    path = tmp_path / "hooked.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tensor("weight", np.zeros(4, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    fields = gguf_fields(path)
+    assert (fields["plugtune.template"], fields["plugtune.steps"],
+            fields["plugtune.merged"]) == ("chatml", 3, True)

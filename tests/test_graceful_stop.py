@@ -27,6 +27,7 @@ ARGS = SimpleNamespace(world_size=1)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_a_signal_saves_then_stops_at_the_step_end(sig):
     before = signal.getsignal(sig)
     stop = GracefulStop()
@@ -46,6 +47,7 @@ def test_a_signal_saves_then_stops_at_the_step_end(sig):
         raise_if_stopped(trainer)
 
 
+@pytest.mark.slow
 def test_on_the_last_step_the_run_just_finishes():
     stop = GracefulStop()
     stop.on_train_begin(ARGS, _state(0), _control())
@@ -57,6 +59,7 @@ def test_on_the_last_step_the_run_just_finishes():
     raise_if_stopped(SimpleNamespace(callback_handler=SimpleNamespace(callbacks=[stop])))
 
 
+@pytest.mark.slow
 def test_two_processes_stop_at_one_step_and_save_its_checkpoint(tmp_path):
     """torchrun's agent forwards the SIGINT its workers already got from the process
     group (the same request); the ranks agree on the step, save, and all leave."""

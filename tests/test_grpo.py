@@ -64,6 +64,7 @@ def write_reward(folder, name, source):
 # --- a reward the tiny model learns -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_grpo_raises_a_learnable_file_reward(tmp_path, prompts_file, session):
     reward = write_reward(tmp_path, "count_e.py", SHARE_OF_E)
     # The tiny model's head is its random embedding matrix, tied and frozen under LoRA:
@@ -125,6 +126,7 @@ def test_misspelt_options_are_refused(tmp_path, prompts_file, session):
         train(config, session)
 
 
+@pytest.mark.slow
 def test_a_raising_reward_surfaces_as_a_reward_error(tmp_path, prompts_file, session):
     reward = write_reward(tmp_path, "fussy.py", '''
         def explode(completions, **columns):
@@ -138,6 +140,7 @@ def test_a_raising_reward_surfaces_as_a_reward_error(tmp_path, prompts_file, ses
     assert caught.value.reward == "explode"
 
 
+@pytest.mark.slow
 def test_completions_cut_off_by_the_length_limit_warn_loudly(tmp_path, prompts_file, session,
                                                             caplog):
     config = grpo_config(tmp_path, prompts_file, "[format]", "training.max_steps=2",

@@ -39,6 +39,7 @@ class ShoutedMatch(evaluate.Metric):
 '''
 
 
+@pytest.mark.slow
 def test_exported_module_loads_offline_and_matches_the_plugin(tmp_path):
     script = write_module("bleu", tmp_path / "plugtune_bleu")
     assert script == tmp_path / "plugtune_bleu" / "plugtune_bleu.py"

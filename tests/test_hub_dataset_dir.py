@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FIXTURES, needs_fixtures
 
 REPO = "llamafactory/demo_data"
@@ -40,6 +42,7 @@ def read_offline(config: Path, cache: Path) -> subprocess.CompletedProcess[str]:
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_a_llamafactory_remote_dataset_dir_reads_the_cached_hub_repository(
     tmp_path: Path,
 ) -> None:
@@ -57,6 +60,7 @@ def test_a_llamafactory_remote_dataset_dir_reads_the_cached_hub_repository(
     assert int(done.stdout.split()[-1]) == expected
 
 
+@pytest.mark.slow
 def test_a_hub_dataset_dir_neither_cached_nor_reachable_is_a_clear_error(
     tmp_path: Path,
 ) -> None:

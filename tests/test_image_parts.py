@@ -99,6 +99,7 @@ def test_an_image_in_a_ranked_answer_is_refused(tmp_path: Path) -> None:
         load(tmp_path, [row], ranking=True)
 
 
+@pytest.mark.slow
 def test_image_parts_train_the_tiny_vlm(tmp_path: Path) -> None:
     red = picture(tmp_path)
     blue = tmp_path / "blue.png"

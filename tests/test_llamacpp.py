@@ -66,6 +66,7 @@ def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return Exported(request.param, tmp_path_factory.mktemp(request.param))
 
 
+@pytest.mark.slow
 def test_tokenization_equals_transformers(exported: Exported) -> None:
     from transformers import AutoTokenizer
 
@@ -77,6 +78,7 @@ def test_tokenization_equals_transformers(exported: Exported) -> None:
         assert gguf.decode(ids, skip_special_tokens=False) == tokenizer.decode(ids)
 
 
+@pytest.mark.slow
 def test_f32_greedy_answers_equal_the_transformers_backend(exported: Exported) -> None:
     llama = exported.backend("llamacpp", exported.f32)
     reference = exported.backend("transformers", exported.merged, device="cpu")
@@ -86,6 +88,7 @@ def test_f32_greedy_answers_equal_the_transformers_backend(exported: Exported) -
     assert "".join(llama.stream(CHATS[0])) == answers[0]
 
 
+@pytest.mark.slow
 def test_a_request_stops_alone_and_logprobs_are_the_models(exported: Exported) -> None:
     llama = exported.backend("llamacpp", exported.f32)
     seen: list[str] = []
@@ -105,6 +108,7 @@ def test_a_request_stops_alone_and_logprobs_are_the_models(exported: Exported) -
         assert [p for _, p in scored.top] == sorted((p for _, p in scored.top), reverse=True)
 
 
+@pytest.mark.slow
 def test_q4_k_m_loads_and_answers(exported: Exported, tmp_path: Path) -> None:
     folder = export_gguf(exported.config, Session(), GGUFRequest(quant="q4_k_m"),
                          to=tmp_path / "q4")
@@ -117,6 +121,7 @@ def test_q4_k_m_loads_and_answers(exported: Exported, tmp_path: Path) -> None:
     assert all(answer.tokens > 0 for answer in answers)
 
 
+@pytest.mark.slow
 def test_the_gguf_lora_on_the_base_gguf_answers_as_the_merged_model(
         exported: Exported, tmp_path: Path) -> None:
     base_config = exported.config.model_copy(update={"output": exported.config.output
@@ -137,6 +142,7 @@ def test_the_gguf_lora_on_the_base_gguf_answers_as_the_merged_model(
 
 
 @pytest.mark.parametrize("exported", ["qwen2"], indirect=True)
+@pytest.mark.slow
 def test_predict_and_serve_answer_through_llamacpp(exported: Exported, tmp_path: Path) -> None:
     from openai import OpenAI
 

@@ -77,6 +77,7 @@ INFERENCE = {
 
 @needs_fixtures
 @pytest.mark.parametrize("name", sorted(TRAINING))
+@pytest.mark.slow
 def test_training_examples_convert(name):
     trainer, datasets, template, output, learning_rate, deepspeed = TRAINING[name]
     config = load_config(FIXTURES / name)
@@ -113,6 +114,7 @@ def test_ppo_keeps_its_decoding_settings_and_llamafactory_sampling_defaults():
 
 @needs_fixtures
 @pytest.mark.parametrize("name", sorted(INFERENCE))
+@pytest.mark.slow
 def test_inference_examples_convert(name):
     model, adapter, template = INFERENCE[name]
     config = load_config(FIXTURES / name)
@@ -376,6 +378,7 @@ def test_config_convert_errors(tmp_path):
         result.output)
 
 
+@pytest.mark.slow
 def test_the_converter_imports_no_heavy_library():
     code = (
         "import sys, plugtune.core.config\n"

@@ -81,6 +81,7 @@ def test_every_example_has_an_outcome():
 
 @needs_fixtures
 @pytest.mark.parametrize("name", sorted(OUTCOMES))
+@pytest.mark.slow
 def test_each_example_is_read_or_refused_by_key(name):
     outcome = OUTCOMES[name]
     if outcome == READ:

@@ -110,6 +110,7 @@ def test_each_name_converts_to_its_outcome(name):
         assert ref.get("default_system") == (FORMATS[name].default_system or None)
 
 
+@pytest.mark.slow
 def test_families_write_what_llamafactory_writes_or_say_what_differs():
     families = [name for name, outcome in TEMPLATES.items()
                 if outcome.template not in (None, "hf") and name in FORMATS]
@@ -132,6 +133,7 @@ def test_smollm2_is_chatml_with_llamafactorys_default_system():
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_an_llamafactory_smollm2_config_trains(tmp_path, monkeypatch):
     """LLaMA-Factory's sft example with template: smollm2, on a ChatML model (the tiny
     Qwen2 stands in for SmolLM2-Instruct, whose tokens are the same)."""

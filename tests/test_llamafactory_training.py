@@ -26,6 +26,7 @@ EXAMPLES = [
 
 
 @pytest.mark.parametrize(("example", "model"), EXAMPLES, ids=lambda v: str(v).split("/")[-1])
+@pytest.mark.slow
 def test_llamafactory_example_trains(tmp_path, monkeypatch, example, model):
     source = (FIXTURES / example).read_text()
     lines = [f"model_name_or_path: {model}" if line.startswith("model_name_or_path:") else line
@@ -47,6 +48,7 @@ def test_llamafactory_example_trains(tmp_path, monkeypatch, example, model):
     assert_adapter_changes_predictions(output_dir, model)  # it trained, and saved what it did
 
 
+@pytest.mark.slow
 def test_the_preprocess_example_prepares_its_tokenized_path_then_trains_from_it(
         tmp_path, monkeypatch):
     """LLaMA-Factory's tokenized_path: the first run encodes into the folder, the next

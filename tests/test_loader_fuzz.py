@@ -282,6 +282,7 @@ def record_origin(record: object) -> str:
     return record.origin  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_skip_policy_loses_no_good_record(outcomes, session, tmp_path):
     """Through files and the pipeline: each mutant (plus broken JSON lines) is either
     loaded or counted as skipped, and every mutant that converts is loaded."""

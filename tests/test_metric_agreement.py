@@ -89,6 +89,7 @@ def close(ours: list[float], theirs: list[float]) -> None:
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
+@pytest.mark.slow
 def test_bleu_agrees_with_sacrebleu(language):
     predictions, references = LANGUAGES[language]
     tokenize = "zh" if language == "zh" else "13a"
@@ -122,6 +123,7 @@ def test_bleu_jieba_tokenizer_is_sacrebleu_on_jieba_words():
 
 @pytest.mark.parametrize("language", ["en", "zh"])
 @pytest.mark.parametrize("word_order", [0, 2])
+@pytest.mark.slow
 def test_chrf_agrees_with_sacrebleu(language, word_order):
     predictions, references = LANGUAGES[language]
     chrf = Chrf(language=language, word_order=word_order)
@@ -138,6 +140,7 @@ def test_chrf_agrees_with_sacrebleu(language, word_order):
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
+@pytest.mark.slow
 def test_ter_agrees_with_sacrebleu(language):
     predictions, references = LANGUAGES[language]
     ter = Ter(language=language)
@@ -200,6 +203,7 @@ ROUGE_TYPES = {"rouge-1": "rouge1", "rouge-2": "rouge2", "rouge-3": "rouge3",
 
 # The Porter stemmer is for English only.
 @pytest.mark.parametrize(("language", "use_stemmer"), [("en", False), ("en", True), ("zh", False)])
+@pytest.mark.slow
 def test_rouge_agrees_with_rouge_score(language, use_stemmer):
     predictions, references = LANGUAGES[language]
     scorer = rouge_scorer.RougeScorer(
@@ -233,6 +237,7 @@ def wordnet_folder(tmp_path_factory):
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
+@pytest.mark.slow
 def test_meteor_agrees_with_nltk(language, wordnet_folder):
     from nltk.translate.meteor_score import meteor_score
 

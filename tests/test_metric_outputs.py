@@ -80,6 +80,7 @@ def _config_file(tmp_path, **evaluation) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_eval_without_benchmark_runs_a_generation_task(tmp_path):
     path = _config_file(tmp_path, metrics=["bleu", "rouge"], language="zh")
     result = CliRunner().invoke(

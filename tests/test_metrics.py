@@ -106,6 +106,7 @@ def _debian_wordnet() -> Path | None:
     return wordnet.debian_wordnet_source()
 
 
+@pytest.mark.slow
 def test_meteor_scores_with_wordnet_set_up_from_debian_files(monkeypatch, tmp_path):
     source = _debian_wordnet()
     if source is None:

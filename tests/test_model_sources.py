@@ -24,6 +24,7 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @needs_gguf_converter
+@pytest.mark.slow
 def test_a_gguf_file_is_a_model_folder_with_the_same_weights_and_template(
         tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -52,6 +53,7 @@ def test_a_gguf_file_is_a_model_folder_with_the_same_weights_and_template(
 
 
 @needs_gguf_converter
+@pytest.mark.slow
 def test_a_changed_gguf_file_gets_a_folder_of_its_own(
         tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLUGTUNE_CACHE_DIR", str(tmp_path))
@@ -98,6 +100,7 @@ def test_a_packaged_model_that_is_not_installed_says_what_to_install(
 
 
 @needs_real_model
+@pytest.mark.slow
 def test_the_packaged_real_model_is_smollm2_with_its_own_chat_template() -> None:
     from transformers import AutoConfig, AutoTokenizer
 

@@ -82,6 +82,7 @@ def assert_same_weights(got: dict[str, torch.Tensor], expected: dict[str, torch.
 
 
 @pytest.mark.parametrize("trainer", ["dpo", "grpo", "agentic", "ppo"])
+@pytest.mark.slow
 def test_two_simulated_nodes_train_each_trainer_as_one_node(tmp_path: Path,
                                                             trainer: str) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
@@ -97,6 +98,7 @@ def test_two_simulated_nodes_train_each_trainer_as_one_node(tmp_path: Path,
     assert (two / "out" / "all_results.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_run_stopped_at_a_checkpoint_resumes_on_two_nodes(tmp_path: Path) -> None:
     """Two steps with a checkpoint, then --resume to four, on two machines: the weights
     of four steps in one go (constant learning rate, so the schedule is the same)."""

@@ -96,6 +96,7 @@ def ollama_messages(chat: tuple[Message, ...], system: str | None) -> list[dict[
 
 
 @needs(shutil.which("go") is not None, "Go (Debian's golang-go)")
+@pytest.mark.slow
 def test_go_renders_each_modelfile_template_as_the_run_renders(tmp_path: Path) -> None:
     session = Session()
     templates = [session.build("templates", name) for name in SLOT_TEMPLATES]

@@ -53,11 +53,13 @@ def test_the_backend_is_registered_with_its_options():
     assert component is not None
 
 
+@pytest.mark.slow
 def test_a_round_trip_equals_the_direct_answer(base_url, local):
     conversation = ask("Translate to Chinese: cat", system="be brief")
     assert remote(base_url).generate([conversation]) == local.generate([conversation])
 
 
+@pytest.mark.slow
 def test_several_conversations_come_back_in_order(base_url, local):
     conversations = [ask(text) for text in PROMPTS] * 2
     expected = local.generate(conversations)

@@ -140,6 +140,7 @@ def test_the_checked_model_types_are_the_ones_tested_here():
 
 @pytest.mark.parametrize("model_type", sorted(CONFIGS))
 @pytest.mark.parametrize("bounds", [True, False], ids=["bounds", "position-ids"])
+@pytest.mark.slow
 def test_a_flat_row_gives_the_padded_logits(model_type, bounds):
     model = random_model(model_type)
     want, have = padded_and_flat(model, examples(), bounds=bounds)
@@ -170,6 +171,7 @@ def test_a_sliding_window_shorter_than_an_example_is_kept():
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
+@pytest.mark.slow
 def test_loss_and_gradients_equal_the_padded_batch(method):
     padded_model = load_causal_lm_for(method)
     flat_model = copy.deepcopy(padded_model)
@@ -274,6 +276,7 @@ def sft_data(tmp_path):
 
 @pytest.mark.parametrize("extra", [[], ["data.packing=true"], ["peft.type=full"]],
                          ids=["lora", "packed", "full"])
+@pytest.mark.slow
 def test_training_flat_keeps_the_padded_losses(tmp_path, monkeypatch, extra):
     data = sft_data(tmp_path)
     calls: list[int] = []
@@ -298,6 +301,7 @@ def test_training_flat_keeps_the_padded_losses(tmp_path, monkeypatch, extra):
         assert ATTENTION not in json.dumps(saved)
 
 
+@pytest.mark.slow
 def test_pretraining_blocks_train_flat_with_the_padded_losses(tmp_path):
     text = tmp_path / "corpus.txt"
     generator = random.Random(2)

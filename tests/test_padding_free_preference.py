@@ -108,6 +108,7 @@ def logged(tmp_path, name: str, trainer: str, data, *overrides: str) -> list[dic
     ("dpo", ("loss", "rewards/margins", "logps/chosen", "logps/rejected")),
     ("kto", ("loss", "rewards/chosen", "rewards/rejected", "kl")),
 ])
+@pytest.mark.slow
 def test_training_flat_keeps_the_padded_run(tmp_path, monkeypatch, trainer, keys):
     if trainer == "dpo":
         rows = [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS]

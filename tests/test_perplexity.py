@@ -98,6 +98,7 @@ def test_predict_scores_perplexity_of_the_references(tmp_path, backend):
     assert result.metrics["perplexity"] > 1
 
 
+@pytest.mark.slow
 def test_perplexity_with_another_backend_loads_the_config_model(tmp_path, backend):
     config = RunConfig.model_validate({
         "data": {"test": [str(ALPACA)]}, "evaluation": {"metrics": ["perplexity"]}})

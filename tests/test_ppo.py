@@ -147,6 +147,7 @@ def ppo_config(tmp_path, data, trainer, *overrides):
     ])
 
 
+@pytest.mark.slow
 def test_ppo_raises_a_learnable_reward_and_writes_its_outputs(tmp_path, prompts_file, session):
     # kl_coef 0: the per-token k1 estimate is noisy enough at this scale to drown the
     # reward (measured: kl_coef 0.01 stays near 0.09 after 24 steps).
@@ -181,6 +182,7 @@ def test_ppo_raises_a_learnable_reward_and_writes_its_outputs(tmp_path, prompts_
     assert head.linear.weight.abs().sum() > 0  # it trained
 
 
+@pytest.mark.slow
 def test_offline_batches_take_the_gold_answers(tmp_path, prompts_file, session):
     trainer = "{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, " \
               "online_ratio: 0}"
@@ -192,6 +194,7 @@ def test_offline_batches_take_the_gold_answers(tmp_path, prompts_file, session):
     assert entries[0]["kl"] == pytest.approx(0.0, abs=1e-4)  # the adapter starts as a no-op
 
 
+@pytest.mark.slow
 def test_kl_target_adapts_the_coefficient_each_step(tmp_path, prompts_file, session):
     trainer = ("{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, "
                "kl_coef: 0.1, kl_target: 1000.0, kl_horizon: 80}")
@@ -243,6 +246,7 @@ def reward_model_dir(tmp_path_factory, session):
     return folder / "out"
 
 
+@pytest.mark.slow
 def test_reward_model_scorer_prefers_the_marker(reward_model_dir, session):
     from plugtune.core.records import Conversation, Message
     from plugtune.plugins.trainers.ppo.reward_model import load_reward_scorer
@@ -265,6 +269,7 @@ def test_reward_model_scorer_prefers_the_marker(reward_model_dir, session):
     assert with_marker == pytest.approx(one_by_one, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_reward_model_scorer_tokenizes_as_the_rm_trained(reward_model_dir, session):
     """The scored ids are the rm's training sequence: prompt + answer + end-of-turn."""
     from plugtune.core.records import Conversation, Message, Preference
@@ -281,6 +286,7 @@ def test_reward_model_scorer_tokenizes_as_the_rm_trained(reward_model_dir, sessi
         row["chosen_ids"], row["rejected_ids"]]
 
 
+@pytest.mark.slow
 def test_ppo_with_a_reward_model_and_no_reward_plugins(tmp_path, prompts_file, session,
                                                        reward_model_dir):
     trainer = (f"{{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, "
@@ -300,6 +306,7 @@ def test_ppo_with_a_reward_model_and_no_reward_plugins(tmp_path, prompts_file, s
     assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_ppo_adds_the_reward_model_to_the_reward_plugins(tmp_path, prompts_file, session,
                                                         reward_model_dir):
     trainer = (f"{{name: ppo, max_new_tokens: 8, mini_batch_size: 8, num_ppo_epochs: 1, "

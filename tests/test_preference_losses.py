@@ -154,6 +154,7 @@ def test_simpo_loss(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("loss_type", ["hinge", "ipo"])
+@pytest.mark.slow
 def test_dpo_hinge_and_ipo_losses(tiny, tmp_path, loss_type):
     """TRL's DPOTrainer (plugtune's dpo) against a reference model (the base, which is
     the policy with its adapter switched off; without one, TRL's reference is a copy of
@@ -193,6 +194,7 @@ def test_dpo_hinge_and_ipo_losses(tiny, tmp_path, loss_type):
 
 
 @pytest.mark.parametrize("trainer", ["orpo", "cpo", "{name: simpo, beta: 2.0}"])
+@pytest.mark.slow
 def test_reference_free_trainers_run_on_the_tiny_model(tmp_path, session, trainer):
     pairs = write_jsonl(tmp_path / "pairs.jsonl", [
         {"prompt": prompt, "chosen": chosen, "rejected": rejected}

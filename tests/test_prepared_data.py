@@ -51,6 +51,7 @@ def no_reading(monkeypatch):
 
 
 @pytest.mark.parametrize("packing", [False, True])
+@pytest.mark.slow
 def test_a_prepared_folder_trains_as_encoding_would(tmp_path, session, monkeypatch, packing):
     settings = [f"data.packing={packing}", "data.val_size=0.25"]
     fresh = data_config(*settings, f"output.dir={tmp_path / 'fresh'}", *TRAINING)
@@ -83,6 +84,7 @@ def test_rows_read_back_equal_the_encoded_rows_and_stay_on_disk(tmp_path, sessio
     assert read[2:5] == encoded.rows["train"][2:5] == read.__getitems__([2, 3, 4])
 
 
+@pytest.mark.slow
 def test_a_missing_folder_is_encoded_saved_and_then_reused(tmp_path, session, monkeypatch):
     folder = tmp_path / "tokenized"  # LLaMA-Factory's tokenized_path: made by the first run
     first = data_config(f"data.prepared={folder}", f"output.dir={tmp_path / 'first'}",
@@ -104,6 +106,7 @@ def test_a_missing_folder_is_encoded_saved_and_then_reused(tmp_path, session, mo
     ("template=chatml", "template: 'qwen2 (sha256 "),
     ("trainer=pt", "trainer: 'sft' in the folder, 'pt' in this run"),
 ])
+@pytest.mark.slow
 def test_a_run_that_differs_from_the_folder_is_refused(tmp_path, session, override, message):
     prepare_folder(data_config(), session, tmp_path / "prepared")
     config = run_config(tmp_path, tmp_path / "prepared", override)
@@ -113,6 +116,7 @@ def test_a_run_that_differs_from_the_folder_is_refused(tmp_path, session, overri
     assert not (tmp_path / "run" / "adapter_model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_the_same_dataset_named_again_is_no_mismatch(tmp_path, session, monkeypatch):
     prepare_folder(data_config(), session, tmp_path / "prepared")
     no_reading(monkeypatch)
@@ -122,6 +126,7 @@ def test_the_same_dataset_named_again_is_no_mismatch(tmp_path, session, monkeypa
           session)
 
 
+@pytest.mark.slow
 def test_pt_blocks_keep_their_block_size(tmp_path, session):
     texts = write_jsonl(tmp_path / "texts.jsonl",
                         [{"text": f"line {i} of a corpus about plugins " * 8} for i in range(20)])
@@ -156,6 +161,7 @@ def never(records):
     raise AssertionError("a rank other than 0 encoded")
 
 
+@pytest.mark.slow
 def test_other_ranks_wait_for_rank_0s_folder(tmp_path, session, monkeypatch):
     from plugtune.core.interfaces import TrainingRun
     from plugtune.plugins.trainers.sft import supervised_records
@@ -186,6 +192,7 @@ def test_other_ranks_wait_for_rank_0s_folder(tmp_path, session, monkeypatch):
     assert list(rows.rows["train"]) == encoded.rows["train"]
 
 
+@pytest.mark.slow
 def test_other_ranks_give_up_with_the_folder_named(tmp_path, session, monkeypatch):
     from plugtune.core.interfaces import TrainingRun
     from plugtune.training.rows.prepared import rows_in_folder

@@ -62,6 +62,7 @@ def qwen2_vl() -> tuple[Any, Any, Any]:
     return tokenizer, processor, resolve_template(Session(), None, tokenizer)
 
 
+@pytest.mark.slow
 def test_the_processor_is_qwen2_vls_own_built_without_its_video_half() -> None:
     from transformers import AutoProcessor, Qwen2VLProcessor
 
@@ -142,6 +143,7 @@ def test_image_prompts_are_delimited_expanded_by_size_masked_and_typed(
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_mllm_demo_trains_tiny_qwen2_vl_and_the_loss_falls(trained: Path) -> None:
     from safetensors import safe_open
 
@@ -168,6 +170,7 @@ def answering_config(adapter: Path, output: Path) -> RunConfig:
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_the_trained_adapter_answers_with_an_image_and_exports_with_its_processor(
     trained: Path, tmp_path: Path,
 ) -> None:
@@ -210,6 +213,7 @@ def test_the_trained_adapter_answers_with_an_image_and_exports_with_its_processo
     (["peft.freeze_vision_tower=false"], {"tower"}),
     (["peft.type=full", "peft.train_mm_proj_only=true"], {"merger"}),
 ], ids=["lora", "lora-merger", "lora-tower", "full-merger-only"])
+@pytest.mark.slow
 def test_the_vision_options_find_qwen2_vls_tower_and_merger(
     tmp_path: Path, overrides: list[str], trains: set[str],
 ) -> None:
@@ -250,6 +254,7 @@ def test_the_collator_hands_the_processor_images_within_the_budget(
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_a_llamafactory_qwen2_vl_config_trains_the_tiny_qwen2_vl(tmp_path: Path) -> None:
     lf = {"model_name_or_path": MODEL, "stage": "sft", "do_train": True,
           "finetuning_type": "lora", "template": "qwen2_vl", "image_max_pixels": 262144,
@@ -269,6 +274,7 @@ def test_a_llamafactory_qwen2_vl_config_trains_the_tiny_qwen2_vl(tmp_path: Path)
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_qlora_trains_the_vlm_on_its_4_bit_language_model(tmp_path: Path) -> None:
     """bitsandbytes quantizes on the CPU too: the language model's linear layers load in
     4 bits, adapters train over them, and the loss falls on a repeated batch."""

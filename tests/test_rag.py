@@ -135,6 +135,7 @@ def test_documents_of_each_file_type_and_their_errors(tmp_path):
     ("what is the biggest volcano", "facts.jsonl:1"),
     ("why does bread rise", "facts.jsonl:2"),
 ])
+@pytest.mark.slow
 def test_a_question_finds_its_document_first(store_dir, question, expected):
     passages = DocumentStore.open(store_dir).query(question, k=4)
     assert len(passages) == 4

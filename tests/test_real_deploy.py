@@ -14,6 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from plugtune import Session
 from plugtune.deploy.ollama import modelfile
 from tests.conftest import REAL_MODEL, needs, needs_real_model
@@ -24,6 +26,7 @@ SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Huggin
 
 @needs_real_model
 @needs(shutil.which("go") is not None, "Go (Debian's golang-go)")
+@pytest.mark.slow
 def test_the_modelfile_renders_smollm2_chats_as_its_tokenizer(tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 

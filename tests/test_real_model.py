@@ -36,6 +36,7 @@ def predict(config: str, out: Path, *flags: str) -> tuple[float, list[str]]:
     return scores["exact_match"], answers
 
 
+@pytest.mark.slow
 def test_sft_teaches_the_real_model_additions_it_failed(tmp_path, monkeypatch):
     """12 steps of 8 additions: the base model explains ("27 + 30 = …", "To solve
     this, …": no answer is a bare number, none right); the adapter answers every held-out
@@ -56,6 +57,7 @@ def test_sft_teaches_the_real_model_additions_it_failed(tmp_path, monkeypatch):
     assert before == 0.0 and after >= 0.25 and len(bare) >= 18, (before, after, answers)
 
 
+@pytest.mark.slow
 def test_grpo_raises_the_real_models_reward_on_a_repeated_batch(tmp_path):
     """Four additions asked again at every step, four completions each, the accuracy
     reward and a format reward from a file: the mean reward of the last steps is well
@@ -79,6 +81,7 @@ def test_grpo_raises_the_real_models_reward_on_a_repeated_batch(tmp_path):
 
 
 @pytest.mark.parametrize("question, fact", [("What is the capital of France?", "Paris")])
+@pytest.mark.slow
 def test_the_real_model_answers_a_general_question(question, fact):
     from plugtune import Predictor
 

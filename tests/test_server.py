@@ -238,6 +238,7 @@ PROMPTS = ["hi", "Translate to Chinese: cat", "2+2", "Tell me a story about a dr
            "What is LoRA?", "Name three colors", "ok", "Why is the sky blue?"]
 
 
+@pytest.mark.slow
 def test_concurrent_requests_are_batched_over_real_http(backend):
     from concurrent.futures import ThreadPoolExecutor
 

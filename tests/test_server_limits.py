@@ -172,6 +172,7 @@ def test_a_body_larger_than_the_limit_is_refused_while_it_streams(client):
     assert response.status_code == 413
 
 
+@pytest.mark.slow
 def test_a_full_queue_answers_429_with_retry_after():
     scripted = Scripted(step_s=0)
     scripted.go.clear()  # the first request holds the backend until the third is refused
@@ -193,6 +194,7 @@ def test_a_full_queue_answers_429_with_retry_after():
 
 
 @pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.slow
 def test_choices_past_the_queue_limit_refuse_the_request_and_stop_the_queued_ones(stream):
     scripted = Scripted(step_s=0)
     scripted.go.clear()  # the first request holds the backend while the choices queue
@@ -331,6 +333,7 @@ def test_streamed_and_whole_requests_share_a_batch(backend):
 
 
 @pytest.mark.parametrize(("lanes", "concurrent"), [(1, False), (2, False), (1, True)])
+@pytest.mark.slow
 def test_a_request_arriving_during_a_long_one_waits_only_without_a_free_lane(lanes,
                                                                              concurrent):
     """With one lane a request that arrives during a long answer waits for it; with two,

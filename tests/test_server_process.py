@@ -37,10 +37,12 @@ def ask(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
 
+@pytest.mark.slow
 def test_models_lists_the_served_model(client):
     assert [model.id for model in client.models.list()] == [MODEL]
 
 
+@pytest.mark.slow
 def test_a_chat_completion(client):
     completion = client.chat.completions.create(
         model=MODEL, messages=ask("Translate to Chinese: cat"), temperature=0, max_tokens=6)
@@ -52,6 +54,7 @@ def test_a_chat_completion(client):
     assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
 
 
+@pytest.mark.slow
 def test_a_streamed_answer_joins_to_the_whole_greedy_answer(client):
     messages = [{"role": "system", "content": "be brief"}, *ask("Tell me a story")]
     whole = client.chat.completions.create(model=MODEL, messages=messages, temperature=0)
@@ -67,6 +70,7 @@ def test_a_streamed_answer_joins_to_the_whole_greedy_answer(client):
     assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 
 
+@pytest.mark.slow
 def test_a_wrong_api_key_is_refused(server):
     wrong = openai.OpenAI(base_url=server.url, api_key="not-the-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as raised:
@@ -80,6 +84,7 @@ def test_a_wrong_api_key_is_refused(server):
     ({"messages": ask("hi"), "temperature": -1}, "temperature"),
     ({"messages": ask("hi"), "n": 17}, "n: Input should be less than or equal to 16"),
 ])
+@pytest.mark.slow
 def test_a_bad_request_is_a_400_that_says_why(client, fields, words):
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(model=MODEL, **fields)
@@ -87,11 +92,13 @@ def test_a_bad_request_is_a_400_that_says_why(client, fields, words):
     assert words in raised.value.message
 
 
+@pytest.mark.slow
 def test_an_unknown_model_is_a_404(client):
     with pytest.raises(openai.NotFoundError, match="not served here"):
         client.chat.completions.create(model="gpt-4o", messages=ask("hi"))
 
 
+@pytest.mark.slow
 def test_concurrent_requests_all_succeed_in_fewer_batches(client, server):
     questions = [f"Describe item number {index} in a few words." for index in range(CONCURRENT)]
     before = len(server.batch_sizes())

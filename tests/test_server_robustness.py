@@ -57,6 +57,7 @@ def nothing_holds_the_model(server: ServerProcess, before: int) -> list[tuple[in
     return answered
 
 
+@pytest.mark.slow
 def test_a_huge_max_tokens_is_refused_at_once(server):
     batches = len(server.batch_sizes())
     response = post(server, chat(max_tokens=10**12))
@@ -65,6 +66,7 @@ def test_a_huge_max_tokens_is_refused_at_once(server):
     assert len(server.batch_sizes()) == batches  # refused before the queue: never generated
 
 
+@pytest.mark.slow
 def test_a_stream_whose_client_leaves_stops_generating(server):
     before = len(server.answered())
     with httpx.stream("POST", server.url + CHAT, timeout=HUNG_S,
@@ -75,6 +77,7 @@ def test_a_stream_whose_client_leaves_stops_generating(server):
     assert any(reason == "abort" for _, reason in nothing_holds_the_model(server, before))
 
 
+@pytest.mark.slow
 def test_a_whole_request_whose_client_leaves_stops_generating(server):
     before = len(server.answered())
     with pytest.raises(httpx.ReadTimeout):
@@ -82,6 +85,7 @@ def test_a_whole_request_whose_client_leaves_stops_generating(server):
     nothing_holds_the_model(server, before)
 
 
+@pytest.mark.slow
 def test_sixty_four_clients_at_once(server):
     prompts = [f"Describe item {index}" for index in range(8)]
     expected = {prompt: post(server, chat(prompt, max_tokens=6)).json()
@@ -191,6 +195,7 @@ def hostile_requests(count: int, seed: int = 0) -> Iterator[tuple[str, str, dict
                                  "headers": {"content-type": "application/json"}}
 
 
+@pytest.mark.slow
 def test_hundreds_of_hostile_requests_get_4xx_and_the_server_goes_on(server):
     statuses = []
     before = len(server.answered())
@@ -205,6 +210,7 @@ def test_hundreds_of_hostile_requests_get_4xx_and_the_server_goes_on(server):
     assert post(server, chat("ping", max_tokens=2)).status_code == 200
 
 
+@pytest.mark.slow
 def test_a_full_queue_is_429_and_sigterm_ends_generation_within_the_grace(tmp_path):
     config = {"generation": {"max_new_tokens": 8},
               "backend": {"name": "transformers", "batch_size": 1}}

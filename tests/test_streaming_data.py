@@ -78,6 +78,7 @@ def peak_rss_mib(config: Path, out: Path) -> tuple[float, str]:
     return int(done.stdout.split()[-1]) / 1024, done.stderr
 
 
+@pytest.mark.slow
 def test_prepare_peak_memory_does_not_grow_with_the_corpus(tmp_path):
     from plugtune.core.config import ModelConfig
     from plugtune.data.tokenizer import load_tokenizer
@@ -135,6 +136,7 @@ def losses(output_dir: Path) -> list[float]:
     return [entry["loss"] for entry in map(json.loads, lines) if "loss" in entry]
 
 
+@pytest.mark.slow
 def test_streaming_trains_as_the_records_in_file_order(tmp_path, session):
     """Without a shuffle buffer the stream is the file order: the same batches, so the
     same losses, as the list read in order (and past its end: 7 steps of 6 batches); the
@@ -151,6 +153,7 @@ def test_streaming_trains_as_the_records_in_file_order(tmp_path, session):
     assert streamed["eval_loss"] == pytest.approx(listed["eval_loss"])  # eval streams too
 
 
+@pytest.mark.slow
 def test_streaming_pretraining_from_a_text_folder(tmp_path, session):
     texts, _, _ = write_corpus(tmp_path, 0.02)
     config = load_config(None, [f"data.train=[{texts}]", "trainer={name: pt, block_size: 32}",
@@ -187,6 +190,7 @@ def test_streaming_refuses_what_it_cannot_do(tmp_path, session, overrides, messa
     assert not (tmp_path / "run" / "trainer_log.jsonl").exists()  # refused before training
 
 
+@pytest.mark.slow
 def test_streaming_reports_bad_records_by_file_and_line(tmp_path, session, caplog):
     rows = ALPACA.read_text().splitlines()
     data = tmp_path / "bad.jsonl"
@@ -219,6 +223,7 @@ def test_llamafactory_streaming_keys_map_to_data_streaming(tmp_path):
     assert load_config(path).data.streaming is False
 
 
+@pytest.mark.slow
 def test_streaming_on_two_processes_shares_each_global_batch(tmp_path, session):
     """torchrun, 2 CPU processes: each reads the stream and trains on its half of every
     global batch of 4 rows; 5 steps are the 12 records once, then the first 8 again."""

@@ -70,6 +70,7 @@ def hf_for(sha: str, **options: Any) -> HFTemplate:
 
 @needs_fixtures
 @pytest.mark.parametrize("sha", sorted(UPSTREAM), ids=lambda sha: UPSTREAM[sha]["variant"][:40])
+@pytest.mark.slow
 def test_hf_renders_every_upstream_template_like_transformers(sha):
     template = hf_for(sha)
     builtin = TEMPLATES.get(TOKENS_OF[sha]).load()
@@ -106,6 +107,7 @@ MASK_PARITY = [v for v in VARIANTS if v[2] not in ("qwen3", "glm4", "chatglm3", 
     ("sha", "name", "options", "variables", "derive"),
     [pytest.param(*variant[1:], id=variant[0]) for variant in MASK_PARITY],
 )
+@pytest.mark.slow
 def test_hf_masks_like_the_builtin_template(sha, name, options, variables, derive):
     builtin = SESSION.build("templates", {"name": name, **options})
     text = UPSTREAM[sha]["chat_template"]

@@ -97,6 +97,7 @@ def test_hf_writes_the_jinja_it_renders_unless_it_needs_more_variables():
     assert SESSION.build("templates", thinking).jinja() is None
 
 
+@pytest.mark.slow
 def test_a_run_with_a_named_template_saves_its_jinja(tmp_path):
     from plugtune.training import train
     from tests.conftest import write_jsonl

@@ -126,6 +126,7 @@ def tokenizer(model_dir: Path) -> object:
     return AutoTokenizer.from_pretrained(model_dir)
 
 
+@pytest.mark.slow
 def test_builds_offline_into_the_cache(
     arch: str, model_dir: Path, cache_root: Path, network_attempts: list[object]
 ) -> None:
@@ -137,6 +138,7 @@ def test_builds_offline_into_the_cache(
     assert not list(model_dir.glob("*.bin")), "weights must be safetensors only"
 
 
+@pytest.mark.slow
 def test_two_builds_are_byte_identical(arch: str, model_dir: Path, tmp_path: Path) -> None:
     again = tiny.build_tiny_model(arch, tmp_path / "again", seed=0)
     assert again == tmp_path / "again"
@@ -144,6 +146,7 @@ def test_two_builds_are_byte_identical(arch: str, model_dir: Path, tmp_path: Pat
         assert _sha256(again / name) == _sha256(model_dir / name), name
 
 
+@pytest.mark.slow
 def test_seed_changes_weights_not_tokenizer(arch: str, model_dir: Path, tmp_path: Path) -> None:
     other = tiny.build_tiny_model(arch, tmp_path / "seed1", seed=1)
     assert _sha256(other / "model.safetensors") != _sha256(model_dir / "model.safetensors")
@@ -274,6 +277,7 @@ def test_resolve_leaves_other_references_alone(cache_root: Path) -> None:
         assert resolve_model_path(ref) == ref
 
 
+@pytest.mark.slow
 def test_losing_a_build_race_keeps_the_winner(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -43,6 +43,7 @@ def real_tokens(config, session) -> int:
 
 @pytest.mark.parametrize("packing", [False, True])
 @pytest.mark.parametrize("counting", [None, "non_padding", "all"])
+@pytest.mark.slow
 def test_tokens_seen_are_the_real_tokens_of_the_batches(tmp_path, session, answers, counting,
                                                         packing):
     overrides = [f"data.train=[{answers}]", f"output.dir={tmp_path / 'run'}",
@@ -55,6 +56,7 @@ def test_tokens_seen_are_the_real_tokens_of_the_batches(tmp_path, session, answe
     assert metrics["num_input_tokens_seen"] == EPOCHS * real_tokens(config, session)
 
 
+@pytest.mark.slow
 def test_a_llamafactory_config_counts_each_token_once(tmp_path, session, answers, monkeypatch):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "dataset_info.json").write_text(json.dumps(

@@ -68,6 +68,7 @@ def gradients(model) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize(("method", "tied"), [("lora", True), ("full", True),
                                               ("full", False), ("lora", False)])
 @pytest.mark.parametrize("normalised", [False, True])
+@pytest.mark.slow
 def test_loss_and_gradients_equal_the_full_computation(layout, method, tied, normalised):
     inputs = batch(layout)
     items = torch.tensor(23) if normalised else None  # a count over an accumulated batch
@@ -92,6 +93,7 @@ def test_a_model_that_never_calls_that_layer_falls_back():
     assert trained_logits_loss(model, stranger, batch("padded"), None) is None
 
 
+@pytest.mark.slow
 def test_the_trainer_takes_the_short_path_and_keeps_its_per_step_losses(tmp_path,
                                                                         monkeypatch):
     data = write_jsonl(tmp_path / "sft.jsonl", [

@@ -60,6 +60,7 @@ def greedy_answer(model, tokenizer, question):
     return text.split(template.stop_strings[0])[0]
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_memorises_a_small_dataset(tmp_path, answers_file, session):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -86,6 +87,7 @@ def lora_run(tmp_path_factory, session):
     return tmp_path / "run", metrics
 
 
+@pytest.mark.slow
 def test_lora_loss_falls(lora_run):
     output, _ = lora_run
     losses = log_values(output, "loss")
@@ -94,6 +96,7 @@ def test_lora_loss_falls(lora_run):
     assert losses[-1] < losses[0] - 1.0
 
 
+@pytest.mark.slow
 def test_a_run_leaves_adapter_tokenizer_logs_plot_and_events(lora_run):
     output, metrics = lora_run
     for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json",
@@ -115,6 +118,7 @@ def test_a_run_leaves_adapter_tokenizer_logs_plot_and_events(lora_run):
 
 
 @pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.slow
 def test_qlora_trains_a_quantized_model(tmp_path, answers_file, session, bits):
     config = config_for(tmp_path, answers_file, "peft.type=qlora", f"quantization.bits={bits}",
                         "training.max_steps=20", "training.learning_rate=3e-3")
@@ -125,6 +129,7 @@ def test_qlora_trains_a_quantized_model(tmp_path, answers_file, session, bits):
     assert adapter["r"] == 8
 
 
+@pytest.mark.slow
 def test_dora_adapter(tmp_path, answers_file, session):
     config = config_for(tmp_path, answers_file, "peft.type=dora", "training.max_steps=5")
     train(config, session)
@@ -153,6 +158,7 @@ def test_freeze_trains_the_last_layers_only(session):
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_pt_trains_on_raw_text_blocks(tmp_path, session):
     from tests.conftest import FIXTURES
 
@@ -172,6 +178,7 @@ def test_pt_refuses_conversations(tmp_path, answers_file, session):
         train(config, session)
 
 
+@pytest.mark.slow
 def test_packing_sees_the_same_tokens_in_fewer_rows(tmp_path, session):
     counts = {}
     for packing in (False, True):
@@ -199,6 +206,7 @@ def test_training_arguments_are_checked_by_name(tmp_path, answers_file, session,
         train(config, session)
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_not_overwritten_by_accident(tmp_path, answers_file, session):
     config = config_for(tmp_path, answers_file, "training.max_steps=1")
     train(config, session)
@@ -221,6 +229,7 @@ def test_quantization_is_only_for_adapters(tmp_path, answers_file, session):
         train(config, session)
 
 
+@pytest.mark.slow
 def test_training_continues_from_an_adapter(tmp_path, answers_file, session):
     import torch
     from safetensors.torch import load_file

@@ -21,6 +21,7 @@ from tests.launching import (
 )
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path):
     config = write_config(tmp_path)
     launch([str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", str(free_port()),
@@ -34,6 +35,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert [entry["step"] for entry in log if "loss" in entry] == [1, 2, 3, 4]  # rank 0 only
 
 
+@pytest.mark.slow
 def test_deepspeed_zero2_through_accelerate_launch(tmp_path):
     ds_config = REPO / "examples" / "deepspeed" / "ds_z2_config.json"
     config = write_config(tmp_path, save_strategy="steps", save_steps=4, deepspeed=str(ds_config))
@@ -48,6 +50,7 @@ def test_deepspeed_zero2_through_accelerate_launch(tmp_path):
     assert list((output / "checkpoint-4" / "global_step4").glob("*optim_states.pt"))
 
 
+@pytest.mark.slow
 def test_ppo_on_two_cpu_processes(tmp_path):
     from tests.conftest import write_jsonl
     from tests.tiny_data import PROMPTS, SHARE_OF_E
@@ -87,6 +90,7 @@ def one_node_weights(tmp_path_factory):
 
 
 @pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+@pytest.mark.slow
 def test_two_simulated_nodes_train_as_one_node_with_two_processes(tmp_path, one_node_weights,
                                                                   launcher):
     """Two machines' worth of launchers on this one — torchrun agents with --nnodes 2, or

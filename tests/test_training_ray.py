@@ -80,6 +80,7 @@ def ray_output(tmp_path_factory, ray_address):
 
 
 @needs_ray
+@pytest.mark.slow
 def test_two_ray_workers_train_as_two_torchrun_processes(ray_output, torchrun_output):
     import torch
 
@@ -99,6 +100,7 @@ def test_two_ray_workers_train_as_two_torchrun_processes(ray_output, torchrun_ou
 
 
 @needs_ray
+@pytest.mark.slow
 def test_a_ray_run_resumes_from_its_newest_complete_checkpoint(ray_output, ray_address,
                                                               tmp_path):
     """As if killed while saving step 4: checkpoint-4 has no marker, no adapter or results
@@ -120,6 +122,7 @@ def test_a_ray_run_resumes_from_its_newest_complete_checkpoint(ray_output, ray_a
     assert resumed == [1, 2, 3, 4, 3, 4]  # the resumed run logs steps 3 and 4 once more
 
 
+@pytest.mark.slow
 def test_without_ray_the_error_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` does when it is absent
     result = CliRunner().invoke(cli, ["train", str(write_config(tmp_path)), "--workers", "2"],
@@ -139,12 +142,14 @@ def test_without_ray_the_error_names_the_extra(tmp_path, monkeypatch):
     ({"workers": 4}, {"use_ray": None, "workers": None, "address": None}, RayConfig(workers=4)),
     ({"workers": 4}, {"use_ray": False, "workers": None, "address": None}, None),
 ])
+@pytest.mark.slow
 def test_the_command_line_options_set_the_ray_section(tmp_path, section, options, expected):
     path = write_config(tmp_path)
     config = load_config(path, [f"ray={json.dumps(section)}"] if section else [])
     assert with_ray_options(config, **options).ray == expected
 
 
+@pytest.mark.slow
 def test_ray_under_a_launcher_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it in each process
     config = with_ray_options(load_config(write_config(tmp_path)), use_ray=True, workers=2,
@@ -153,6 +158,7 @@ def test_ray_under_a_launcher_is_an_error(tmp_path, monkeypatch):
         train_on_ray(config)
 
 
+@pytest.mark.slow
 def test_no_ray_with_a_ray_option_is_an_error(tmp_path):
     config = load_config(write_config(tmp_path))
     with pytest.raises(ConfigError, match="--no-ray: --workers and --ray-address"):
@@ -166,6 +172,7 @@ def test_no_ray_with_a_ray_option_is_an_error(tmp_path):
     (RayConfig(use_gpu=True), True, {"GPU": 1}),
     (RayConfig(resources_per_worker={"CPU": 2, "GPU": 0}), False, {"CPU": 2}),
 ])
+@pytest.mark.slow
 def test_workers_use_gpus_when_the_resources_ask_for_them(settings, use_gpu, resources,
                                                           monkeypatch):
     monkeypatch.setattr("plugtune.training.ray_launch.cuda_available", lambda: False)
@@ -174,6 +181,7 @@ def test_workers_use_gpus_when_the_resources_ask_for_them(settings, use_gpu, res
 
 
 @needs_ray
+@pytest.mark.slow
 def test_use_gpu_against_the_resources_is_an_error():
     with pytest.raises(ConfigError, match="ray.use_gpu: False contradicts"):
         scaling_config(RayConfig(use_gpu=False, resources_per_worker={"GPU": 1}))

@@ -51,6 +51,7 @@ def write_config(path, output):
     return path
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     plugin = tmp_path / "slow.py"
     plugin.write_text(textwrap.dedent(HOLD_PLUGIN))
@@ -89,6 +90,7 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path)
     assert len(steps) >= 8  # the log continues across the restart
 
 
+@pytest.mark.slow
 def test_resume_refuses_an_incomplete_checkpoint(tmp_path):
     half = tmp_path / "checkpoint-3"
     half.mkdir()

@@ -58,6 +58,7 @@ def ask(text: str, *pictures: str) -> Conversation:
     return Conversation((Message("user", text),), meta=meta, origin=f"test:{text[:10]}")
 
 
+@pytest.mark.slow
 def test_the_tiny_vlm_builds_deterministically_and_loads_with_auto_processor(tmp_path):
     from transformers import AutoProcessor
 

@@ -68,6 +68,7 @@ def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_dpo_on_image_pairs_trains_both_vlm_families(
     trained: tuple[RunConfig, dict[str, float]],
 ) -> None:
@@ -83,6 +84,7 @@ def test_dpo_on_image_pairs_trains_both_vlm_families(
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_the_batches_hold_chosen_then_rejected_with_images_never_in_the_answers(
     trained: tuple[RunConfig, dict[str, float]],
 ) -> None:
@@ -110,6 +112,7 @@ def test_the_batches_hold_chosen_then_rejected_with_images_never_in_the_answers(
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_the_eval_loss_is_the_dpo_loss_computed_by_hand(
     trained: tuple[RunConfig, dict[str, float]],
 ) -> None:

@@ -78,6 +78,7 @@ def mllm_demo() -> list[Conversation]:
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_mllm_demo_trains_tiny_llava_and_the_loss_falls(trained: Path) -> None:
     from safetensors import safe_open
 
@@ -200,6 +201,7 @@ def answering_config(adapter: Path, output: Path) -> RunConfig:
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_the_trained_adapter_answers_through_predict_and_the_server_with_an_image(
     trained: Path, tmp_path: Path,
 ) -> None:
@@ -228,6 +230,7 @@ def test_the_trained_adapter_answers_through_predict_and_the_server_with_an_imag
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_export_keeps_the_processor_and_the_merged_vlm_answers_as_base_and_adapter(
     trained: Path, tmp_path: Path,
 ) -> None:
@@ -272,6 +275,7 @@ def trainable(tmp_path: Path, *overrides: str) -> set[str]:
      {"language_model", "multi_modal_projector"}),
 ], ids=["lora", "lora-tower", "lora-projector", "full", "full-tower", "full-projector-only",
         "freeze-projector"])
+@pytest.mark.slow
 def test_the_vision_options_choose_what_trains(tmp_path: Path, overrides: list[str],
                                                parts: set[str]) -> None:
     assert trainable(tmp_path, *overrides) == parts
@@ -322,6 +326,7 @@ def test_what_image_training_refuses(tmp_path: Path, model: str, overrides: list
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_a_llamafactory_config_trains_the_vlm_with_its_vision_keys(tmp_path: Path) -> None:
     from safetensors import safe_open
 

@@ -182,6 +182,7 @@ def test_several_processes_launch_through_accelerate(runs, monkeypatch):
     assert launched["output"]["dir"] == str(runs / "ddp")
 
 
+@pytest.mark.slow
 def test_stop_interrupts_the_job_and_says_so(runs):
     job = Job(runs / ".webui" / "x", "train")
     job.start(["http.server", "0", "--bind", "127.0.0.1"])
@@ -197,6 +198,7 @@ def _ended(client: TestClient, name: str) -> dict:
                     != "running" and r, 180, f"run {name} to end")
 
 
+@pytest.mark.slow
 def test_stop_saves_a_checkpoint_where_it_stopped_and_resume_finishes_the_run(client, runs):
     from plugtune.training.checkpoints import latest_complete
 
@@ -225,6 +227,7 @@ def test_stop_saves_a_checkpoint_where_it_stopped_and_resume_finishes_the_run(cl
     assert (folder / "adapter_config.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_run_that_crashes_shows_its_last_lines(client):
     config = tiny_config()
     config["data"]["train"] = ["/nonexistent/data.jsonl"]

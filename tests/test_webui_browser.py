@@ -109,6 +109,7 @@ class Page:
         return path
 
 
+@pytest.mark.slow
 def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_path):
     page = Page(browser, tmp_path)
     store = tmp_path / "store"

@@ -138,6 +138,7 @@ def test_without_llamas_converter_gguf_is_listed_unavailable_and_refused(runs, m
 
 
 @needs_gguf_converter
+@pytest.mark.slow
 def test_a_gguf_export_with_its_options_runs_end_to_end(runs):
     from tests.adapters import random_lora
 

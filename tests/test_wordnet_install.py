@@ -27,6 +27,7 @@ def _fake_apt_get(folder, script):
     return str(folder)
 
 
+@pytest.mark.slow
 def test_install_downloads_the_deb_with_apt_get_when_there_is_none(
     monkeypatch, tmp_path, no_local_source
 ):
@@ -60,6 +61,7 @@ def test_without_apt_get_install_skips_and_says_so(monkeypatch, tmp_path, no_loc
     assert "skipped" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_wordnet_that_cannot_match_synonyms_fails_the_check(tmp_path, monkeypatch):
     source = wordnet.debian_wordnet_source()
     if source is None:
