@@ -48,3 +48,43 @@ def test_the_keyword_reward_and_built_ins_log_their_means(
         total = 2.0 * means["keyword"] + 0.5 * means["format"] + means["accuracy"]
         assert entry["reward"] == pytest.approx(total, rel=1e-5)
     assert "eval_reward" in metrics  # the evaluation split's rewards read its own columns
+
+
+def test_the_guess_number_environment_trains_and_scores_its_episodes(
+    example_environment: Path, tmp_path: Path
+) -> None:
+    """Agentic GRPO with the example's environment and no reward plugin at all: the
+    environment's own reward is the run's, logged as ``rewards/environment/mean``; each
+    episode is in ``episodes.jsonl``."""
+    from plugtune.training import train
+
+    data = tmp_path / "secrets.jsonl"
+    rows = [{"prompt": "I am thinking of a number from 1 to 10.", "answer": str(n), "secret": n}
+            for n in (3, 7)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    config = load_config(None, [
+        f"data.train=[{data}]", f"output.dir={tmp_path / 'run'}", "template=qwen2",
+        "trainer={name: grpo, max_completion_length: 24}", "rewards=[]",
+        "agent={environment: {name: guess_number, penalty: 0.2}, max_tool_calls: 3}",
+        "training.per_device_train_batch_size=8", "training.logging_steps=1",
+        "training.save_strategy=no", "training.report_to=[]", "training.max_steps=2",
+    ])
+    train(config, Session())
+    lines = (tmp_path / "run" / "trainer_log.jsonl").read_text().splitlines()
+    entries = [entry for entry in map(json.loads, lines) if "reward" in entry]
+    assert len(entries) == 2
+    assert all(entry["reward"] == entry["rewards/environment/mean"] for entry in entries)
+    episodes = (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()
+    assert len(episodes) == 16
+
+
+def test_guess_number_hints_and_scores(example_environment: Path) -> None:
+    from plugtune_example.guess_number import GuessNumber
+
+    game = GuessNumber(penalty=0.25)
+    assert game.reset(secret=7) == " Find it with the guess tool."
+    assert [game.guess(n) for n in (5, 9, 7)] == ["higher", "lower", "correct"]
+    assert game.get_reward() == 0.5
+    game.reset(secret=2)
+    game.guess(3)
+    assert game.get_reward() == 0.0

@@ -27,6 +27,7 @@ EXPECTED = {
     ("trainers", "answer_sft"),
     ("peft", "bitfit"),
     ("rewards", "keyword"),
+    ("environments", "guess_number"),
     ("backends", "lookup"),
     ("metrics", "length_ratio"),
     ("benchmarks", "jsonl_mc"),
@@ -38,7 +39,8 @@ EXPECTED = {
 }
 # Registered as "plugtune_example.module:attr" strings, imported on first use.
 LAZY_MODULES = ("qa_loader", "bracket_template", "answer_sft", "bitfit", "lookup_backend",
-                "jsonl_mc", "lines_retriever", "example_yaml", "adapter_archive")
+                "jsonl_mc", "lines_retriever", "example_yaml", "adapter_archive",
+                "guess_number")
 
 
 def mine(session: Session) -> list:

@@ -56,6 +56,12 @@ def register_trainers(register: Register) -> None:
 
 
 @hookimpl
+def register_environments(register: Register) -> None:
+    register("guess_number", lazy("guess_number", "GuessNumber"),
+             doc="Find a hidden number with a guess(number) tool; scores its own episodes.")
+
+
+@hookimpl
 def register_peft(register: Register) -> None:
     register("bitfit", lazy("bitfit", "BitFit"),
              doc="BitFit: train only the bias parameters (and a reward model's score head).")
