@@ -79,6 +79,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"CI=true and {MISSING_FIXTURES}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of the real model is slow (it loads 135M parameters at least), marked
+    here once rather than by each file: ``needs_real_model`` is enough."""
+    reason = needs_real_model.mark.kwargs["reason"]
+    for item in items:
+        if any(mark.kwargs.get("reason") == reason for mark in item.iter_markers("skipif")):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--check-imports", action="store_true",
