@@ -8,10 +8,7 @@ is ``benchmarks/real_learning.py --families deploy``."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,7 @@ import pytest
 from plugtune import Session
 from plugtune.deploy.ollama import modelfile
 from tests.conftest import REAL_MODEL, needs, needs_real_model
-from tests.test_ollama_modelfile import CHATS, RENDERER, block, ollama_messages
+from tests.ollama_rendering import CHATS, block, go_render, ollama_messages
 
 SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
@@ -41,12 +38,5 @@ def test_the_modelfile_renders_smollm2_chats_as_its_tokenizer(tmp_path: Path) ->
             for chat in chats]
     case = {"Template": block("TEMPLATE", text),
             "Chats": [ollama_messages(chat, block("SYSTEM", text)) for chat in CHATS]}
-    program = tmp_path / "render.go"
-    program.write_text(RENDERER)
-    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path),
-                   "GOCACHE": str(tmp_path / "cache"), "GO111MODULE": "off"}
-    result = subprocess.run(["go", "run", str(program)], input=json.dumps([case]),
-                            capture_output=True, text=True, timeout=300, env=environment)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)[0] == want
+    assert go_render([case], tmp_path)[0] == want
     assert any(SMOLLM2_SYSTEM in rendered for rendered in want)  # the default was used
