@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-IGNORE_INDEX = -100
 SAMPLES_FILE = "sample_generations.jsonl"
 PROMPT_CHARS = 80  # the end of a prompt is what the completion follows
 
@@ -23,6 +22,8 @@ class SampleGenerationsOptions(BaseModel):
 
 def prompt_ids(row: Any) -> list[int]:
     """The tokens before the first trained one: the prompt of an encoded example."""
+    from plugtune.data.encoding import IGNORE_INDEX
+
     labels = row.labels
     first = next((i for i, label in enumerate(labels) if label != IGNORE_INDEX), len(labels))
     return list(row.input_ids[:first])
