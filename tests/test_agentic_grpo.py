@@ -161,6 +161,7 @@ def agentic_config(tmp_path, *overrides: str):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_a_tiny_run_logs_its_episodes(tmp_path):
     from tests.helpers import trainer_log
 
@@ -174,6 +175,7 @@ def test_a_tiny_run_logs_its_episodes(tmp_path):
     assert (run / "adapter_model.safetensors").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 def test_a_reward_rises_through_episodes(tmp_path):
     """Learning goes through the episode path (rollout_func, env_mask, rewards judging the

@@ -26,6 +26,7 @@ def rloo_config(tmp_path, *overrides: str):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_rloo_raises_a_learnable_reward(tmp_path):
     config = rloo_config(tmp_path, "peft.modules_to_save=[lm_head]", "training.max_steps=24",
                          "training.learning_rate=1e-2", "training.lr_scheduler_type=constant")

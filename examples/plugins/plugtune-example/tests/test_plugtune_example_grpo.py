@@ -50,6 +50,7 @@ def test_the_keyword_reward_and_built_ins_log_their_means(
     assert "eval_reward" in metrics  # the evaluation split's rewards read its own columns
 
 
+@pytest.mark.slow
 def test_the_guess_number_environment_trains_and_scores_its_episodes(
     example_environment: Path, tmp_path: Path
 ) -> None:

@@ -59,9 +59,10 @@ def grpo_arguments(
         )
     clash = sorted(given & set(options))
     if clash:
+        name = config.trainer.name if config.trainer else "grpo"
         raise ConfigError(
-            f"training.{clash[0]}: a trainer option; set it as trainer: {{name: "
-            f"{config.trainer.name if config.trainer else 'grpo'}, {clash[0]}: …}}"
+            f"training.{clash[0]}: a {name} option; set it as trainer: {{name: {name}, "
+            f"{clash[0]}: …}}"
         )
     values.update(options, reward_weights=list(reward_weights))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
