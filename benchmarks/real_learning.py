@@ -26,7 +26,7 @@ the example configs), so the baseline is the base model answering the same quest
   questions (no collapse). The base model's answers are the same for every preference
   family (same model, template and generation settings): measured once per run;
 - deploy: the quickstart's run (``--deploy-run DIR``, else trained here as shipped)
-  merged and exported to GGUF f16 and q4_k_m (``plugtune export --format gguf``); the
+  merged and exported to GGUF f16, q8_0 and q4_k_m (``plugtune export --format gguf``); the
   100 held-out additions answered by the transformers backend with the run's adapter,
   by the ``llamacpp`` backend on each file (``plugtune predict``) and by ``plugtune
   serve`` on the q4_k_m file (its OpenAI API, one request per addition): exact match,
@@ -265,7 +265,7 @@ def deploy(work: Path, run: Path | None = None) -> list[str]:
         run = Path(shutil.copytree(run, work / "quickstart"))
     reference = predicted(config, run / "additions.jsonl", ADDITIONS, base=False)["exact_match"]
     rows = [f"| transformers backend, the run's adapter ({origin}) | {reference:.2f} | — | |"]
-    for quant in ("f16", "q4_k_m"):
+    for quant in ("f16", "q8_0", "q4_k_m"):  # serve: the last, the smallest
         folder = work / f"gguf-{quant}"
         seconds = plugtune("export", str(config), "--set", f"output.dir={run}",
                            "--format", "gguf", "--quant", quant, "--to", str(folder))
