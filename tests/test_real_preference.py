@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from plugtune.cli import cli
@@ -22,6 +23,7 @@ def pairs(name: str, count: int) -> list[dict[str, str]]:
     return [json.loads(line) for line in (DATA / name).read_text().splitlines()[:count]]
 
 
+@pytest.mark.slow
 @needs_real_model
 def test_dpo_teaches_the_real_model_to_prefer_its_concise_answers(tmp_path):
     """8 steps of 4 pairs (DPO with its sft term, as dpo_smollm2.yaml): on held-out
