@@ -204,6 +204,30 @@ def test_rollout_state():
           "trl.models.unwrap_model_for_generation's keywords")
 
 
+def test_tool_check_passed():
+    """TRL checks the tokenizer's template for tool calls in GRPOTrainer.__init__ only;
+    the stand-in template passes that check, and the tokenizer gets its own back."""
+    from transformers import AutoTokenizer
+    from trl import GRPOTrainer
+    from trl.chat_template_utils import supports_tool_calling
+
+    from plugtune.compat.trl import tool_check_passed
+    from plugtune.models import resolve_model_path
+
+    entry = "trl.tool_check_passed"
+    holds("supports_tool_calling(processing_class)" in inspect.getsource(GRPOTrainer.__init__),
+          entry, "GRPOTrainer.__init__ checking supports_tool_calling(processing_class)")
+    for method in ("_generate", "_generate_and_score_completions", "_calculate_rewards"):
+        holds("supports_tool_calling" not in inspect.getsource(getattr(GRPOTrainer, method)),
+              entry, f"GRPOTrainer.{method} not checking the template again")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("tiny://llama"))
+    own = tokenizer.chat_template
+    with tool_check_passed(tokenizer):
+        holds(supports_tool_calling(tokenizer), entry,
+              "trl.chat_template_utils.supports_tool_calling accepting TOOL_EXCHANGE_JINJA")
+    assert tokenizer.chat_template == own
+
+
 def test_concatenated_forward_layout():
     from trl.experimental.orpo import ORPOTrainer
 

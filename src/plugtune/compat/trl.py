@@ -5,7 +5,8 @@ Each entry names what it relies on; tests/test_compat_contracts.py pins each one
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,3 +99,29 @@ class RolloutState:
 def rollout_state(trainer: Any) -> RolloutState:
     return RolloutState(trainer.environments, list(trainer.eos_token_ids),
                         trainer.generation_config, trainer.generation_kwargs)
+
+
+#: A chat template that renders a tool exchange (calls and results), and nothing else of
+#: use: what a tokenizer carries while TRL's ``GRPOTrainer.__init__`` runs its
+#: ``supports_tool_calling`` check (done there only, and only with an
+#: ``environment_factory``).
+TOOL_EXCHANGE_JINJA = (
+    "{% for m in messages %}{{ m.role }}: {{ m.content }}"
+    "{% for c in m.tool_calls or [] %} {{ c.function.name }} "
+    "{{ c.function.arguments | tojson }}{% endfor %}\n{% endfor %}"
+)
+
+
+@contextmanager
+def tool_check_passed(tokenizer: Any) -> Iterator[None]:
+    """While GRPOTrainer is built for agentic episodes: TRL refuses an
+    ``environment_factory`` unless the tokenizer's own chat template renders tool calls,
+    but plugtune's episodes are rendered by the run's template, never the tokenizer's
+    (SmolLM2's renders no tools; a run's template may write no Jinja). The tokenizer
+    carries :data:`TOOL_EXCHANGE_JINJA` for the constructor, and its own template after."""
+    own = tokenizer.chat_template
+    tokenizer.chat_template = TOOL_EXCHANGE_JINJA
+    try:
+        yield
+    finally:
+        tokenizer.chat_template = own

@@ -11,9 +11,11 @@ group's mean. plugtune supplies the prompts, rendered with the run's template
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from plugtune.compat.trl import tool_check_passed
 from plugtune.core.config import AgentConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
@@ -75,17 +77,15 @@ class GroupRelativePolicyOptimization:
 
         def saved_as_loaded() -> None:
             tokenizer.padding_side = padding_side
-        trainer = getattr(trl, self.TRL_TRAINER)(
-            model=model,
-            reward_funcs=reward_funcs,
-            args=args,
-            train_dataset=prompts.train,
-            eval_dataset=prompts.eval,
-            processing_class=tokenizer,
-            callbacks=[*run_callbacks(run), TruncationWarning(
-                options.max_completion_length, options.warn_truncated_above)],
-            **agentic,
-        )
+        with tool_check_passed(tokenizer) if agentic else nullcontext():
+            trainer = getattr(trl, self.TRL_TRAINER)(
+                model=model, reward_funcs=reward_funcs, args=args,
+                train_dataset=prompts.train, eval_dataset=prompts.eval,
+                processing_class=tokenizer,
+                callbacks=[*run_callbacks(run), TruncationWarning(
+                    options.max_completion_length, options.warn_truncated_above)],
+                **agentic,
+            )
         trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
         metrics = train_and_save(run, trainer, evaluate=prompts.eval is not None,
                                  before_save=saved_as_loaded)
