@@ -58,7 +58,7 @@ def register_trainers(register: Register) -> None:
 @hookimpl
 def register_environments(register: Register) -> None:
     register("guess_number", lazy("guess_number", "GuessNumber"),
-             doc="Find a hidden number with a guess(number) tool; scores its own episodes.")
+             doc="Find a hidden number with higher/lower hints.")
 
 
 @hookimpl
