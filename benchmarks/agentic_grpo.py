@@ -31,20 +31,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-from real_learning import CONFIGS, plugtune, predicted, trained
+from real_learning import CONFIGS, plugtune, trained
 from results_file import publish
 
 WARMUP, GRPO = CONFIGS / "agent_warmup_smollm2.yaml", CONFIGS / "agent_grpo_smollm2.yaml"
 NO_TOOLS = "agent=null"
 
 
-def held_out(work: Path, name: str, *, adapter: Path | None, tools: bool) -> tuple[float, float]:
-    """Exact match and the share of episodes that called a tool, on the held-out set."""
+def held_out(work: Path, name: str, limit: int, *, adapter: Path | None,
+             tools: bool) -> tuple[float, float]:
+    """Exact match and the share of episodes that called a tool, on the first ``limit``
+    held-out questions."""
     out = work / "predict" / name / "p.jsonl"
-    sets = [] if tools else [NO_TOOLS]
-    if adapter is not None:
-        sets.append(f"model.adapter={adapter}")
-    scores = predicted(GRPO, out, sets, base=adapter is None)
+    sets = [f"output.dir={out.parent}", *([] if tools else [NO_TOOLS]),
+            *([f"model.adapter={adapter}"] if adapter is not None else [])]
+    plugtune("predict", str(GRPO), *(x for value in sets for x in ("--set", value)),
+             *(["--base"] if adapter is None else []), "--limit", str(limit),
+             "--overwrite", "--out", str(out))
+    scores = json.loads((out.parent / "predict_results.json").read_text())["metrics"]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     called = sum(1 for row in rows if row.get("episode", {}).get("tool_calls"))
     return scores["exact_match"], called / len(rows)
@@ -58,39 +62,49 @@ def curve(log: list[dict], key: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warmup", type=Path, help="reuse this warm-start adapter folder")
-    parser.add_argument("--steps", type=int, default=30, help="GRPO steps, both runs")
+    parser.add_argument("--steps", type=int, default=16, help="GRPO steps, both runs")
+    parser.add_argument("--held-out", type=int, default=100, help="held-out questions asked")
+    parser.add_argument("--no-base", action="store_true",
+                        help="leave out the two base-model rows (context, not the target)")
+    parser.add_argument("--work", type=Path, help="keep the runs here (default: a temp folder)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     command = "python benchmarks/agentic_grpo.py " + " ".join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="agentic-grpo-") as folder:
-        work = Path(folder)
-        warmup = args.warmup
+        work = args.work or Path(folder)
+        n, steps = args.held_out, f"training.max_steps={args.steps}"
+        rows: list[tuple[str, tuple[float, float], str]] = []
+
+        def measured(name: str, scores: tuple[float, float], cost: str = "") -> None:
+            rows.append((name, scores, cost))
+            print(f"{name}: exact match {scores[0]:.2f}, tool calls {scores[1]:.2f} {cost}",
+                  flush=True)
+
+        if not args.no_base:
+            measured("base model, no tools",
+                     held_out(work, "base", n, adapter=None, tools=False))
+            measured("base model, calculator offered",
+                     held_out(work, "base-tools", n, adapter=None, tools=True))
+        warmup, cost = args.warmup, "reused"
         if warmup is None:
             warmup = work / "warmup"
-            warm_seconds = plugtune("train", str(WARMUP), "--set", f"output.dir={warmup}")
-        steps = f"training.max_steps={args.steps}"
-        tool_seconds, tool_log = trained(GRPO, work / "grpo", f"model.adapter={warmup}", steps)
-        plain_seconds, plain_log = trained(GRPO, work / "plain", f"model.adapter={warmup}",
-                                           steps, NO_TOOLS)
-        rows = [
-            ("base model, no tools", held_out(work, "base", adapter=None, tools=False), ""),
-            ("base model, calculator offered",
-             held_out(work, "base-tools", adapter=None, tools=True), ""),
-            ("**before RL**: SFT warm start, calculator offered",
-             held_out(work, "warmup", adapter=warmup, tools=True),
-             "reused" if args.warmup else f"{warm_seconds:.0f} s SFT"),
-            ("**agentic GRPO**, calculator", held_out(work, "grpo", adapter=work / "grpo",
-                                                     tools=True),
-             f"{tool_seconds:.0f} s, {args.steps} steps"),
-            ("no-tool GRPO baseline (same warm start and steps)",
-             held_out(work, "plain", adapter=work / "plain", tools=False),
-             f"{plain_seconds:.0f} s, {args.steps} steps"),
-        ]
-    table = ["| model | held-out exact match | episodes calling the tool | training |",
-             "|---|---|---|---|"]
+            cost = f"{plugtune('train', str(WARMUP), '--set', f'output.dir={warmup}'):.0f} s SFT"
+        measured("**before RL**: SFT warm start, calculator offered",
+                 held_out(work, "warmup", n, adapter=warmup, tools=True), cost)
+        seconds, tool_log = trained(GRPO, work / "grpo", f"model.adapter={warmup}", steps)
+        measured("**agentic GRPO**, calculator",
+                 held_out(work, "grpo", n, adapter=work / "grpo", tools=True),
+                 f"{seconds:.0f} s, {args.steps} steps")
+        seconds, plain_log = trained(GRPO, work / "plain", f"model.adapter={warmup}", steps,
+                                     NO_TOOLS)
+        measured("no-tool GRPO baseline (same warm start and steps)",
+                 held_out(work, "plain", n, adapter=work / "plain", tools=False),
+                 f"{seconds:.0f} s, {args.steps} steps")
+    table = [f"| model ({args.held_out} held-out questions) | exact match | episodes calling "
+             "the tool | training |", "|---|---|---|---|"]
     table += [f"| {name} | {exact:.2f} | {called:.2f} | {cost} |"
               for name, (exact, called), cost in rows]
-    table += ["", "Per logged step (every 5 steps):", "",
+    table += ["", "Per logged step (every 2 steps):", "",
               f"- agentic GRPO reward: {curve(tool_log, 'reward')}",
               f"- agentic GRPO tool calls per episode: {curve(tool_log, 'episodes/tool_calls')}",
               f"- agentic GRPO parse failures per episode: "

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-HELD_OUT, TRAIN, WARMUP = 100, 400, 240
+HELD_OUT, TRAIN, WARMUP = 100, 400, 160
 QUESTION = "What is {a} {op} {b}? Answer with the number only."
 
 
