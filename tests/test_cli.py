@@ -230,10 +230,38 @@ def noisy():
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path("tiny://qwen2"))
     lora = LoraConfig(target_modules="all-linear", modules_to_save=["lm_head"])
     get_peft_model(model, lora).merge_and_unload()
+    agentic_grpo(model)
     if importlib.util.find_spec("deepspeed"):
         import deepspeed  # noqa: F401
     import torch
     click.echo(f"cuda: {torch.cuda.is_available()}")
+
+
+def agentic_grpo(model):
+    # A GRPOTrainer built as agentic grpo builds it: its two experimental hooks warn.
+    import tempfile
+
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from trl import GRPOConfig
+
+    from plugtune.plugins.trainers.grpo.trainer import trl_trainer
+    from plugtune.tiny import tiny_model_path
+
+    class Slot:
+        def reset(self, **row):
+            return None
+
+    def reward(completions, **columns):
+        return [0.0] * len(completions)
+
+    with tempfile.TemporaryDirectory() as folder:
+        args = GRPOConfig(output_dir=folder, report_to=[], num_generations=2,
+                          per_device_train_batch_size=2, use_cpu=True)
+        tokenizer = AutoTokenizer.from_pretrained(tiny_model_path("tiny://llama"))
+        hooks = {"rollout_func": lambda prompts, trainer: {}, "environment_factory": Slot}
+        trl_trainer("GRPOTrainer", tokenizer, hooks, model=model, reward_funcs=[reward],
+                    args=args, train_dataset=Dataset.from_dict({"prompt": ["a", "b"]}))
 
 
 @hookimpl

@@ -124,10 +124,12 @@ KNOWN_NOISE: tuple[LoggedNoise | WarnedNoise, ...] = (
             "trained output layer, which is what keeps the merged model right.",
     ),
     WarnedNoise(
-        UserWarning, "trl", r"You are using '(rollout_func|environment_factory)'",
+        UserWarning, "plugtune.plugins.trainers.grpo.trainer",
+        r"You are using '(rollout_func|environment_factory)'",
         why="agentic GRPO (an environment or tools) plays its episodes through these two "
             "experimental GRPOTrainer hooks on purpose; plugtune pins the TRL version and "
-            "its tests check the hooks behave as it relies on.",
+            "a compat contract test checks the hooks behave as it relies on. TRL warns "
+            "from its caller's frame: plugtune's trl_trainer, the only one that builds it.",
     ),
     WarnedNoise(
         FutureWarning, "transformers", r"`is_gradient_checkpointing` is deprecated",

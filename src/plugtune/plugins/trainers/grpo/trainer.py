@@ -44,7 +44,6 @@ class GroupRelativePolicyOptimization:
         self.options = self.Options(**options)
 
     def train(self, run: TrainingRun) -> dict[str, float]:
-        import trl
         from transformers import PrinterCallback, set_seed
 
         from plugtune.data.datasets import load_datasets
@@ -77,15 +76,12 @@ class GroupRelativePolicyOptimization:
 
         def saved_as_loaded() -> None:
             tokenizer.padding_side = padding_side
-        with tool_check_passed(tokenizer) if agentic else nullcontext():
-            trainer = getattr(trl, self.TRL_TRAINER)(
-                model=model, reward_funcs=reward_funcs, args=args,
-                train_dataset=prompts.train, eval_dataset=prompts.eval,
-                processing_class=tokenizer,
-                callbacks=[*run_callbacks(run), TruncationWarning(
-                    options.max_completion_length, options.warn_truncated_above)],
-                **agentic,
-            )
+        trainer = trl_trainer(
+            self.TRL_TRAINER, tokenizer, agentic, model=model, reward_funcs=reward_funcs,
+            args=args, train_dataset=prompts.train, eval_dataset=prompts.eval,
+            callbacks=[*run_callbacks(run), TruncationWarning(
+                options.max_completion_length, options.warn_truncated_above)],
+        )
         trainer.remove_callback(PrinterCallback)  # RichProgress shows the logs
         metrics = train_and_save(run, trainer, evaluate=prompts.eval is not None,
                                  before_save=saved_as_loaded)
@@ -117,6 +113,18 @@ class GroupRelativePolicyOptimization:
                               f"{run.config.trainer.name!r} samples single completions")
         return _agentic(run, config.agent, self.options, template, tokenizer, records,
                         functions, weights)
+
+
+def trl_trainer(name: str, tokenizer: Any, agentic: dict[str, Any], **arguments: Any) -> Any:
+    """TRL's trainer ``name`` (``GRPOTrainer``, ``RLOOTrainer``); with ``agentic`` (its
+    ``rollout_func`` and ``environment_factory``), built past TRL's check of the
+    tokenizer's own chat template (:func:`plugtune.compat.trl.tool_check_passed`). TRL's
+    warnings about those experimental hooks name this function as their origin, which is
+    how plugtune.cli.KNOWN_NOISE finds them."""
+    import trl
+
+    with tool_check_passed(tokenizer) if agentic else nullcontext():
+        return getattr(trl, name)(processing_class=tokenizer, **arguments, **agentic)
 
 
 def _agentic(
