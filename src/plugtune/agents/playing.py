@@ -10,6 +10,7 @@ from typing import Any
 from plugtune.agents.environments import Episodes
 from plugtune.agents.episode import Episode
 from plugtune.core.config import RunConfig
+from plugtune.core.errors import ConfigError
 from plugtune.core.records import Conversation
 from plugtune.core.session import Session
 
@@ -32,8 +33,6 @@ def backend_episodes(config: RunConfig, session: Session, backend: Any) -> Episo
         return None
     template = getattr(backend, "template", None)
     if template is None:
-        from plugtune.core.errors import ConfigError
-
         raise ConfigError("agent: this backend renders no chat template of plugtune's, so "
                           "it cannot read tool calls back; use transformers, vllm or llamacpp")
     return Episodes(config.agent, session, template)
