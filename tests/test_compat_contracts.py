@@ -107,6 +107,25 @@ def test_sdpa_functions():
           "attention_mask=, **kwargs)")
 
 
+def test_register_attention():
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    from plugtune.compat.transformers import register_attention
+
+    def attention(*args, **kwargs):
+        return None
+
+    def mask(**kwargs):
+        return None
+
+    register_attention("plugtune_contract_probe", attention, mask)
+    holds(AttentionInterface._global_mapping.get("plugtune_contract_probe") is attention
+          and AttentionMaskInterface._global_mapping.get("plugtune_contract_probe") is mask,
+          "transformers.register_attention",
+          "AttentionInterface / masking_utils.AttentionMaskInterface .register(name, fn)")
+
+
 def test_cached_model_file(tmp_path):
     from transformers.utils.hub import cached_files
 

@@ -82,6 +82,18 @@ def sdpa_mask(*, batch_size: int, q_length: int, kv_length: int, q_offset: Any,
                  **kwargs)
 
 
+def register_attention(name: str, attention: Any, mask: Any) -> None:
+    """Register an attention function and the mask builder that goes with it under
+    ``name`` (what ``set_attn_implementation(name)`` then selects): the public
+    ``transformers.AttentionInterface`` and ``AttentionMaskInterface``, which transformers
+    exports only from ``transformers.masking_utils``."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(name, attention)
+    AttentionMaskInterface.register(name, mask)
+
+
 def cached_model_file(path: str, name: str) -> Path | None:
     """The file ``name`` of the model ``path`` (a folder, or a hub id in the local cache,
     fetched as transformers fetches), None when the model has no such file:

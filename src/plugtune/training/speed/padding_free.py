@@ -27,7 +27,12 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
-from plugtune.compat.transformers import attention_implementation, sdpa_attention, sdpa_mask
+from plugtune.compat.transformers import (
+    attention_implementation,
+    register_attention,
+    sdpa_attention,
+    sdpa_mask,
+)
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
 
@@ -72,11 +77,7 @@ def flat_row_attention(*models: Any) -> Iterator[None]:
     """Within the block, each of ``models`` keeps the examples of a flat row apart: its
     own flash-attention does, else :func:`segment_attention` replaces SDPA (and the
     model's attention setting is put back afterwards, so nothing of it is saved)."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface
-
-    AttentionInterface.register(ATTENTION, segment_attention)
-    AttentionMaskInterface.register(ATTENTION, segment_mask)
+    register_attention(ATTENTION, segment_attention, segment_mask)
     switched = []
     for model in models:
         base = _base_model(model)
