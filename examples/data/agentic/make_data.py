@@ -7,10 +7,11 @@
   only."), which the packaged SmolLM2-135M-Instruct gets wrong alone; ``answer`` is
   the product (the ``accuracy`` reward reads it). No pair is in both sets.
 - ``calculator_warmup.jsonl``: a short SFT warm start that shows the ``calculator``
-  environment's tool-call format on *other* arithmetic — additions and subtractions of
-  four-digit numbers through the tool, and small sums and products answered directly —
-  so the model can make a valid call at all, while whether to call it for a
-  multiplication is left for GRPO to learn. Its ``tools`` are the calculator's own
+  environment's tool-call format on *other* arithmetic: additions and subtractions of
+  four-digit numbers go through the tool, while every multiplication it shows (a
+  two-digit number by a one-digit one) is answered directly. So the model can make a
+  valid call at all, and has only ever seen multiplications answered by heart: that a
+  three-digit by two-digit product needs the calculator is left for GRPO to learn. Its ``tools`` are the calculator's own
   schema, as the run renders it.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-HELD_OUT, TRAIN, WARMUP = 100, 400, 160
+HELD_OUT, TRAIN, WARMUP = 100, 400, 128
 QUESTION = "What is {a} {op} {b}? Answer with the number only."
 
 
@@ -52,7 +53,7 @@ def warmup(seed: int = 1) -> list[dict[str, Any]]:
     tools = [calculator_schema()]
     records = []
     for index in range(WARMUP):
-        if index % 5 < 3:  # through the tool: four-digit sums and differences
+        if index % 2 == 0:  # through the tool: four-digit sums and differences
             a, b = rng.randrange(1000, 10000), rng.randrange(1000, 10000)
             op = rng.choice("+-")
             value = a + b if op == "+" else a - b
@@ -65,10 +66,9 @@ def warmup(seed: int = 1) -> list[dict[str, Any]]:
                 {"role": "tool", "name": "calculate", "content": str(value)},
                 {"role": "assistant", "content": str(value)},
             ]
-        else:  # directly: one-digit sums and products
-            a, b = rng.randrange(2, 10), rng.randrange(2, 10)
-            op = rng.choice("+*")
-            value = a + b if op == "+" else a * b
+        else:  # directly: two-digit by one-digit products
+            a, b = rng.randrange(11, 100), rng.randrange(2, 10)
+            op, value = "*", a * b
             messages = [{"role": "user", "content": QUESTION.format(a=a, op=op, b=b)},
                         {"role": "assistant", "content": str(value)}]
         records.append({"messages": messages, "tools": tools})
