@@ -243,7 +243,7 @@ def test_rm_ranks_chosen_answers_first(tmp_path, session, pairs_file):
     from plugtune.data.tokenizer import load_tokenizer
     from plugtune.plugins.trainers.preference.preference_examples import preference_pairs
     from plugtune.plugins.trainers.preference.preference_rows import pair_rows
-    from plugtune.training.finetuning import load_reward_model
+    from plugtune.training.run.finetuning import load_reward_model
 
     config = config_for(tmp_path, pairs_file, "rm", "training.max_steps=10",
                         "training.learning_rate=5e-3")

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from plugtune.cli import cli
 from plugtune.folder_lock import FolderBusy, hold_folder, lock_path
-from plugtune.training.run import run_folder_lock
+from plugtune.training.run.train import run_folder_lock
 from plugtune.webui.runs import RunConflict, RunStore
 from tests.conftest import REPO
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from plugtune.training.graceful_stop import GracefulStop, TrainingStopped, raise_if_stopped
+from plugtune.training.run.graceful_stop import GracefulStop, TrainingStopped, raise_if_stopped
 
 
 def _state(step: int, max_steps: int = 10) -> SimpleNamespace:
@@ -63,7 +63,7 @@ def test_on_the_last_step_the_run_just_finishes():
 def test_two_processes_stop_at_one_step_and_save_its_checkpoint(tmp_path):
     """torchrun's agent forwards the SIGINT its workers already got from the process
     group (the same request); the ranks agree on the step, save, and all leave."""
-    from plugtune.training.checkpoints import latest_complete
+    from plugtune.training.run.checkpoints import latest_complete
     from tests.helpers import free_port, wait_for
     from tests.launching import BIN, write_config
     from tests.webui_helpers import logged_steps

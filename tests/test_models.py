@@ -56,7 +56,7 @@ def test_the_attention_implementation_is_the_configs_choice():
 
 def test_the_reward_model_loads_under_the_same_rules():
     # It once copied load_causal_lm and dropped model.attention on the way.
-    from plugtune.training.finetuning import load_reward_model
+    from plugtune.training.run.finetuning import load_reward_model
 
     eager = load_reward_model(ModelConfig(path="tiny://qwen2", attention="eager"))
     assert eager.config._attn_implementation == "eager"

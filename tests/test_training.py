@@ -138,7 +138,7 @@ def test_dora_adapter(tmp_path, answers_file, session):
 
 
 def test_freeze_trains_the_last_layers_only(session):
-    from plugtune.training.finetuning import trainable_model
+    from plugtune.training.run.finetuning import trainable_model
 
     config = load_config(None, ["peft.type=freeze", "peft.trainable_layers=1"])
     model = trainable_model(config, session)
@@ -234,7 +234,7 @@ def test_training_continues_from_an_adapter(tmp_path, answers_file, session):
     import torch
     from safetensors.torch import load_file
 
-    from plugtune.training.finetuning import trainable_model
+    from plugtune.training.run.finetuning import trainable_model
 
     train(config_for(tmp_path, answers_file, "training.max_steps=3", "training.learning_rate=1e-2"),
           session)

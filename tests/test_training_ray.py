@@ -22,8 +22,8 @@ from plugtune.cli import cli
 from plugtune.core.config import RayConfig
 from plugtune.core.errors import ConfigError
 from plugtune.sdk.cli import CliState
-from plugtune.training.checkpoints import MARKER
-from plugtune.training.ray_launch import scaling_config, train_on_ray, with_ray_options
+from plugtune.training.run.checkpoints import MARKER
+from plugtune.training.run.ray_launch import scaling_config, train_on_ray, with_ray_options
 from tests.conftest import needs
 from tests.helpers import free_port, log_values, trainer_log
 from tests.launching import BIN, adapter_weights, launch, write_config
@@ -175,7 +175,7 @@ def test_no_ray_with_a_ray_option_is_an_error(tmp_path):
 @pytest.mark.slow
 def test_workers_use_gpus_when_the_resources_ask_for_them(settings, use_gpu, resources,
                                                           monkeypatch):
-    monkeypatch.setattr("plugtune.training.ray_launch.cuda_available", lambda: False)
+    monkeypatch.setattr("plugtune.training.run.ray_launch.cuda_available", lambda: False)
     scaling = scaling_config(settings)
     assert (scaling.use_gpu, scaling.total_resources) == (use_gpu, resources)  # one worker
 

@@ -14,7 +14,7 @@ import pytest
 from plugtune import Session, load_config
 from plugtune.core.errors import ConfigError
 from plugtune.training import train
-from plugtune.training.checkpoints import MARKER, resume_checkpoint
+from plugtune.training.run.checkpoints import MARKER, resume_checkpoint
 from tests.conftest import REPO
 from tests.helpers import wait_for
 from tests.launching import adapter_weights

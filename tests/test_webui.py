@@ -200,7 +200,7 @@ def _ended(client: TestClient, name: str) -> dict:
 
 @pytest.mark.slow
 def test_stop_saves_a_checkpoint_where_it_stopped_and_resume_finishes_the_run(client, runs):
-    from plugtune.training.checkpoints import latest_complete
+    from plugtune.training.run.checkpoints import latest_complete
 
     # Steps enough that the run cannot end before Stop; save_steps never reached, so
     # the only checkpoint is the one Stop makes.

@@ -19,7 +19,7 @@ How:
   writers are one writer.
 
 The processes of one run (torchrun, accelerate, Ray Train) share its folder: the main
-process holds the lock for them all (:func:`plugtune.training.run.train`).
+process holds the lock for them all (:func:`plugtune.training.run.train.train`).
 """
 
 from __future__ import annotations

@@ -24,22 +24,21 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-# Imported on first use: a plugin module that imports one helper (``prompts``, say)
-# must not pull in the whole training stack at ``plugtune --help``. A name is a module of
-# plugtune.training's, or a whole module path.
+# Imported on first use: a plugin module that imports one helper (``prompt_rows``, say)
+# must not pull in the whole training stack at ``plugtune --help``. Each name's module.
 _EXPORTS = {
-    "CausalLMData": "causal_lm",
+    "CausalLMData": "plugtune.training.run.causal_lm",
     "PreparesRows": "plugtune.core.interfaces",
-    "RewardColumns": "prompts",
-    "checkpointing_enabled": "arguments",
+    "RewardColumns": "plugtune.training.prompts",
+    "checkpointing_enabled": "plugtune.training.run.arguments",
     "encoded_rows": "plugtune.training.rows.encoded",
     "find_adapter": "plugtune.deploy.export",
-    "prompt_rows": "prompts",
-    "run_callbacks": "causal_lm",
-    "train": "run",
-    "train_and_save": "causal_lm",
-    "train_causal_lm": "causal_lm",
-    "trainable_model": "finetuning",
+    "prompt_rows": "plugtune.training.prompts",
+    "run_callbacks": "plugtune.training.run.causal_lm",
+    "train": "plugtune.training.run.train",
+    "train_and_save": "plugtune.training.run.causal_lm",
+    "train_causal_lm": "plugtune.training.run.causal_lm",
+    "trainable_model": "plugtune.training.run.finetuning",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -47,6 +46,4 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'plugtune.training' has no attribute {name!r}")
-    module = _EXPORTS[name]
-    return getattr(import_module(module if "." in module else f"plugtune.training.{module}"),
-                   name)
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -189,8 +189,8 @@ def checked_collator(processor: Any, tokenizer: Any, template: ChatTemplate,
     """The collator of a run's rows with images, sized by ``data``'s pixel budget, after
     checking its expansion of ``first`` (a conversation with images, its placeholders
     written) against the processor's own: before any step, for sft and dpo alike."""
-    from plugtune.training.causal_lm import pad_multiple
     from plugtune.training.rows.collators import pad_id
+    from plugtune.training.run.causal_lm import pad_multiple
 
     collator = ImageCollator(processor, pad_id(tokenizer), pad_multiple(),
                              data.image_max_pixels, data.image_min_pixels)

@@ -4,7 +4,7 @@ a JSON file beside its log so that a restarted server finds it again.
 The process runs in a session of its own: stopping it sends SIGINT to its whole group
 (``accelerate launch`` and its workers alike), the way Ctrl-C in a terminal would. A
 training run takes it as "save a checkpoint at this step, then stop"
-(:mod:`plugtune.training.graceful_stop`), so it stays running until that is written.
+(:mod:`plugtune.training.run.graceful_stop`), so it stays running until that is written.
 """
 
 from __future__ import annotations

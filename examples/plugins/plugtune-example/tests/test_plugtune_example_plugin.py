@@ -195,10 +195,10 @@ def test_the_package_imports_only_the_plugin_authors_surface() -> None:
 @pytest.mark.parametrize(("module", "names", "allowed"), [
     ("plugtune.plugins.peft.lora", ["LoRA"], False),
     ("plugtune.plugins", ["peft"], False),
-    ("plugtune.training.causal_lm", ["CausalLMData"], False),
+    ("plugtune.training.run.causal_lm", ["CausalLMData"], False),
     ("plugtune.training", ["train_causal_lm", "encoded_rows"], True),
     ("plugtune.training", ["checkpointing_enabled"], True),
-    ("plugtune.training.arguments", ["checkpointing_enabled"], False),
+    ("plugtune.training.run.arguments", ["checkpointing_enabled"], False),
     ("plugtune", ["hookimpl", "ConfigError"], True),
     ("plugtune", ["Registry"], False),
     ("plugtune.core.session", ["Session"], False),

@@ -43,9 +43,9 @@ def train(ctx: click.Context, path: Path, overrides: tuple[str, ...], resume: bo
 
     from plugtune.folder_lock import check_free
     from plugtune.training import train as run_training
-    from plugtune.training.distributed import is_main_process, leave_process_group
-    from plugtune.training.ray_launch import train_on_ray, with_ray_options
-    from plugtune.training.run import summary
+    from plugtune.training.run.distributed import is_main_process, leave_process_group
+    from plugtune.training.run.ray_launch import train_on_ray, with_ray_options
+    from plugtune.training.run.train import summary
 
     config, session = load_run(ctx, path, overrides)
     config = with_ray_options(config, use_ray=use_ray, workers=workers, address=address)

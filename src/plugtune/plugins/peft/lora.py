@@ -71,7 +71,7 @@ class LoRA:
     def prepare(self, model: Any, config: RunConfig, task: str) -> Any:
         from peft import PeftConfig, PeftModel, get_peft_model
 
-        from plugtune.training.arguments import checkpointing_enabled
+        from plugtune.training.run.arguments import checkpointing_enabled
 
         if checkpointing_enabled(config.training):
             # Inputs of a frozen embedding carry no grad; checkpointed blocks need one.

@@ -20,7 +20,6 @@ from plugtune.core.records import Record, Text
 from plugtune.data.datasets import load_datasets
 from plugtune.data.encoding import EncodedExample, EncodingReport
 from plugtune.data.tokenizer import load_tokenizer
-from plugtune.training.causal_lm import CausalLMData, EncodedRows, pad_multiple
 from plugtune.training.image_rows import (
     checked_collator,
     first_with_images,
@@ -28,6 +27,7 @@ from plugtune.training.image_rows import (
     with_image_tokens,
 )
 from plugtune.training.rows.streams import RowStreams, Select, check_encoded
+from plugtune.training.run.causal_lm import CausalLMData, EncodedRows, pad_multiple
 
 
 def encoded_rows(

@@ -38,10 +38,10 @@ from plugtune.data.prepared import (
     write_rows,
 )
 from plugtune.data.report import LoadReport
-from plugtune.training.causal_lm import EncodedRows
-from plugtune.training.distributed import is_main_process, wait_for_file
 from plugtune.training.rows.streams import RowStreams, Select, check_encoded
-from plugtune.training.run import DEFAULT_TRAINER, check_reads_prepared
+from plugtune.training.run.causal_lm import EncodedRows
+from plugtune.training.run.distributed import is_main_process, wait_for_file
+from plugtune.training.run.train import DEFAULT_TRAINER, check_reads_prepared
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from plugtune.core.errors import ConfigError
 from plugtune.data.encoding import EncodingReport
 from plugtune.data.report import LoadReport
 from plugtune.data.splits import shuffle_stream
-from plugtune.training.distributed import is_main_process
 from plugtune.training.rows.streams import RowStreams, check_encoded
+from plugtune.training.run.distributed import is_main_process
 from plugtune.training.speed.hf_trainer import LENGTH_STRATEGIES
 
 
@@ -56,7 +56,7 @@ def check_streaming(config: RunConfig) -> None:
 
 def streamed_splits(streams: RowStreams) -> dict[str, Any]:
     """The train stream (shuffled), and the eval rows, for
-    :class:`~plugtune.training.causal_lm.EncodedRows`.
+    :class:`~plugtune.training.run.causal_lm.EncodedRows`.
 
     The eval rows are encoded into a list first: every evaluation reads them all anyway,
     and accelerate weighs the last, shorter batch of a dataset without a length as a

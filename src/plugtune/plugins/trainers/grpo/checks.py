@@ -27,7 +27,7 @@ from transformers import TrainerCallback
 
 from plugtune.core.config import RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.training.arguments import given_keys, training_argument_values
+from plugtune.training.run.arguments import given_keys, training_argument_values
 
 log = logging.getLogger(__name__)
 

@@ -53,9 +53,9 @@ class GroupRelativePolicyOptimization:
             check_vllm,
             grpo_arguments,
         )
-        from plugtune.training.causal_lm import run_callbacks, train_and_save
-        from plugtune.training.finetuning import trainable_model
-        from plugtune.training.plots import plot_rewards
+        from plugtune.training.run.causal_lm import run_callbacks, train_and_save
+        from plugtune.training.run.finetuning import trainable_model
+        from plugtune.training.run.plots import plot_rewards
 
         config, options = run.config, self.options
         check_vllm(options.use_vllm)

@@ -42,7 +42,7 @@ from plugtune.plugins.trainers.ppo.policy import PolicyWithValue
 from plugtune.plugins.trainers.ppo.rollout import RolloutMaker, gold_completion
 from plugtune.plugins.trainers.ppo.settings import Settings, training_settings
 from plugtune.plugins.trainers.ppo.value_head import ValueHead
-from plugtune.training.outputs import LOG_FILE
+from plugtune.training.run.outputs import LOG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ class PPOLoop:
                 )
 
     def _checked_settings(self) -> Settings:
-        from plugtune.training.distributed import world_size
-        from plugtune.training.finetuning import peft_method
+        from plugtune.training.run.distributed import world_size
+        from plugtune.training.run.finetuning import peft_method
 
         run, config = self.run, self.run.config
         settings = training_settings(run, -(-len(self.prompts) // world_size()))
@@ -138,8 +138,8 @@ class PPOLoop:
         from accelerate import Accelerator
 
         from plugtune.data.templates import stop_token_ids
-        from plugtune.training.distributed import world_size
-        from plugtune.training.finetuning import trainable_model
+        from plugtune.training.run.distributed import world_size
+        from plugtune.training.run.finetuning import trainable_model
 
         run, options, config = self.run, self.options, self.run.config
         model = trainable_model(config, run.session)
@@ -358,7 +358,7 @@ class PPOLoop:
         self.policy.value_head.save(folder)
 
     def plot(self, log_path: Path) -> None:
-        from plugtune.training.plots import plot_losses, plot_rewards
+        from plugtune.training.run.plots import plot_losses, plot_rewards
 
         if not self.run.config.output.plot:
             return

@@ -88,8 +88,8 @@ def load_reward_scorer(path: str, config: RunConfig, session: Any,
 
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.training.finetuning import load_reward_model
-    from plugtune.training.outputs import RUN_CONFIG
+    from plugtune.training.run.finetuning import load_reward_model
+    from plugtune.training.run.outputs import RUN_CONFIG
 
     folder = Path(path)
     if not folder.is_dir():

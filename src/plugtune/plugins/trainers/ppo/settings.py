@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
-from plugtune.training.arguments import checkpointing_enabled
+from plugtune.training.run.arguments import checkpointing_enabled
 
 # The ``training`` keys ppo reads besides the declared ones, with their defaults.
 EXTRA_TRAINING = {

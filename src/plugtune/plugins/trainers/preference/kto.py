@@ -62,7 +62,7 @@ class KahnemanTverskyOptimization:
             train_with_trl,
             trl_arguments,
         )
-        from plugtune.training.finetuning import trainable_model
+        from plugtune.training.run.finetuning import trainable_model
 
         config = run.config
         if self.options.loss_type == "kto" and config.training.per_device_train_batch_size < 2:

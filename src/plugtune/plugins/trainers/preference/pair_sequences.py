@@ -71,7 +71,7 @@ def train_on_pair_sequences(run: TrainingRun, name: str, trainer_class: type,
         train_with_trl,
         trl_arguments,
     )
-    from plugtune.training.finetuning import trainable_model
+    from plugtune.training.run.finetuning import trainable_model
 
     pairs = pair_rows_by_split(run, name)
     rows, tokenizer = pairs.rows, pairs.tokenizer

@@ -47,7 +47,7 @@ class RewardModeling:
             train_with_trl,
             trl_arguments,
         )
-        from plugtune.training.finetuning import trainable_model
+        from plugtune.training.run.finetuning import trainable_model
 
         config = run.config
         pairs = pair_rows_by_split(run, "rm", whole=True)

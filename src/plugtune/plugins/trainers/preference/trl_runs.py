@@ -25,14 +25,14 @@ def trl_arguments(
 ) -> Any:
     """A TRL config (``DPOConfig``, ``KTOConfig``, ``RewardConfig``, ``ORPOConfig``,
     ``CPOConfig``) for the run: plugtune's defaults and checks
-    (:mod:`plugtune.training.arguments`: any field of the TRL config passes through
+    (:mod:`plugtune.training.run.arguments`: any field of the TRL config passes through
     ``training`` by name), the trainer's ``options``, and ``max_length`` from
     ``data.cutoff_len``. TRL's older trainers (ORPO, CPO) pad to the batch's longest row
     only: they have no ``pad_to_multiple_of``."""
     import dataclasses
 
-    from plugtune.training.arguments import given_keys, training_argument_values
-    from plugtune.training.causal_lm import pad_multiple
+    from plugtune.training.run.arguments import given_keys, training_argument_values
+    from plugtune.training.run.causal_lm import pad_multiple
 
     config = run.config
     clash = sorted(given_keys(config.training) & set(options))
@@ -81,7 +81,7 @@ def reference_model(run: TrainingRun, path: str | None) -> Any:
     loaded here under plugtune's rules rather than by TRL from the model's name.
     """
     from plugtune.models import load_causal_lm
-    from plugtune.training.finetuning import peft_method, quantization_of
+    from plugtune.training.run.finetuning import peft_method, quantization_of
 
     config = run.config
     if path is not None:
@@ -110,8 +110,8 @@ def train_with_trl(
     from transformers import PrinterCallback
 
     from plugtune.plugins.trainers.preference.flat_fused_calls import flat_fused_calls
-    from plugtune.training.causal_lm import run_callbacks, train_and_save
-    from plugtune.training.plots import plot_rewards
+    from plugtune.training.run.causal_lm import run_callbacks, train_and_save
+    from plugtune.training.run.plots import plot_rewards
     from plugtune.training.speed.padding_free import flat_row_attention, padding_free_wanted
 
     config = run.config

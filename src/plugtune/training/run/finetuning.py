@@ -16,7 +16,7 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import PeftMethod
 from plugtune.core.session import Session
 from plugtune.models import load_causal_lm
-from plugtune.training.arguments import checkpointing_enabled
+from plugtune.training.run.arguments import checkpointing_enabled
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ def plot_losses(
 
 def plot_rewards(output_dir: Path, keys: tuple[str, ...]) -> None:
     """The reward curves of an RL or preference run (``REWARD_PLOT``), from its log."""
-    from plugtune.training.outputs import LOG_FILE, REWARD_PLOT
+    from plugtune.training.run.outputs import LOG_FILE, REWARD_PLOT
 
     if plot_losses(output_dir / LOG_FILE, output_dir / REWARD_PLOT, keys, ylabel="reward"):
         log.info("reward curves: %s", output_dir / REWARD_PLOT)

@@ -15,9 +15,9 @@ from typing import Any
 from plugtune.core.interfaces import ChatTemplate, TrainingRun
 from plugtune.core.records import Conversation
 from plugtune.data.encoding import EncodingReport
-from plugtune.training.arguments import training_arguments
-from plugtune.training.checkpoints import resume_checkpoint
-from plugtune.training.finetuning import trainable_model
+from plugtune.training.run.arguments import training_arguments
+from plugtune.training.run.checkpoints import resume_checkpoint
+from plugtune.training.run.finetuning import trainable_model
 
 
 @dataclass
@@ -64,8 +64,8 @@ def run_callbacks(run: TrainingRun) -> list[Any]:
     """Every trainer's callbacks: ``trainer_log.jsonl``, the checkpoint-complete marker,
     the progress bar, stopping on SIGINT/SIGTERM with a checkpoint, then the configured
     ones (transformers' PrinterCallback is then redundant: remove it from the trainer)."""
-    from plugtune.training.callbacks import CheckpointMarker, JsonlLog, RichProgress
-    from plugtune.training.graceful_stop import GracefulStop
+    from plugtune.training.run.callbacks import CheckpointMarker, JsonlLog, RichProgress
+    from plugtune.training.run.graceful_stop import GracefulStop
 
     return [JsonlLog(run.output_dir), CheckpointMarker(), RichProgress(), GracefulStop(),
             *configured_callbacks(run)]
@@ -114,7 +114,7 @@ def train_and_save(
     asked; save the weights (adapter or full), the tokenizer and the trainer state to the
     run's output dir; return the metrics. ``before_save`` runs just before saving. A run
     stopped by a signal ends after its checkpoint, with ``TrainingStopped``."""
-    from plugtune.training.graceful_stop import raise_if_stopped
+    from plugtune.training.run.graceful_stop import raise_if_stopped
 
     resume = run.resume or run.config.training.resume_from_checkpoint
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(resume, run.output_dir))

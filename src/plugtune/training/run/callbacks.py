@@ -10,8 +10,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from plugtune.training.checkpoints import mark_complete
-from plugtune.training.outputs import LOG_FILE
+from plugtune.training.run.checkpoints import mark_complete
+from plugtune.training.run.outputs import LOG_FILE
 
 
 class JsonlLog(TrainerCallback):

@@ -19,14 +19,14 @@ from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import PreparesRows, TakesFlatBatches, Trainer, TrainingRun
 from plugtune.core.session import Session
 from plugtune.folder_lock import hold_folder
-from plugtune.training.distributed import is_main_process
-from plugtune.training.outputs import (
+from plugtune.training.run.distributed import is_main_process
+from plugtune.training.run.outputs import (
     LOG_FILE,
     prepare_output_dir,
     write_results,
     write_run_config,
 )
-from plugtune.training.plots import plot_losses
+from plugtune.training.run.plots import plot_losses
 
 log = logging.getLogger(__name__)
 

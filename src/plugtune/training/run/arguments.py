@@ -16,7 +16,7 @@ from typing import Any
 from plugtune.core.config import RunConfig, TrainingConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.validation import did_you_mean
-from plugtune.training.distributed import single_process_world
+from plugtune.training.run.distributed import single_process_world
 
 # Keys people carry over from older transformers / TRL / LLaMA-Factory configs.
 RENAMED = {

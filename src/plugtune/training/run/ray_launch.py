@@ -26,7 +26,7 @@ from typing import Any
 
 from plugtune.core.config import RayConfig, RunConfig
 from plugtune.core.errors import ConfigError, PlugtuneError
-from plugtune.training.distributed import launched
+from plugtune.training.run.distributed import launched
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def train_worker(loop_config: dict[str, Any]) -> dict[str, float]:
     set up. Relative paths in the config start from the driver's folder when this
     machine has it (a shared filesystem), as they do under torchrun."""
     from plugtune.core.session import Session
-    from plugtune.training.run import train
+    from plugtune.training.run.train import train
 
     task: WorkerTask = loop_config["task"]
     if Path(task.folder).is_dir():
