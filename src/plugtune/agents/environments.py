@@ -48,6 +48,14 @@ class Episodes:
                 except Exception as error:
                     raise RecordError(record.origin, ENVIRONMENT_COLUMN, str(error)) from None
 
+    def describe(self) -> str:
+        """The default environment and the tools an episode gets (for a startup line)."""
+        default = self.options.environment
+        environment = None if default is None else self.session.build("environments", default)
+        tools = toolbox_for(environment, self.functions, self.options.tool_timeout).tools
+        return (f"environment {default.name}, " if default is not None else "") + \
+            f"tools {', '.join(tools)}"
+
     def start(self, record: Conversation, columns: dict[str, Any]) -> Episode:
         """A new episode for ``record``; ``columns`` go to the environment's ``reset``."""
         environment = self._environment(record)

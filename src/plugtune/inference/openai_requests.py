@@ -18,7 +18,7 @@ from plugtune.core.records import Conversation, Message, RecordError, ToolCall
 from plugtune.inference.http_bodies import RequestError
 
 # Accepted and ignored: they change nothing about the answer.
-IGNORED_FIELDS = ("user", "metadata", "store", "service_tier", "parallel_tool_calls")
+IGNORED_FIELDS = ("user", "store", "service_tier", "parallel_tool_calls")
 
 
 class _Strict(BaseModel):
@@ -112,6 +112,9 @@ class ChatRequest(SamplingFields):
     tool_choice: Literal["none", "auto", "required"] | NamedTool | None = None
     response_format: ResponseFormat | None = None
     chat_template_kwargs: dict[str, Any] | None = None
+    # OpenAI's string pairs; the served tools' environment resets with them
+    # (plugtune.inference.served_episodes), else they are not used.
+    metadata: dict[str, str] | None = Field(None, max_length=16)
 
 
 def validated(model: type[SamplingFields], body: Any) -> Any:

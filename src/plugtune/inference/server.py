@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from plugtune.agents.environments import Episodes
 from plugtune.core.config import GenerationConfig
 from plugtune.core.errors import PlugtuneError
 from plugtune.core.interfaces import Backend
@@ -51,7 +52,8 @@ def create_app(backend: Backend, model_name: str,
                batch_window_s: float = 0.01,
                augment: Callable[[Conversation], Conversation] | None = None,
                max_queue: int | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-               request_timeout_s: float | None = None, lanes: int = 1) -> FastAPI:
+               request_timeout_s: float | None = None, lanes: int = 1,
+               episodes: Episodes | None = None) -> FastAPI:
     """An OpenAI-compatible app answering with ``backend`` (already loaded) under the
     model id ``model_name``; ``generation``: the defaults (else the backend's own);
     ``api_key``: the bearer token every ``/v1`` request needs (None: none needed);
@@ -60,12 +62,14 @@ def create_app(backend: Backend, model_name: str,
     configured retriever's passages in the last user message); ``max_queue``: how many
     requests may wait (None: no limit); ``max_body_bytes``: the largest body taken;
     ``request_timeout_s``: each request's deadline (None: none); ``lanes``: how many
-    batches are answered at once (a long answer holds one lane)."""
+    batches are answered at once (a long answer holds one lane); ``episodes``: the run's
+    tools, which a chat request without tools of its own is answered with (the model's
+    calls run on the server; None: the model only returns calls to the client)."""
     defaults = generation or getattr(backend, "generation", None) or GenerationConfig()
     scheduler = Scheduler(backend, window_s=batch_window_s, max_queue=max_queue,
                           lanes=lanes)
     answering = Answering(backend, scheduler, request_timeout_s)
-    chat = ChatCompletions(answering, model_name, defaults, augment)
+    chat = ChatCompletions(answering, model_name, defaults, augment, episodes)
     text = TextCompletions(answering, model_name, defaults)
     created = int(time.time())
     app = FastAPI(title="plugtune", description=f"OpenAI-compatible API serving {model_name}")

@@ -55,6 +55,8 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: s
     batched up to the backend's batch_size; a request whose client leaves stops at
     the next step; SIGTERM finishes running requests within --shutdown-grace. With a
     `retriever` in the config, each request's last user message gets its passages.
+    With an `agent` section, a chat request that brings no tools is answered with the
+    run's tools: the server runs the model's calls and answers with its final reply.
     Needs the serve extra: pip install 'plugtune[serve]'."""
     from plugtune.core.errors import ConfigError
     from plugtune.models.adapters import describe_model, with_run_adapter
@@ -79,6 +81,7 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: s
             f"plugtune serve needs fastapi and uvicorn ({error}); "
             "pip install 'plugtune[serve]'"
         ) from error
+    from plugtune.agents.playing import backend_episodes
     from plugtune.inference import load_backend
 
     run_config, session = load_run(ctx, path, overrides)
@@ -89,11 +92,14 @@ def serve(ctx: click.Context, path: Path, overrides: tuple[str, ...], adapter: s
 
         augment = load_injector(run_config, session)
     backend = load_backend(run_config, session)
+    episodes = backend_episodes(run_config, session, backend)
     name = model_name or run_config.model.path
     app = create_app(backend, name, run_config.generation, api_key=api_key or None,
                      batch_window_s=batch_window_ms / 1000, augment=augment,
                      max_queue=max_queue, max_body_bytes=int(max_body_mb * 1024 * 1024),
-                     request_timeout_s=request_timeout, lanes=lanes)
+                     request_timeout_s=request_timeout, lanes=lanes, episodes=episodes)
     click.echo(f"serving {name} ({describe_model(run_config)}) on http://{host}:{port}/v1"
-               + (" (API key required)" if api_key else ""), err=True)
+               + (" (API key required)" if api_key else "")
+               + (f"; requests without tools get the run's: {episodes.describe()}"
+                  if episodes else ""), err=True)
     run_server(app, host=host, port=port, shutdown_grace_s=shutdown_grace)
