@@ -179,7 +179,7 @@ def same_prompts(data: Path) -> None:
     from plugtune.data.datasets import load_dataset
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.training.prompts import prompt_rows as plugtune_prompts
+    from plugtune.training.rows.prompts import prompt_rows as plugtune_prompts
 
     session = Session()
     tokenizer = load_tokenizer(ModelConfig(path=MODEL))

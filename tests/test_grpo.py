@@ -164,7 +164,7 @@ def test_prompts_are_rendered_by_the_template_and_carry_their_columns(session):
     from plugtune.core.config import ModelConfig
     from plugtune.data.templates import resolve_template
     from plugtune.data.tokenizer import load_tokenizer
-    from plugtune.training.prompts import prompt_rows
+    from plugtune.training.rows.prompts import prompt_rows
 
     question = Message("user", "Two plus two?")
     records = [

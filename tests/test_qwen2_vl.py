@@ -27,7 +27,7 @@ from plugtune.sdk.backends.vision import fit_pixels, image_prompt, load_image
 from plugtune.tiny import tiny_model_path
 from plugtune.training import train, trainable_model
 from plugtune.training.export import export_model
-from plugtune.training.image_rows import ImageCollator, image_processor_for, with_image_tokens
+from plugtune.training.rows.images import ImageCollator, image_processor_for, with_image_tokens
 from tests.conftest import FIXTURES, needs_fixtures
 from tests.helpers import image_chat, last_logits
 

@@ -24,7 +24,7 @@ from plugtune.inference import load_backend, predict
 from plugtune.sdk.backends.vision import load_image
 from plugtune.training import train, trainable_model
 from plugtune.training.export import export_model
-from plugtune.training.image_rows import (
+from plugtune.training.rows.images import (
     ImageCollator,
     check_expansion,
     image_processor_for,

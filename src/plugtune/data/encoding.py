@@ -39,7 +39,7 @@ DROPPED_KEPT = 20
 class EncodedExample:
     """One row to train on. ``images``: its conversation's images as the record gave them
     (paths, not pixels): a vision-language run loads them per batch
-    (:mod:`plugtune.training.image_rows`), so no dataset of pixels sits in memory."""
+    (:mod:`plugtune.training.rows.images`), so no dataset of pixels sits in memory."""
 
     input_ids: list[int]
     labels: list[int]

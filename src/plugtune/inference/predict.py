@@ -259,7 +259,7 @@ def _played(episodes: Episodes, backend: Backend, config: RunConfig,
             context: Sequence[Context]) -> list[_Answered]:
     """The records answered as episodes with the run's tools; each answer is its
     episode's final one."""
-    from plugtune.training.prompts import reward_columns
+    from plugtune.training.rows.prompts import reward_columns
 
     played = [episodes.start(prompt, reward_columns(record))
               for prompt, record in zip(prompts, records, strict=True)]

@@ -29,11 +29,11 @@ from typing import Any
 _EXPORTS = {
     "CausalLMData": "plugtune.training.run.causal_lm",
     "PreparesRows": "plugtune.core.interfaces",
-    "RewardColumns": "plugtune.training.prompts",
+    "RewardColumns": "plugtune.training.rows.prompts",
     "checkpointing_enabled": "plugtune.training.run.arguments",
     "encoded_rows": "plugtune.training.rows.encoded",
     "find_adapter": "plugtune.deploy.export",
-    "prompt_rows": "plugtune.training.prompts",
+    "prompt_rows": "plugtune.training.rows.prompts",
     "run_callbacks": "plugtune.training.run.causal_lm",
     "train": "plugtune.training.run.train",
     "train_and_save": "plugtune.training.run.causal_lm",

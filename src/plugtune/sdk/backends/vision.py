@@ -11,7 +11,7 @@ placeholder the images go in front of the first user turn, as LLaMA-Factory does
 
 The prompt is rendered by plugtune's template like any other, then the model's processor
 expands each placeholder into the model's image tokens and turns the images into pixels
-(training does the same per batch: :mod:`plugtune.training.image_rows`). Video and audio
+(training does the same per batch: :mod:`plugtune.training.rows.images`). Video and audio
 (``meta["videos"]``, ``meta["audios"]``, which the loaders keep too) are refused by name:
 no model here can test them, and an answer or a training step that silently dropped them
 would look like it worked. Pillow and transformers are imported only when images are used.

@@ -20,7 +20,7 @@ from plugtune.core.records import Record, Text
 from plugtune.data.datasets import load_datasets
 from plugtune.data.encoding import EncodedExample, EncodingReport
 from plugtune.data.tokenizer import load_tokenizer
-from plugtune.training.image_rows import (
+from plugtune.training.rows.images import (
     checked_collator,
     first_with_images,
     image_processor_for,
@@ -37,7 +37,7 @@ def encoded_rows(
 
     ``block_size`` sets the length of raw-text blocks (default ``data.cutoff_len``).
     Conversations with images train a vision-language model through its processor
-    (:mod:`plugtune.training.image_rows`). With ``data.prepared`` the rows come from
+    (:mod:`plugtune.training.rows.images`). With ``data.prepared`` the rows come from
     that folder, which is encoded and saved first when it is missing; with
     ``data.streaming`` they are streams, encoded as they are batched.
     """

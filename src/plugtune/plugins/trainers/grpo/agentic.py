@@ -33,7 +33,7 @@ from plugtune.compat.trl import ROLLOUT_MASK, RolloutState, rollout_state
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import OwnsReward
 from plugtune.core.records import Conversation, Record, prompt_and_reference
-from plugtune.training.prompts import ROW, reward_columns
+from plugtune.training.rows.prompts import ROW, reward_columns
 
 EPISODE_LOG = "episodes.jsonl"
 

@@ -20,7 +20,7 @@ from plugtune.core.config import AgentConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.interfaces import TrainingRun
 from plugtune.plugins.trainers.grpo.options import NOT_TRL_CONFIG, GRPOOptions, OnlineRLOptions
-from plugtune.training.prompts import ROW, RewardColumns
+from plugtune.training.rows.prompts import ROW, RewardColumns
 
 
 @dataclass
@@ -153,7 +153,7 @@ def _agentic(
 
 def _prompts(train: Sequence[Any], evaluation: Sequence[Any], template: Any,
              tokenizer: Any) -> Prompts:
-    from plugtune.training.prompts import prompt_rows
+    from plugtune.training.rows.prompts import prompt_rows
 
     train_texts, columns = prompt_rows(train, template, tokenizer)
     eval_texts, eval_columns = prompt_rows(evaluation, template, tokenizer)

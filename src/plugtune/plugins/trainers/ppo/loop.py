@@ -84,7 +84,7 @@ class PPOLoop:
         from plugtune.data.datasets import load_datasets
         from plugtune.data.templates import tokenizer_and_template
         from plugtune.rewards import load_rewards
-        from plugtune.training.prompts import RewardColumns, prompt_rows
+        from plugtune.training.rows.prompts import RewardColumns, prompt_rows
 
         run, options, config = self.run, self.options, self.run.config
         if config.callbacks or run.callbacks:

@@ -6,7 +6,7 @@ with ``images``): the run's template, its cutoff and overflow rules, each prompt
 image at this stage, as for sft), and each row naming its image files. This collator
 turns a batch of them into what TRL's loss reads: the chosen sequences, then the
 rejected ones (TRL splits the batch in two halves), each expanded and given pixels by
-:class:`~plugtune.training.image_rows.ImageCollator` — images read per batch, their
+:class:`~plugtune.training.rows.images.ImageCollator` — images read per batch, their
 tokens never in the loss — and ``completion_mask`` marking the answers.
 
 TRL's own vision path is not used: it renders prompts with the tokenizer's chat
@@ -22,7 +22,7 @@ from typing import Any
 from plugtune.core.config import DataConfig
 from plugtune.data.encoding import IGNORE_INDEX, EncodedExample
 from plugtune.plugins.trainers.preference.trl_runs import PairRows
-from plugtune.training.image_rows import ImageCollator, checked_collator
+from plugtune.training.rows.images import ImageCollator, checked_collator
 
 #: The two answers of a pair, in the order TRL's DPOTrainer expects its batch halves.
 ANSWERS = ("chosen_ids", "rejected_ids")
@@ -54,7 +54,7 @@ class ImagePairCollator:
 def image_pair_collator(pairs: PairRows, data: DataConfig) -> ImagePairCollator:
     """The collator of a run's pairs with images (``pairs.processor`` and
     ``pairs.with_images`` set), checked and sized as sft's
-    (:func:`~plugtune.training.image_rows.checked_collator`)."""
+    (:func:`~plugtune.training.rows.images.checked_collator`)."""
     if pairs.with_images is None:
         raise ValueError("image_pair_collator: the pairs have no images")
     return ImagePairCollator(checked_collator(pairs.processor, pairs.tokenizer,

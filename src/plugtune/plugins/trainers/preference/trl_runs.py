@@ -177,7 +177,7 @@ def loaded_records(run: TrainingRun, *, images: bool = False
     images are refused unless the trainer takes them (``images``)."""
     from plugtune.data.datasets import load_datasets
     from plugtune.data.templates import tokenizer_and_template
-    from plugtune.training.image_rows import text_only
+    from plugtune.training.rows.images import text_only
 
     loaded = load_datasets(run.config.data, run.session)
     if not loaded.train:
@@ -211,7 +211,7 @@ def pair_rows_by_split(run: TrainingRun, trainer: str, *, whole: bool = False,
     images (:mod:`.image_pairs` batches them)."""
     from plugtune.plugins.trainers.preference.preference_examples import preference_pairs
     from plugtune.plugins.trainers.preference.preference_rows import pair_rows
-    from plugtune.training.image_rows import image_processor_for, with_image_tokens
+    from plugtune.training.rows.images import image_processor_for, with_image_tokens
 
     train, evaluation, tokenizer, template = loaded_records(run, images=images)
     policy = run.config.data.on_bad_record

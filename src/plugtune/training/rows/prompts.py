@@ -34,7 +34,7 @@ def prompt_rows(
     """Each record's prompt as plain text (rendered by ``template`` with the generation
     prompt) and its :func:`reward_columns`; a record without a user (or tool) turn to
     answer, or with images, is an error naming it."""
-    from plugtune.training.image_rows import text_only
+    from plugtune.training.rows.images import text_only
 
     bos = tokenizer.bos_token
     # A tokenizer that adds BOS itself would get a second one from the rendered text.
