@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.config import QuantizationConfig, RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.training.vision_tuning import VisionParts, VisionTuningOptions, vision_parts
+from plugtune.plugins.peft.vision_tuning import VisionParts, VisionTuningOptions, vision_parts
 
 
 class FreezeOptions(VisionTuningOptions):

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from plugtune.core.config import QuantizationConfig, RunConfig
-from plugtune.training.vision_tuning import VisionTuningOptions, freeze_parts, vision_parts
+from plugtune.plugins.peft.vision_tuning import VisionTuningOptions, freeze_parts, vision_parts
 
 
 class FullOptions(VisionTuningOptions):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plugtune.core.config import QuantizationConfig, RunConfig
 from plugtune.core.errors import ConfigError
-from plugtune.training.vision_tuning import (
+from plugtune.plugins.peft.vision_tuning import (
     VisionTuningOptions,
     frozen_modules_pattern,
     vision_parts,
