@@ -20,6 +20,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
 from plugtune.webui.app import create_app
+from plugtune.webui.processes import Job
 from plugtune.webui.routes import SOURCES_HEADER
 
 
@@ -108,6 +109,72 @@ def test_export_lists_every_format_with_its_options(runs):
     assert formats["safetensors"]["options"]["properties"]["max_shard_size"]["default"] == "2GB"
     assert formats["safetensors"]["unavailable"] is None
     assert (formats["gguf"]["unavailable"] is None) == converter_present()
+
+
+def test_the_format_chosen_first_is_the_one_plugtune_export_writes_by_default(runs):
+    from plugtune.plugins.commands.export import export
+
+    [flag] = [param for param in export.params if "--format" in param.opts]
+    formats = TestClient(create_app(runs)).get("/api/exports").json()
+    assert [f["name"] for f in formats if f["default"]] == [flag.default] == ["safetensors"]
+
+
+def test_an_export_runs_plugtune_export_into_the_formats_own_folder_of_the_run(
+        runs, monkeypatch):
+    # The web UI names no format: a request without one gets plugtune export's default,
+    # and no --to, so each format writes its own folder under output.dir, the run's.
+    started: list[list[str]] = []
+    monkeypatch.setattr(Job, "start", lambda job, arguments: started.append(arguments))
+    folder = finished_run(runs, "done", output={"dir": "elsewhere"})
+    client = TestClient(create_app(runs))
+    assert client.post("/api/runs/done/export", json={}).status_code == 200
+    use = runs.resolve() / ".webui" / "done" / "webui_use.yaml"
+    assert started == [["plugtune", "export", str(use), "--format", "safetensors",
+                        "--set", "output.overwrite=true"]]
+    if converter_present():  # else gguf is refused before a process starts
+        body = {"format": "gguf", "options": {"quant": "q8_0"}}
+        assert client.post("/api/runs/done/export", json=body).status_code == 200
+        assert started[1][3:] == ["--format", "gguf", "--set", "output.overwrite=true",
+                                  "--option", 'quant="q8_0"']
+    used = yaml.safe_load(use.read_text())  # trained elsewhere, found here: exports here
+    assert used["output"]["dir"] == used["model"]["adapter"] == str(folder.resolve())
+
+
+NOTES_EXPORTER = """
+from pathlib import Path
+
+from plugtune import hookimpl
+
+
+class Notes:
+    def export(self, config, session, *, adapter, to):
+        target = to if to is not None else Path(config.output.dir) / "notes-export"
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "notes.txt").write_text(config.model.adapter)
+        return target
+
+
+@hookimpl
+def register_exporters(register):
+    register("notes", Notes)
+"""
+
+
+@pytest.mark.slow  # starts plugtune export
+def test_a_plugins_format_is_written_where_the_plugin_says(runs, tmp_path):
+    plugin = tmp_path / "notes_exporter.py"
+    plugin.write_text(NOTES_EXPORTER)
+    folder = finished_run(runs, "done", plugins={"paths": [str(plugin)]})
+    client = TestClient(create_app(runs, session=Session(plugins=[str(plugin)])))
+    formats = {f["name"]: f for f in client.get("/api/exports").json()}
+    assert not formats["notes"]["default"] and formats["safetensors"]["default"]
+    assert client.post("/api/runs/done/export", json={"format": "notes"}).status_code == 200
+    state = wait_for(lambda: (state := client.get("/api/runs/done/tasks/export").json())
+                     ["status"] != "running" and state, 120, "the export to end")
+    assert state["status"] == "finished", state["log"]
+    notes = folder / "notes-export" / "notes.txt"
+    assert notes.read_text() == str(folder.resolve())  # the run's adapter, beside it
+    assert not (folder / "notes").exists()
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -42,7 +42,7 @@ class PredictRequest(BaseModel):
 
 
 class ExportRequest(BaseModel):
-    format: str = "safetensors"
+    format: str | None = None  # None: what plugtune export writes when told none
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -1,6 +1,6 @@
 """Predict for a trained run, and what every task on one shares (export is in
 :mod:`plugtune.webui.exports`): each a ``plugtune`` process of its own writing into a
-sub-folder of the run (``predict/``, ``merged/``, ``gguf/``), so its results stay beside
+sub-folder of the run (``predict/``, an export format's own), so its results stay beside
 the run and are found again after a reload."""
 
 from __future__ import annotations
@@ -21,13 +21,16 @@ SAMPLE_ROWS = 50  # per-sample scores shown on the page (the file has them all)
 
 
 def use_config(store: RunStore, name: str) -> Path:
-    """The run's config with its trained adapter as ``model.adapter``: what predict,
-    export and chat load (the base model plus this run's weights)."""
+    """The run's config with its trained adapter as ``model.adapter`` and its folder as
+    ``output.dir``: what predict, export and chat load (the base model plus this run's
+    weights; an export's default folder inside the run's, whatever folder the config
+    trained into before it was found here)."""
     folder = store.folder(name)
     if not (folder / "adapter_config.json").is_file():
         raise ConfigError(f"run {name!r} has no trained adapter yet")
     config = store.config(name)
     config["model"] = {**(config.get("model") or {}), "adapter": str(folder)}
+    config["output"] = {**(config.get("output") or {}), "dir": str(folder)}
     path = store.meta(name) / USE_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -62,7 +62,8 @@ function sourceList(sources) {
 
 // Export: a registered format (safetensors: the merged model; gguf: llama.cpp; a
 // plugin's), its own options as fields built from its schema, and why it cannot run here
-// when the server says so (gguf without llama.cpp's converter).
+// when the server says so (gguf without llama.cpp's converter). The one chosen first is
+// the server's default: what `plugtune export` writes when told no format.
 const exportFormats = { list: null };
 
 function exportCard(task) {
@@ -81,7 +82,7 @@ function exportCard(task) {
     exportFormats.list = list;
     select.replaceChildren(...list.map((format) => el("option", { value: format.name,
       title: format.doc }, format.name + (format.unavailable ? " (not available)" : ""))));
-    select.value = list.some((format) => format.name === "safetensors") ? "safetensors" : list[0]?.name;
+    select.value = (list.find((format) => format.default) || list[0])?.name;
     show();
   });
   const button = el("button", { id: "export-run", class: "use-button", onclick: task("export",
