@@ -14,13 +14,14 @@ import pytest
 from plugtune.agents.environments import Episodes
 from plugtune.agents.episode import Episode
 from plugtune.agents.playing import play
-from plugtune.agents.toolbox import Toolbox, tool_from_function, toolbox_for
+from plugtune.agents.toolbox import Toolbox, toolbox_for
 from plugtune.core.config import AgentConfig
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import Conversation, Message, RecordError, ToolCall
 from plugtune.core.session import Session
 from plugtune.plugins.environments.arithmetic import ExpressionError, evaluate, written
 from plugtune.plugins.environments.calculator import Calculator
+from plugtune.sdk.environments import tool_from_function
 
 SESSION = Session()
 QWEN2 = SESSION.build("templates", "qwen2")
@@ -286,3 +287,54 @@ def test_an_agent_section_without_tools_is_an_error() -> None:
         Episodes(AgentConfig(), SESSION, QWEN2)
     with pytest.raises(ConfigError, match="names no function"):
         Episodes(AgentConfig(tools=["my_tools.py"]), SESSION, QWEN2)
+
+
+# The SDK's check for an environment's author
+
+
+def test_check_environment_gives_the_tools_a_run_would_offer() -> None:
+    from plugtune.sdk.testing import check_environment
+
+    schemas = check_environment(Counter, [{"target": 1}, {"target": 3}])
+    assert [s["function"]["name"] for s in schemas] == ["increment"]
+    assert check_environment(Calculator)[0]["function"]["name"] == "calculate"
+
+
+class ResetsWithANumber(Counter):
+    def reset(self, **columns: object) -> str:
+        return 3  # type: ignore[return-value]
+
+
+class ScoresNothing(Counter):
+    def get_reward(self) -> float:
+        return float("nan")
+
+
+class UndocumentedTool(Counter):
+    def decrement(self, by: int) -> int:
+        return self.count - by
+
+
+class NoTools:
+    def reset(self, **columns: object) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("environment", "problem"), [
+    (ResetsWithANumber, "record 0 .*reset returned int"),
+    (ScoresNothing, r"record 0 .*get_reward\(\) gave nan"),
+    (NoTools, "NoTools offers no tools"),
+])
+def test_check_environment_names_what_a_run_would_trip_on(environment: type,
+                                                          problem: str) -> None:
+    from plugtune.sdk.testing import check_environment
+
+    with pytest.raises(AssertionError, match=problem):
+        check_environment(environment, [{"target": 2}])
+
+
+def test_check_environment_refuses_an_undocumented_tool_as_a_run_would() -> None:
+    from plugtune.sdk.testing import check_environment
+
+    with pytest.raises(ConfigError, match="tool decrement"):
+        check_environment(UndocumentedTool, [{"target": 2}])

@@ -1,8 +1,8 @@
 """The tools of one episode, and calling them safely.
 
-A tool is a typed function with a Google-style docstring: transformers'
-``get_json_schema`` turns it into the schema the template renders (the same rule as
-transformers' chat templates and TRL's ``tools=``). A call never raises into the run:
+What a tool is, and which of an environment's methods are tools, is the SDK's rule
+(:mod:`plugtune.sdk.environments`), so an environment's author can check it in their own
+tests (:func:`plugtune.sdk.testing.check_environment`). A call never raises into the run:
 an unknown name, arguments that do not fit, an exception, or a tool still running after
 ``timeout`` seconds each become an ``error: …`` tool message the model reads, and a
 :class:`ToolOutcome` whose ``error`` names what happened for the episode log.
@@ -19,17 +19,7 @@ from typing import Any
 
 from plugtune.core.errors import ConfigError
 from plugtune.core.records import ToolCall
-
-NOT_TOOLS = frozenset({"reset", "get_reward"})
-
-
-@dataclass(frozen=True)
-class Tool:
-    """A callable the model may call by ``name``, described by ``schema``."""
-
-    name: str
-    function: Callable[..., Any]
-    schema: Mapping[str, Any]
+from plugtune.sdk.environments import Tool, environment_tools, tool_from_function
 
 
 @dataclass(frozen=True)
@@ -40,29 +30,6 @@ class ToolOutcome:
     call: ToolCall
     text: str
     error: str | None = None
-
-
-def tool_from_function(function: Callable[..., Any]) -> Tool:
-    """``function`` as a tool; an undocumented or untyped one is a ConfigError naming it."""
-    from transformers.utils import get_json_schema
-
-    name = getattr(function, "__name__", repr(function))
-    try:
-        schema = get_json_schema(function)
-    except Exception as error:  # transformers raises its own DocstringParsingException
-        raise ConfigError(
-            f"tool {name}: {error} (a tool needs type hints and a Google-style docstring "
-            "with an Args section describing each argument)") from None
-    return Tool(name, function, schema)
-
-
-def environment_tools(environment: object) -> list[Tool]:
-    """The tools an environment offers: its public methods (TRL's rule), and the
-    functions of its ``tools`` list when it has one (tools known only at run time)."""
-    methods = [getattr(environment, name) for name, _ in
-               inspect.getmembers(type(environment), predicate=inspect.isfunction)
-               if not name.startswith("_") and name not in NOT_TOOLS]
-    return [tool_from_function(f) for f in [*methods, *getattr(environment, "tools", ())]]
 
 
 class Toolbox:

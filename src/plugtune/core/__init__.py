@@ -8,19 +8,20 @@ surface a release keeps: a name leaves only through :mod:`plugtune.core.moved`.
 
 PUBLIC: dict[str, tuple[str, ...]] = {
     "plugtune.core.config": (
-        "BenchmarkConfig", "ComponentRef", "DataConfig", "DatasetSpec", "EvaluationConfig",
-        "GenerationConfig", "ModelConfig", "OutputConfig", "PeftConfig", "PluginsConfig",
-        "QuantizationConfig", "RayConfig", "RewardRef", "RunConfig", "TrainingConfig"),
+        "AgentConfig", "BenchmarkConfig", "ComponentRef", "DataConfig", "DatasetSpec",
+        "EvaluationConfig", "GenerationConfig", "ModelConfig", "OutputConfig", "PeftConfig",
+        "PluginsConfig", "QuantizationConfig", "RayConfig", "RewardRef", "RunConfig",
+        "TrainingConfig"),
     "plugtune.core.errors": (
         "ConfigError", "DuplicateComponentError", "PluginError", "PlugtuneError",
         "UnknownComponentError"),
     "plugtune.core.hookspecs": ("hookimpl",),
     "plugtune.core.interfaces": (
         "AnswerLoss", "AnswerScorer", "Backend", "BenchmarkLayout", "ChatTemplate",
-        "ConfigReader", "Exporter", "Loader", "Metric", "MetricScores", "ModelMetric",
-        "PeftMethod", "PreparesRows", "ReadConfig", "Register", "Retriever", "Reward",
-        "SampleMetric", "ScoringBackend", "Segment", "TakesFlatBatches", "Trainer",
-        "TrainingRun", "WritesJinja"),
+        "ConfigReader", "Environment", "Exporter", "Loader", "Metric", "MetricScores",
+        "ModelMetric", "OwnsReward", "PeftMethod", "PreparesRows", "ReadConfig", "Register",
+        "Retriever", "Reward", "SampleMetric", "ScoringBackend", "Segment",
+        "TakesFlatBatches", "Trainer", "TrainingRun", "WritesJinja"),
     "plugtune.core.records": (
         "Conversation", "LabeledCompletion", "Message", "Passage", "Preference",
         "RecordError", "Text", "ToolCall", "prompt_and_reference"),

@@ -18,8 +18,10 @@ level, so a plugin importing it stays cheap to register.
 - :mod:`plugtune.sdk.multiple_choice`: the lettered-choices question and the CSV files
   benchmark layouts read;
 - :mod:`plugtune.sdk.cli`: the session and run config a command plugin works with;
+- :mod:`plugtune.sdk.environments`: what an environment's class becomes — its tools
+  (public methods, typed and documented) and their schemas;
 - :mod:`plugtune.sdk.testing`: checks for a plugin's own tests (a template's loss mask,
-  its Jinja's parity).
+  its Jinja's parity, its replies read back; an environment's reset, tools and reward).
 
 Trainer plugins also build on the library's documented entry points in
 :mod:`plugtune.training` (the causal-LM loop, encoded rows, the trainable model).
@@ -46,6 +48,7 @@ _EXPORTS = {
     "SlotTemplate": "templates.slots",
     "Slots": "templates.slots",
     "TaggedCalls": "templates.tool_calls",
+    "Tool": "environments",
     "TemplateBase": "templates.family",
     "TemplateError": "templates.family",
     "TemplateOptionsError": "templates.options",
@@ -53,13 +56,16 @@ _EXPORTS = {
     "WholeReplyCalls": "templates.tool_calls",
     "answer_from_ids": "backends.decoding",
     "check_chat_template": "testing",
+    "check_environment": "testing",
     "check_jinja_parity": "testing",
     "completion_text": "reward_text",
     "cut_at_stop": "backends.decoding",
+    "environment_tools": "environments",
     "format_question": "multiple_choice",
     "normalize": "reward_text",
     "prompt_text": "reward_text",
     "read_csv_rows": "multiple_choice",
+    "tool_from_function": "environments",
     "with_template_options": "templates.options",
     "words": "reward_text",
 }

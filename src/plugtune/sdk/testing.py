@@ -16,15 +16,19 @@ reasoning, tool calls), whole and streamed however the text is cut::
         check_reply_parsing(MyTemplate())
 
 plugtune's own test suite runs them over every registered template.
+:func:`check_environment` does the same for an environment: what a training run would
+otherwise find only when its first episode starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from plugtune.core.interfaces import Segment
+from plugtune.core.interfaces import Environment, OwnsReward, Segment
 from plugtune.core.records import Conversation, Message, ToolCall
+from plugtune.sdk.environments import environment_tools
 from plugtune.sdk.templates.replies import ParsesReplies, Reply, join_deltas
 
 _WEATHER_TOOL = {
@@ -39,6 +43,42 @@ _WEATHER_TOOL = {
         },
     },
 }
+
+
+def check_environment(make: Callable[[], Any], records: Sequence[Mapping[str, Any]] = ({},)
+                      ) -> list[Mapping[str, Any]]:
+    """Check an environment the way a run uses it, and give its tools' schemas (what
+    the template shows the model) for the test to look at. ``make`` builds one (the
+    class, or a factory with options); ``records``: the columns episodes reset it with.
+
+    Each record gets a fresh environment, as each episode does: ``reset(**columns)``
+    must return None or text (added to the prompt); every tool must have a schema (type
+    hints, a Google-style docstring with an Args section) and a distinct name; an
+    environment that owns its reward must score a fresh episode with a finite number.
+    The first failure raises: an ``AssertionError`` naming the record and the problem,
+    or for a tool without a schema the ``ConfigError`` a run would stop with.
+    """
+    schemas: list[Mapping[str, Any]] = []
+    for index, columns in enumerate(records):
+        where = f"record {index} ({dict(columns)})"
+        environment = make()
+        assert isinstance(environment, Environment), (
+            f"{type(environment).__name__} has no reset(**columns) method")
+        observation = environment.reset(**columns)
+        assert observation is None or isinstance(observation, str), (
+            f"{where}: reset returned {type(observation).__name__}; return text to add "
+            "to the prompt, or None")
+        tools = environment_tools(environment)
+        names = [tool.name for tool in tools]
+        assert tools, f"{type(environment).__name__} offers no tools (no public methods)"
+        assert len(set(names)) == len(names), f"two tools share a name: {names}"
+        if isinstance(environment, OwnsReward):
+            reward = environment.get_reward()
+            assert isinstance(reward, int | float) and math.isfinite(reward), (
+                f"{where}: get_reward() gave {reward!r} before any call; a reward is a "
+                "finite number")
+        schemas = [tool.schema for tool in tools]
+    return schemas
 
 
 def _chat(*texts: str, system: str | None = None) -> tuple[Message, ...]:

@@ -79,6 +79,16 @@ def test_the_guess_number_environment_trains_and_scores_its_episodes(
     assert len(episodes) == 16
 
 
+def test_guess_number_is_an_environment(example_environment: Path) -> None:
+    from plugtune_example.guess_number import GuessNumber
+
+    from plugtune.sdk.testing import check_environment
+
+    schemas = check_environment(GuessNumber, [{"secret": 7}, {"secret": 1}])
+    assert [schema["function"]["name"] for schema in schemas] == ["guess"]
+    assert schemas[0]["function"]["parameters"]["properties"]["number"]["type"] == "integer"
+
+
 def test_guess_number_hints_and_scores(example_environment: Path) -> None:
     from plugtune_example.guess_number import GuessNumber
 
