@@ -1,4 +1,4 @@
-"""Training: the run machinery trainer plugins share — the documented entry points a
+"""Training: what every trainer plugin shares — the documented entry points a
 trainer plugin (built-in or a third party's) builds on. Imports torch and transformers
 only when a run starts.
 
@@ -17,6 +17,10 @@ only when a run starts.
   plugin deploys, as the built-in formats do;
 - :func:`checkpointing_enabled` says whether the run checkpoints activations (a method
   that freezes the embeddings must then make their outputs require grad).
+
+Import these names from here: the modules behind them are the library's own, in
+sub-packages — :mod:`.run` (a run from its config to its saved weights), :mod:`.rows`
+(the rows trainers learn from) and :mod:`.speed` (cheaper steps, the same numbers).
 """
 
 from __future__ import annotations
