@@ -4,7 +4,7 @@ TRL's ``GRPOTrainer`` samples ``num_generations`` completions per prompt, scores
 with every reward of the ``rewards:`` section (checked and weighted by
 :mod:`plugtune.rewards`) and pushes the policy towards the completions that beat their
 group's mean. plugtune supplies the prompts, rendered with the run's template
-(:mod:`plugtune.training.prompts`), the columns the rewards read, the model from the
+(:mod:`plugtune.training.rows.prompts`), the columns the rewards read, the model from the
 ``peft`` section, its callbacks, and the guards of :mod:`.checks`.
 """
 
