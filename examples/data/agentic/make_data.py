@@ -8,11 +8,11 @@
   the product (the ``accuracy`` reward reads it). No pair is in both sets.
 - ``calculator_warmup.jsonl``: a short SFT warm start that shows the ``calculator``
   environment's tool-call format on *other* arithmetic: additions and subtractions of
-  four-digit numbers go through the tool, while every multiplication it shows (a
-  two-digit number by a one-digit one) is answered directly. So the model can make a
-  valid call at all, and has only ever seen multiplications answered by heart: that a
-  three-digit by two-digit product needs the calculator is left for GRPO to learn. Its ``tools`` are the calculator's own
-  schema, as the run renders it.
+  four-digit numbers go through the tool, while every multiplication it shows (two
+  two-digit numbers) is answered directly. So the model can make a valid call at all,
+  and has only ever seen multiplications answered by heart: that a three-digit by
+  two-digit product needs the calculator is left for GRPO to learn. Its ``tools`` are
+  the calculator's own schema, as the run renders it.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def warmup(seed: int = 1) -> list[dict[str, Any]]:
                 {"role": "tool", "name": "calculate", "content": str(value)},
                 {"role": "assistant", "content": str(value)},
             ]
-        else:  # directly: two-digit by one-digit products
-            a, b = rng.randrange(11, 100), rng.randrange(2, 10)
+        else:  # directly: products of two two-digit numbers
+            a, b = rng.randrange(11, 100), rng.randrange(11, 100)
             op, value = "*", a * b
             messages = [{"role": "user", "content": QUESTION.format(a=a, op=op, b=b)},
                         {"role": "assistant", "content": str(value)}]
