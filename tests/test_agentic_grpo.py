@@ -161,7 +161,6 @@ def agentic_config(tmp_path, *overrides: str):
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_a_tiny_run_logs_its_episodes(tmp_path):
     """tiny://llama's own chat template renders no tools (as SmolLM2's): the episodes are
     rendered by the run's qwen2 template, and TRL's tool-template check is passed."""
@@ -178,6 +177,23 @@ def test_a_tiny_run_logs_its_episodes(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_run_resumes_from_its_checkpoint_and_its_episode_log_goes_on(tmp_path):
+    """Stopped after step 1 (its checkpoint saved), then resumed to step 2: the second
+    run starts at the checkpoint, and episodes.jsonl keeps the first run's episodes and
+    adds the new step's, numbered on."""
+    saving = ("training.save_strategy=steps", "training.save_steps=1")
+    train(agentic_config(tmp_path, *saving, "training.max_steps=1"), SESSION)
+    run = tmp_path / "run"
+    assert (run / "checkpoint-1").is_dir()
+    first = (run / "episodes.jsonl").read_text().splitlines()
+    train(agentic_config(tmp_path, *saving, "training.max_steps=2"), SESSION, resume="auto")
+    state = json.loads((run / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    lines = (run / "episodes.jsonl").read_text().splitlines()
+    assert lines[:len(first)] == first and len(lines) == 2 * len(first) == 16
+    assert [json.loads(x)["step"] for x in lines] == [0] * 8 + [1] * 8
+
+
 @pytest.mark.slow
 def test_a_reward_rises_through_episodes(tmp_path):
     """Learning goes through the episode path (rollout_func, env_mask, rewards judging the
