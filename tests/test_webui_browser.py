@@ -188,3 +188,42 @@ def test_configure_launch_watch_stop_resume_chat_predict(server, browser, tmp_pa
     page.find('#compare-picks input[value="run-1"]').click()
     page.find("#compare-chart polyline")
     page.shot("5-compare")
+
+
+@pytest.mark.slow
+def test_a_grpo_runs_page_charts_its_rewards_and_episodes(server, browser, tmp_path):
+    """A run folder an agentic GRPO run left (as the CLI writes it): its page draws the
+    total reward and each reward's mean, and the episodes' tool calls and parse failures,
+    one line per logged key; a run without them shows neither chart."""
+    import json
+
+    import yaml
+
+    runs = tmp_path / "runs"
+    for name, extra in (("agent", True), ("plain", False)):
+        folder = runs / name
+        folder.mkdir(parents=True)
+        (folder / "run_config.yaml").write_text(yaml.safe_dump({"training": {"max_steps": 4}}))
+        (folder / "all_results.json").write_text("{}")
+        entries = [{"step": step, "loss": 0.1 * step, "learning_rate": 1e-3,
+                    "elapsed": 30.0 * step, **({
+            "reward": 0.2 * step, "rewards/accuracy/mean": 0.15 * step,
+            "rewards/bare_number/mean": 0.25, "episodes/tool_calls": 0.25 * step,
+            "episodes/parse_failures": 0.5 / step, "episodes/stopped_answer": 1.0,
+        } if extra else {})} for step in range(1, 5)]
+        (folder / "trainer_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    page = Page(browser, tmp_path)
+    browser.get(server)
+    page.find("#tab-runs").click()
+    page.find('#run-list li[data-run="agent"]').click()
+    page.find("#chart-episodes polyline")
+    rewards = browser.find_elements(page.by.CSS_SELECTOR, "#chart-rewards polyline")
+    episodes = browser.find_elements(page.by.CSS_SELECTOR, "#chart-episodes polyline")
+    assert [line.get_attribute("data-points") for line in rewards] == ["4", "4", "4"]
+    assert len(episodes) == 2  # tool calls and parse failures; stop reasons are not drawn
+    assert "bare_number" in page.text("#chart-rewards .legend")
+    page.shot("agentic-run")
+    page.find('#run-list li[data-run="plain"]').click()
+    wait_for(lambda: page.attribute("#chart-rewards", "style") == "display: none;",
+             what="the reward chart hidden for a run without rewards")
+    assert page.attribute("#chart-episodes", "style") == "display: none;"
