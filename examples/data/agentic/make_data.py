@@ -66,8 +66,9 @@ def warmup(seed: int = 1) -> list[dict[str, Any]]:
                 {"role": "tool", "name": "calculate", "content": str(value)},
                 {"role": "assistant", "content": str(value)},
             ]
-        else:  # directly: products of two two-digit numbers
-            a, b = rng.randrange(11, 100), rng.randrange(11, 100)
+        else:  # directly: products of a two-digit number and a one- or two-digit one
+            a, b = rng.randrange(11, 100), rng.randrange(2, 10) if index % 8 == 1 else \
+                rng.randrange(11, 100)
             op, value = "*", a * b
             messages = [{"role": "user", "content": QUESTION.format(a=a, op=op, b=b)},
                         {"role": "assistant", "content": str(value)}]
