@@ -11,10 +11,10 @@ the example configs). Measured in this run, on the same 100 held-out questions:
 
 - the base model without tools, and with the calculator offered (it never calls it);
 - **before RL**: after the short SFT warm start (``agent_warmup_smollm2.yaml``: the
-  tool-call format on four-digit sums and differences only, never a multiplication),
-  with the calculator — the model the target is measured from;
+  tool-call format on four-digit sums and differences; multiplications only ever
+  answered directly), with the calculator — the model the target is measured from;
 - **agentic GRPO** (``agent_grpo_smollm2.yaml``): from the warm start, episodes with
-  the calculator, the ``accuracy`` reward on the final answer;
+  the calculator, the ``accuracy`` reward on the whole final answer (the number only);
 - **the no-tool baseline**: the same GRPO run (same warm start, steps, rewards) with
   the ``agent`` section removed, answered without tools.
 
@@ -85,8 +85,11 @@ def main() -> None:
                      held_out(work, "base", n, adapter=None, tools=False))
             measured("base model, calculator offered",
                      held_out(work, "base-tools", n, adapter=None, tools=True))
-        warmup, cost = args.warmup, "reused"
-        if warmup is None:
+        warmup, cost = args.warmup, ""
+        if warmup is not None:
+            runtime = json.loads((warmup / "all_results.json").read_text())["train_runtime"]
+            cost = f"{runtime:.0f} s SFT (an earlier run's)"
+        else:
             warmup = work / "warmup"
             cost = f"{plugtune('train', str(WARMUP), '--set', f'output.dir={warmup}'):.0f} s SFT"
         measured("**before RL**: SFT warm start, calculator offered",
