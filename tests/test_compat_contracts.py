@@ -126,6 +126,26 @@ def test_register_attention():
           "AttentionInterface / masking_utils.AttentionMaskInterface .register(name, fn)")
 
 
+def test_plain_causal_attention():
+    import transformers.models.gemma2.modeling_gemma2 as gemma2
+    import transformers.models.gpt_oss.modeling_gpt_oss as gpt_oss
+
+    from plugtune.compat.transformers import plain_causal_attention
+
+    # The keywords the entry looks for are the ones those models pass to the attention
+    # function, and attention modules still say whether they are causal.
+    holds("softcap=" in inspect.getsource(gemma2.Gemma2Attention.forward)
+          and "s_aux=" in inspect.getsource(gpt_oss.GptOssAttention.forward)
+          and "is_causal" in assigned_attributes(gemma2.Gemma2Attention),
+          "transformers.plain_causal_attention",
+          "Gemma 2's attention passes softcap=, gpt-oss's s_aux=, modules set is_causal")
+    causal = type("Attention", (), {"is_causal": True})()
+    assert plain_causal_attention(causal, {"softcap": None, "dropout": 0.0})
+    assert not plain_causal_attention(causal, {"softcap": 50.0})
+    assert not plain_causal_attention(causal, {"s_aux": object()})
+    assert not plain_causal_attention(type("Encoder", (), {"is_causal": False})(), {})
+
+
 def test_cached_model_file(tmp_path):
     from transformers.utils.hub import cached_files
 

@@ -82,6 +82,15 @@ def sdpa_mask(*, batch_size: int, q_length: int, kv_length: int, q_offset: Any,
                  **kwargs)
 
 
+def plain_causal_attention(module: Any, call_kwargs: dict[str, Any]) -> bool:
+    """Whether an attention-interface call is plain causal attention: the attention
+    module says it is causal (its ``is_causal``, True when absent) and the model passed
+    no soft-capped scores (``softcap=``, as Gemma 2 does) and no attention sinks
+    (``s_aux=``, as gpt-oss does) among the call's keyword arguments."""
+    return (call_kwargs.get("softcap") is None and call_kwargs.get("s_aux") is None
+            and bool(getattr(module, "is_causal", True)))
+
+
 def register_attention(name: str, attention: Any, mask: Any) -> None:
     """Register an attention function and the mask builder that goes with it under
     ``name`` (what ``set_attn_implementation(name)`` then selects): the public

@@ -29,6 +29,7 @@ from typing import Any
 
 from plugtune.compat.transformers import (
     attention_implementation,
+    plain_causal_attention,
     register_attention,
     sdpa_attention,
     sdpa_mask,
@@ -109,8 +110,7 @@ def segment_attention(
     if bounds is None:
         return sdpa_attention(module, query, key, value, attention_mask,
                               dropout=dropout, scaling=scaling, **kwargs)
-    if (kwargs.get("softcap") is not None or kwargs.get("s_aux") is not None
-            or not getattr(module, "is_causal", True)):
+    if not plain_causal_attention(module, kwargs):
         raise ConfigError("data.padding_free: this model's attention is not a plain causal "
                           "one (soft-capped scores, sink tokens, or not causal); set "
                           "data.padding_free: false")
