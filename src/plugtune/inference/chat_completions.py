@@ -122,7 +122,7 @@ class _Completion:
                 "index": index, "message": {"role": "assistant", **reply.message()},
                 "logprobs": chat_logprobs(answer) if self.request.logprobs else None,
                 "finish_reason": finish_reason(answer, self.params, bool(reply.tool_calls)),
-                **({"episode": played.summaries()[index]} if played else {}),
+                **({"episode": played.episodes[index].summary()} if played else {}),
             })
         return {**self.base, "object": "chat.completion", "choices": choices,
                 "usage": usage(self.prompt_tokens, played.turns if played else answers)}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -36,9 +35,6 @@ class PlayedChoices:
         self.episodes = episodes
         self.last: list[Answer | str] = ["" for _ in episodes]
         self.turns: list[Answer | str] = []
-
-    def summaries(self) -> list[dict[str, Any]]:
-        return [episode.summary() for episode in self.episodes]
 
     async def final_events(self) -> AsyncIterator[tuple[int, Answer | str, bool]]:
         """The final replies as an answer stream would bring them: each one whole, as
